@@ -1,0 +1,78 @@
+"""The frozen result of one measurement window."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+__all__ = ["Measurement", "PeakSource"]
+
+PeakSource = Literal["vmhwm", "sampled"]
+
+_PEAK_FIELDS = (
+    "peak_rss",
+    "rss_growth",
+    "children_peak_rss",
+    "max_in_flight",
+    "max_tasks",
+    "max_threads",
+    "max_processes",
+)
+_SUM_FIELDS = ("tasks_started", "tasks_done", "tasks_failed", "duration")
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """What one window saw. Sizes are bytes, ``duration`` seconds.
+
+    - ``peak_rss``: this process's peak resident set size during the window.
+    - ``rss_growth``: ``peak_rss`` minus the RSS at the start of the window.
+    - ``children_peak_rss``: the largest sum of child processes' peaks seen at one time.
+    - ``max_in_flight``: high-water of probe calls (``flood.aworker`` / ``flood.worker``)
+      running at once, counted exactly at every enter and leave, across processes.
+    - ``max_tasks``: high-water of live (not done) asyncio tasks over every loop that ran.
+    - ``max_threads``: high-water of this process's OS threads, the sampler's own excluded.
+    - ``max_processes``: high-water of live descendant processes.
+    - ``tasks_started`` / ``tasks_done`` / ``tasks_failed``: probe calls in the window;
+      ``tasks_failed`` counts the ``SyntheticFailure`` raised on purpose.
+    - ``peak_source``: ``"vmhwm"`` when the kernel's exact peak was read, ``"sampled"``
+      when the peak comes from periodic sampling (no procfs).
+    """
+
+    peak_rss: int = 0
+    rss_growth: int = 0
+    children_peak_rss: int = 0
+    max_in_flight: int = 0
+    max_tasks: int = 0
+    max_threads: int = 0
+    max_processes: int = 0
+    tasks_started: int = 0
+    tasks_done: int = 0
+    tasks_failed: int = 0
+    duration: float = 0.0
+    peak_source: PeakSource = "vmhwm"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        """Build a Measurement from :meth:`to_dict` output; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def worst_of(cls, windows: Iterable[Measurement]) -> Measurement:
+        """Combine several windows of one test: peaks take the maximum, counts add up."""
+        items = list(windows)
+        if not items:
+            raise ValueError("worst_of() needs at least one Measurement")
+        if len(items) == 1:
+            return items[0]
+        values: dict[str, Any] = {name: max(getattr(m, name) for m in items) for name in _PEAK_FIELDS}
+        values.update({name: sum(getattr(m, name) for m in items) for name in _SUM_FIELDS})
+        sources = {m.peak_source for m in items}
+        values["peak_source"] = "vmhwm" if sources == {"vmhwm"} else "sampled"
+        return cls(**values)

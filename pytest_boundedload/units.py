@@ -1,0 +1,141 @@
+"""Pure parsers and formatters for sizes, durations and counts.
+
+Every parser takes the raw value and a ``source`` phrase ("from marker on
+tests/test_x.py::test_y", "from ini boundedload_max_rss") and raises
+:class:`InvalidValue` whose message names the key, the value and the source, so the
+plugin can turn it into a ``pytest.UsageError`` without adding context of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = [
+    "InvalidValue",
+    "format_size",
+    "parse_count",
+    "parse_duration",
+    "parse_size",
+]
+
+_SIZE_UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+    "tib": 1 << 40,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+}
+_SIZE_HINT = "use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
+
+_DURATION_UNITS: dict[str, float] = {
+    "": 1.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ns": 1e-9,
+    "m": 60.0,
+    "min": 60.0,
+}
+_DURATION_HINT = "use s, ms, us, ns or min"
+
+_NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([^\s0-9.]*)\s*$")
+
+
+class InvalidValue(ValueError):
+    """A setting's value cannot be used; the message is complete and user-facing."""
+
+
+def _fail(key: str, value: object, source: str, why: str) -> InvalidValue:
+    where = f" {source}" if source else ""
+    return InvalidValue(f"invalid {key}={value!r}{where}: {why}")
+
+
+def parse_size(
+    value: object, *, key: str = "size", source: str = "", allow_zero: bool = False
+) -> int:
+    """Return ``value`` as a number of bytes.
+
+    Accepts an int of bytes or a string such as ``"512 MiB"``, ``"1.5GB"`` or ``"100"``.
+    Binary units (KiB, MiB, GiB, TiB) are powers of 1024, decimal ones (kB, MB, GB, TB)
+    powers of 1000; units are case-insensitive. Fractions round down to whole bytes.
+    Zero is refused unless ``allow_zero``; negative values, bools and floats are refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _fail(key, value, source, "expected an int of bytes or a string like '512 MiB'")
+    if isinstance(value, int):
+        amount = value
+    else:
+        match = _NUMBER_UNIT.match(value)
+        if match is None:
+            raise _fail(key, value, source, f"not a size ({_SIZE_HINT})")
+        number, unit = match.groups()
+        multiplier = _SIZE_UNITS.get(unit.lower())
+        if multiplier is None:
+            raise _fail(key, value, source, f"unknown unit {unit!r} ({_SIZE_HINT})")
+        amount = int(float(number) * multiplier)
+    return _check_amount(amount, key, value, source, allow_zero)
+
+
+def _check_amount(amount: int, key: str, value: object, source: str, allow_zero: bool) -> int:
+    if amount < 0:
+        raise _fail(key, value, source, "must not be negative")
+    if amount == 0 and not allow_zero:
+        raise _fail(key, value, source, "must be greater than zero")
+    return amount
+
+
+def parse_count(value: object, *, key: str = "count", source: str = "") -> int:
+    """Return ``value`` as a positive int; digit strings ("50") are accepted."""
+    if isinstance(value, str) and value.strip().isdigit():
+        amount = int(value.strip())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        amount = value
+    else:
+        raise _fail(key, value, source, "expected a positive integer")
+    return _check_amount(amount, key, value, source, allow_zero=False)
+
+
+def parse_duration(value: object, *, key: str = "duration", source: str = "") -> float:
+    """Return ``value`` in seconds.
+
+    Accepts an int or float of seconds or a string such as ``"5ms"``, ``"1.5 s"``,
+    ``"250us"``. Zero is allowed; negative, infinite and NaN values are refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _fail(key, value, source, "expected seconds or a string like '5ms'")
+    if isinstance(value, str):
+        match = _NUMBER_UNIT.match(value)
+        if match is None:
+            raise _fail(key, value, source, f"not a duration ({_DURATION_HINT})")
+        number, unit = match.groups()
+        multiplier = _DURATION_UNITS.get(unit.lower())
+        if multiplier is None:
+            raise _fail(key, value, source, f"unknown unit {unit!r} ({_DURATION_HINT})")
+        seconds = float(number) * multiplier
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds):
+        raise _fail(key, value, source, "must be a finite number of seconds")
+    if seconds < 0:
+        raise _fail(key, value, source, "must not be negative")
+    return seconds
+
+
+def format_size(n: int | float) -> str:
+    """Format a byte count for people: ``1536 -> "1.5 KiB"``, ``52428800 -> "50.0 MiB"``."""
+    sign = "-" if n < 0 else ""
+    amount = float(abs(n))
+    if amount < 1024:
+        return f"{sign}{int(amount)} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        amount /= 1024
+        if amount < 1024:
+            return f"{sign}{amount:.1f} {unit}"
+    return f"{sign}{amount / 1024:.1f} TiB"
