@@ -1,0 +1,236 @@
+"""Exact in-flight counting for the probe workers, in one process or across many.
+
+Every probe call enters and leaves the gauge; nothing is sampled. Inside one process a
+lock guards plain ints. As soon as the work may cross a process boundary (the sync probe
+is pickled for a process pool, or the process forks) the gauge moves its figures into a
+small shared file mapped into every process and guarded by a POSIX record lock, so a
+``ProcessPoolExecutor`` running ``flood.worker`` is counted as exactly as threads are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import mmap
+import os
+import struct
+import sys
+import tempfile
+import threading
+import weakref
+
+__all__ = ["Gauge", "GaugeReading", "SharedCounters"]
+
+# in_flight, high-water, started, done, failed
+_LAYOUT = struct.Struct("5q")
+_SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+@dataclasses.dataclass(frozen=True)
+class GaugeReading:
+    """Counters of a gauge at one moment."""
+
+    in_flight: int
+    max_in_flight: int
+    started: int
+    done: int
+    failed: int
+
+
+class SharedCounters:
+    """The gauge's figures in a mapped file, updated under ``lockf`` by any process.
+
+    Record locks belong to a process, so threads of one process also take a thread lock;
+    it is re-created after a fork because the parent's lock may have been held then.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pid = -1
+        self._fd = -1
+        self._map: mmap.mmap | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls) -> SharedCounters:
+        """Make a new zeroed counter file."""
+        fd, path = tempfile.mkstemp(prefix="boundedload-gauge-", dir=_SHM_DIR)
+        os.ftruncate(fd, _LAYOUT.size)
+        os.close(fd)
+        return cls(path)
+
+    def __reduce__(self) -> tuple[type[SharedCounters], tuple[str]]:
+        return (SharedCounters, (self.path,))
+
+    def _attach(self) -> mmap.mmap:
+        if self._pid != os.getpid():
+            # A forked child inherits the mapping, which stays shared; only the lock is new.
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+            if self._map is None:
+                self._fd = os.open(self.path, os.O_RDWR)
+                self._map = mmap.mmap(self._fd, _LAYOUT.size)
+        assert self._map is not None
+        return self._map
+
+    def update(self, in_flight: int, started: int, done: int, failed: int) -> None:
+        """Add the deltas atomically and raise the high-water when in-flight grows."""
+        buf = self._attach()
+        with self._lock:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            try:
+                cur, high, s, d, f = _LAYOUT.unpack_from(buf)
+                cur += in_flight
+                _LAYOUT.pack_into(buf, 0, cur, max(high, cur), s + started, d + done, f + failed)
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
+    def write(self, reading: GaugeReading) -> None:
+        """Overwrite all counters (used once, when a gauge switches to shared mode)."""
+        buf = self._attach()
+        with self._lock:
+            _LAYOUT.pack_into(
+                buf,
+                0,
+                reading.in_flight,
+                reading.max_in_flight,
+                reading.started,
+                reading.done,
+                reading.failed,
+            )
+
+    def read(self) -> GaugeReading:
+        """Return the current counters."""
+        buf = self._attach()
+        with self._lock:
+            return GaugeReading(*_LAYOUT.unpack_from(buf))
+
+    def close(self, *, unlink: bool) -> None:
+        """Unmap, and remove the file when this process created it."""
+        if self._map is not None:
+            self._map.close()
+            os.close(self._fd)
+            self._map = None
+        self._pid = -1
+        if unlink:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+_LIVE_GAUGES: weakref.WeakSet[Gauge] = weakref.WeakSet()
+
+
+def _share_before_fork() -> None:
+    # A child made by fork() inherits the gauge without pickling it; its counts only
+    # reach the parent if the gauge is shared before the fork happens.
+    for gauge in list(_LIVE_GAUGES):
+        gauge.share()
+
+
+def _renew_locks_in_child() -> None:
+    # Another thread may have held a gauge's lock at the moment of the fork.
+    for gauge in list(_LIVE_GAUGES):
+        gauge._lock = threading.Lock()
+
+
+os.register_at_fork(before=_share_before_fork, after_in_child=_renew_locks_in_child)
+
+
+# With the GIL, CPython switches threads only at calls and backward jumps, so the short
+# read-modify-write sequences of the fast path below cannot interleave between threads.
+# A free-threaded build gets the lock on every update instead.
+_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+
+
+class Gauge:
+    """High-water of probe calls in flight, exact at every enter and leave.
+
+    ``fast`` is true while the counters are plain ints of this process that need no lock
+    (the probes inline that path; everything else goes through :meth:`enter` and
+    :meth:`leave`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner = os.getpid()
+        self._shared: SharedCounters | None = None
+        self.fast = _GIL
+        self.in_flight = 0
+        self.high = 0
+        self.started = 0
+        self.done = 0
+        self.failed = 0
+        _LIVE_GAUGES.add(self)
+
+    @property
+    def shared(self) -> SharedCounters | None:
+        """The shared counters once the gauge crossed a process boundary, else None."""
+        return self._shared
+
+    def share(self) -> SharedCounters:
+        """Move the counters into shared memory (idempotent) and return them."""
+        with self._lock:
+            if self._shared is None:
+                self.fast = False
+                shared = SharedCounters.create()
+                shared.write(self._local_reading())
+                self._shared = shared
+            return self._shared
+
+    def enter(self) -> None:
+        """Count one probe call starting."""
+        with self._lock:
+            shared = self._shared
+            if shared is None:
+                self.in_flight += 1
+                self.started += 1
+                if self.in_flight > self.high:
+                    self.high = self.in_flight
+                return
+        shared.update(1, 1, 0, 0)
+
+    def leave(self, done: bool, failed: bool) -> None:
+        """Count one probe call ending: returned (``done``), failed on purpose, or cancelled."""
+        with self._lock:
+            shared = self._shared
+            if shared is None:
+                self.in_flight -= 1
+                self.done += done
+                self.failed += failed
+                return
+        shared.update(-1, 0, int(done), int(failed))
+
+    def _local_reading(self) -> GaugeReading:
+        return GaugeReading(self.in_flight, self.high, self.started, self.done, self.failed)
+
+    def read(self) -> GaugeReading:
+        """Return the current counters."""
+        with self._lock:
+            shared = self._shared
+            if shared is None:
+                return self._local_reading()
+        return shared.read()
+
+    def reset(self) -> None:
+        """Start a new window: counts go to zero, the high-water to what is in flight now."""
+        with self._lock:
+            shared = self._shared
+            if shared is None:
+                self.high = self.in_flight
+                self.started = self.done = self.failed = 0
+                return
+        current = shared.read().in_flight
+        shared.write(GaugeReading(current, current, 0, 0, 0))
+
+    def close(self) -> None:
+        """Release the shared file, if any; the gauge keeps counting in-process."""
+        with self._lock:
+            shared, self._shared = self._shared, None
+            if shared is not None:
+                reading = shared.read()
+                self.in_flight, self.high = reading.in_flight, reading.max_in_flight
+                self.started, self.done, self.failed = reading.started, reading.done, reading.failed
+                shared.close(unlink=os.getpid() == self._owner)
+                self.fast = _GIL

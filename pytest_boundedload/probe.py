@@ -1,0 +1,124 @@
+"""The instrumented task functions that stand in for the code under test's worker.
+
+A probe enters the gauge, holds the task's payload while it waits the task's latency,
+fails on purpose when the task says so, leaves the gauge and returns the task's index.
+Anything that is not a :class:`SyntheticTask` is treated as a task with no payload and no
+latency and is returned as it is, so a probe can replace a worker fed with real items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .gauge import Gauge, SharedCounters
+from .workload import SyntheticFailure, SyntheticTask
+
+__all__ = ["AsyncProbe", "SyncProbe", "make_async_probe"]
+
+
+AsyncProbe = Callable[..., Coroutine[Any, Any, Any]]
+
+
+def make_async_probe(gauge: Gauge) -> AsyncProbe:
+    """``await probe(task)``: the coroutine probe for asyncio code, counting into ``gauge``.
+
+    A plain coroutine function rather than a callable object: it runs once per task of
+    every flood, and an instance ``__call__`` costs a measurable share of a no-op task.
+    """
+
+    async def aworker(task: Any, *args: Any, **kwargs: Any) -> Any:
+        # The gauge's fast path is inlined for the same reason.
+        if gauge.fast:
+            gauge.in_flight += 1
+            gauge.started += 1
+            if gauge.in_flight > gauge.high:
+                gauge.high = gauge.in_flight
+        else:
+            gauge.enter()
+        done = failed = False
+        try:
+            if type(task) is not SyntheticTask:
+                done = True
+                return task
+            index, payload, latency, fail = task
+            # bytearray(n) writes every byte, so the pages are really resident.
+            held = bytearray(payload) if payload else None
+            if latency:
+                await asyncio.sleep(latency)
+            del held
+            if fail:
+                failed = True
+                raise SyntheticFailure(index)
+            done = True
+            return index
+        finally:
+            if gauge.fast:
+                gauge.in_flight -= 1
+                gauge.done += done
+                gauge.failed += failed
+            else:
+                gauge.leave(done, failed)
+
+    return aworker
+
+
+class _RemoteGauge:
+    """The enter/leave side of a gauge in a process that received a pickled probe."""
+
+    __slots__ = ("_counters",)
+
+    def __init__(self, counters: SharedCounters) -> None:
+        self._counters = counters
+
+    def enter(self) -> None:
+        self._counters.update(1, 1, 0, 0)
+
+    def leave(self, done: bool, failed: bool) -> None:
+        self._counters.update(-1, 0, int(done), int(failed))
+
+
+class SyncProbe:
+    """``probe(task)``: the blocking probe for threads and process pools.
+
+    Picklable: pickling shares the gauge's counters through a mapped file, and the copy in
+    a worker process counts into the same in-flight high-water as the parent.
+    """
+
+    __slots__ = ("_gauge",)
+
+    def __init__(self, gauge: Gauge | _RemoteGauge) -> None:
+        self._gauge = gauge
+
+    def __reduce__(self) -> tuple[Any, tuple[SharedCounters]]:
+        gauge = self._gauge
+        counters = gauge.share() if isinstance(gauge, Gauge) else gauge._counters
+        return (_remote_probe, (counters,))
+
+    def __call__(self, task: Any, *args: Any, **kwargs: Any) -> Any:
+        gauge = self._gauge
+        gauge.enter()
+        done = failed = False
+        try:
+            if type(task) is not SyntheticTask:
+                done = True
+                return task
+            index, payload, latency, fail = task
+            # bytearray(n) writes every byte, so the pages are really resident.
+            held = bytearray(payload) if payload else None
+            if latency:
+                time.sleep(latency)
+            del held
+            if fail:
+                failed = True
+                raise SyntheticFailure(index)
+            done = True
+            return index
+        finally:
+            gauge.leave(done, failed)
+
+
+def _remote_probe(counters: SharedCounters) -> SyncProbe:
+    return SyncProbe(_RemoteGauge(counters))

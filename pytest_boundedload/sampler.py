@@ -1,0 +1,263 @@
+"""Peak memory, thread and child-process high-waters of this process during a window.
+
+The own peak is exact where procfs allows: writing ``5`` to ``/proc/self/clear_refs``
+resets the kernel's ``VmHWM`` and reading it at the end gives the true peak, spikes inside
+C code included. Everything else is sampled by a daemon thread every ``interval``:
+
+- OS threads from ``/proc/self/status`` (``threading`` misses raw ``_thread`` threads),
+  and read again right after every ``threading`` thread start, so short-lived threads
+  count too;
+- descendant processes and the sum of their ``VmHWM`` (``ru_maxrss`` of a child reports
+  the parent's peak after vfork, so it cannot be used), and at every process creation
+  (audit events), so short-lived children count too.
+
+Without procfs (macOS) the own peak falls back to sampling RSS through psutil, and
+``peak_source`` says ``"sampled"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from .measurement import PeakSource
+
+__all__ = ["Sampler", "SamplerResult", "vmhwm_available"]
+
+_PROC_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
+# Walking the process table costs about 1.5 ms; do it at most this often.
+_CHILD_SCAN_PERIOD = 0.02
+_SPAWN_EVENTS = frozenset(
+    {
+        "os.fork",
+        "os.forkpty",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.system",
+        "subprocess.Popen",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerResult:
+    """What the sampler saw; sizes in bytes."""
+
+    peak_rss: int
+    start_rss: int
+    children_peak_rss: int
+    max_threads: int
+    max_processes: int
+    peak_source: PeakSource
+
+
+def _status_fields() -> dict[str, int]:
+    """VmRSS/VmHWM (bytes) and Threads from /proc/self/status."""
+    out: dict[str, int] = {}
+    with open(_PROC_STATUS, "rb") as f:
+        for line in f:
+            if line.startswith((b"VmHWM:", b"VmRSS:")):
+                out[line[:5].decode()] = int(line.split()[1]) * 1024
+            elif line.startswith(b"Threads:"):
+                out["Threads"] = int(line.split()[1])
+    return out
+
+
+def _reset_vmhwm() -> bool:
+    try:
+        with open(_CLEAR_REFS, "w") as f:
+            f.write("5")
+        _status_fields()
+    except OSError:
+        return False
+    return True
+
+
+def vmhwm_available() -> bool:
+    """Whether the exact kernel peak can be used here (resets this process's VmHWM)."""
+    return _reset_vmhwm()
+
+
+def _child_vmhwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+# Audit hooks cannot be removed, so one hook is installed per interpreter and it forwards
+# to the sampler of the window that is open, if any.
+_SPAWN_LISTENER: list[Callable[[], None]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event in _SPAWN_EVENTS and _SPAWN_LISTENER:
+        _SPAWN_LISTENER[0]()
+
+
+sys.addaudithook(_audit)
+
+
+class Sampler:
+    """Start at the beginning of a window, stop at its end; not reusable."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._procfs = os.path.exists(_PROC_STATUS)
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._vmhwm = False
+        self._start_rss = 0
+        self._peak_rss = 0
+        self._max_threads = 0
+        self._max_processes = 0
+        self._children_peak = 0
+        self._last_scan = 0.0
+        self._last_children: list[int] = []
+        self._spawned_since_scan = 0
+        # Walking the process table holds the GIL for ~1.5 ms, a cost worth paying only
+        # once this process has children: some at the start, or a spawn seen since.
+        self._watch_children = False
+        self._original_start_thread: tuple[str, Callable[..., Any]] | None = None
+
+    def start(self) -> None:
+        """Reset the peak and begin sampling."""
+        self._vmhwm = self._procfs and _reset_vmhwm()
+        self._start_rss = self._rss()
+        self._peak_rss = self._start_rss
+        self._thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
+        self._thread.start()
+        self._sample_threads()
+        self._scan_children(time.monotonic())
+        self._watch_children = bool(self._last_children)
+        _SPAWN_LISTENER[:] = [self._on_spawn]
+        self._hook_thread_start()
+
+    def stop(self) -> SamplerResult:
+        """Stop sampling and return the figures of the window."""
+        self._unhook_thread_start()
+        _SPAWN_LISTENER.clear()
+        self._stop.set()
+        self._sample_threads()
+        if self._watch_children:
+            self._scan_children(time.monotonic())
+        if self._vmhwm:
+            peak = max(_status_fields()["VmHWM"], self._start_rss)
+        else:
+            peak = max(self._peak_rss, self._rss())
+        if self._thread is not None:
+            self._thread.join()
+        return SamplerResult(
+            peak_rss=peak,
+            start_rss=self._start_rss,
+            children_peak_rss=self._children_peak,
+            max_threads=self._max_threads,
+            max_processes=self._max_processes,
+            peak_source="vmhwm" if self._vmhwm else "sampled",
+        )
+
+    def _rss(self) -> int:
+        if self._procfs:
+            return _status_fields()["VmRSS"]
+        return int(self._process.memory_info().rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if not self._vmhwm:
+                rss = self._rss()
+                if rss > self._peak_rss:
+                    self._peak_rss = rss
+            self._sample_threads()
+            now = time.monotonic()
+            if self._watch_children and now - self._last_scan >= _CHILD_SCAN_PERIOD:
+                self._scan_children(now)
+
+    def _sample_threads(self) -> None:
+        if self._procfs:
+            count = _status_fields()["Threads"]
+        else:
+            count = self._process.num_threads()
+        if self._thread is not None and self._thread.is_alive():
+            count -= 1  # the sampler's own thread
+        with self._lock:
+            if count > self._max_threads:
+                self._max_threads = count
+
+    def _scan_children(self, now: float) -> None:
+        try:
+            children = self._process.children(recursive=True)
+        except psutil.Error:
+            return
+        pids = [child.pid for child in children]
+        if self._procfs:
+            total = sum(_child_vmhwm(pid) for pid in pids)
+        else:
+            total = 0
+            for child in children:
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+        with self._lock:
+            self._last_scan = now
+            self._last_children = pids
+            self._spawned_since_scan = 0
+            self._max_processes = max(self._max_processes, len(pids))
+            self._children_peak = max(self._children_peak, total)
+
+    def _on_spawn(self) -> None:
+        # Runs just before a child process is created; the count right after is what
+        # matters, so the child about to start is added.
+        self._watch_children = True
+        now = time.monotonic()
+        if now - self._last_scan >= self.interval:
+            self._scan_children(now)
+            with self._lock:
+                self._spawned_since_scan = 1
+                self._max_processes = max(self._max_processes, len(self._last_children) + 1)
+            return
+        # Between scans: children of the last scan that still exist, plus those started since.
+        alive = sum(os.path.exists(f"/proc/{pid}") for pid in self._last_children)
+        with self._lock:
+            self._spawned_since_scan += 1
+            estimate = alive + self._spawned_since_scan
+            self._max_processes = max(self._max_processes, estimate)
+
+    def _hook_thread_start(self) -> None:
+        # Count threads right after each start: a thread that lives shorter than the
+        # interval would otherwise be missed. Python 3.13 renamed the function.
+        for name in ("_start_joinable_thread", "_start_new_thread"):
+            original = getattr(threading, name, None)
+            if original is not None:
+                break
+        else:
+            return
+        sample = self._sample_threads
+
+        def start_thread(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            sample()
+            return result
+
+        self._original_start_thread = (name, original)
+        setattr(threading, name, start_thread)
+
+    def _unhook_thread_start(self) -> None:
+        if self._original_start_thread is not None:
+            name, original = self._original_start_thread
+            setattr(threading, name, original)
+            self._original_start_thread = None
