@@ -1,0 +1,128 @@
+"""The ``flood`` fixture's object: synthetic workloads, probes, patching and windows."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from .measurement import Measurement
+from .probe import AsyncProbe, SyncProbe, make_async_probe
+from .recorder import MeasureResult, Recorder
+from .workload import Workload
+
+__all__ = ["Flood"]
+
+
+def _resolve(dotted: str) -> tuple[Any, str]:
+    """Split ``"pkg.mod.attr"`` into (imported owner, "attr"), importing as deep as possible."""
+    parts = dotted.split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ValueError(f"flood.patch({dotted!r}): expected 'package.module.function'")
+    owner: Any = None
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:-1]:
+            try:
+                owner = getattr(owner, attr)
+            except AttributeError:
+                raise ValueError(f"flood.patch({dotted!r}): {owner!r} has no attribute {attr!r}") from None
+        break
+    else:
+        raise ValueError(f"flood.patch({dotted!r}): cannot import {parts[0]!r}")
+    return owner, parts[-1]
+
+
+class Flood:
+    """Floods the code under test with synthetic tasks and measures what grows.
+
+    - :meth:`tasks` makes a lazy workload of N tasks;
+    - :attr:`aworker` / :attr:`worker` are the probes that stand in for the worker;
+    - :meth:`patch` puts the matching probe in place of the code's own task function;
+    - :meth:`measure` opens an explicit window (otherwise the whole call phase is one);
+    - :attr:`last` is the latest closed window's Measurement.
+    """
+
+    def __init__(self, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._recorder = recorder
+        self._monkeypatch = monkeypatch
+        self._aworker = make_async_probe(recorder.gauge)
+        self._worker = SyncProbe(recorder.gauge)
+
+    def tasks(
+        self,
+        n: int,
+        *,
+        payload: int | str = 0,
+        latency: float | str = 0,
+        jitter: float = 0.0,
+        fail_rate: float = 0.0,
+        seed: int = 0,
+    ) -> Workload:
+        """``n`` synthetic tasks, built lazily as they are iterated.
+
+        ``payload``: bytes each task holds while in flight (int or "16 KiB");
+        ``latency``: how long each waits (seconds or "5ms"), varied by ``jitter`` (a
+        share, 0.2 = +/-20 %); ``fail_rate``: share of tasks whose probe raises
+        :class:`SyntheticFailure`, chosen deterministically from ``seed``.
+        """
+        return Workload(
+            n, payload=payload, latency=latency, jitter=jitter, fail_rate=fail_rate, seed=seed
+        )
+
+    @property
+    def aworker(self) -> AsyncProbe:
+        """The async probe: ``await flood.aworker(task)``."""
+        return self._aworker
+
+    @property
+    def worker(self) -> SyncProbe:
+        """The blocking probe for threads and process pools: ``flood.worker(task)``.
+
+        Picklable, and still counted exactly when it runs in pool worker processes.
+        """
+        return self._worker
+
+    def patch(self, target: str | tuple[object, str]) -> AsyncProbe | SyncProbe:
+        """Replace the task function ``target`` with the matching probe until teardown.
+
+        ``target`` is ``"pkg.mod.func"`` or ``(obj, "name")``. An ``async def`` target
+        gets :attr:`aworker`, anything else :attr:`worker`. Returns the probe.
+        """
+        if isinstance(target, str):
+            owner, name = _resolve(target)
+        elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], str):
+            owner, name = target
+        else:
+            raise TypeError(f"flood.patch(): expected 'pkg.mod.func' or (obj, 'name'), got {target!r}")
+        try:
+            original = getattr(owner, name)
+        except AttributeError:
+            raise ValueError(f"flood.patch({target!r}): {owner!r} has no attribute {name!r}") from None
+        probe: AsyncProbe | SyncProbe
+        probe = self._aworker if inspect.iscoroutinefunction(original) else self._worker
+        self._monkeypatch.setattr(owner, name, probe)
+        return probe
+
+    def measure(self) -> AbstractContextManager[MeasureResult]:
+        """An explicit measurement window: ``with flood.measure() as m: ...``.
+
+        ``m`` holds the window's Measurement once the block exits. When a test opens
+        windows itself, its limits are checked against the worst of them instead of the
+        whole call phase.
+        """
+        return self._recorder.measure()
+
+    @property
+    def last(self) -> Measurement:
+        """The Measurement of the latest closed window."""
+        last = self._recorder.last
+        if last is None:
+            raise RuntimeError("no measurement window has closed yet")
+        return last

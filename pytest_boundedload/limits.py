@@ -1,0 +1,164 @@
+"""The limits a measured test must stay within, and the check against a Measurement."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from .measurement import Measurement
+from .units import InvalidValue, format_size, parse_count, parse_size
+
+__all__ = ["LIMITS", "PENDING_LIMITS", "LimitSpec", "Limits", "Violation", "parse_limits"]
+
+Kind = Literal["size", "count"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LimitSpec:
+    """One limit: its key, the Measurement field it bounds, and how to read its value."""
+
+    name: str
+    field: str
+    kind: Kind
+    description: str
+    help: str
+
+    def parse(self, value: object, source: str) -> int:
+        """Validate a raw value for this limit (from a marker, ini or CLI)."""
+        if self.kind == "size":
+            return parse_size(value, key=self.name, source=source)
+        return parse_count(value, key=self.name, source=source)
+
+    def format(self, value: int) -> str:
+        """Render a value of this limit for people."""
+        return format_size(value) if self.kind == "size" else str(value)
+
+
+LIMITS: tuple[LimitSpec, ...] = (
+    LimitSpec(
+        "max_rss",
+        "peak_rss",
+        "size",
+        "peak RSS of the test process",
+        "Fail measured tests whose peak RSS exceeds this size (e.g. '1 GiB').",
+    ),
+    LimitSpec(
+        "max_rss_growth",
+        "rss_growth",
+        "size",
+        "RSS growth over the window",
+        "Fail measured tests whose peak RSS grows by more than this size over the window.",
+    ),
+    LimitSpec(
+        "max_in_flight",
+        "max_in_flight",
+        "count",
+        "probe tasks in flight high-water",
+        "Fail measured tests whose probe workers have more calls in flight at once.",
+    ),
+    LimitSpec(
+        "max_tasks",
+        "max_tasks",
+        "count",
+        "live asyncio tasks high-water",
+        "Fail measured tests with more live asyncio tasks at once.",
+    ),
+    LimitSpec(
+        "max_threads",
+        "max_threads",
+        "count",
+        "OS threads high-water",
+        "Fail measured tests whose process runs more OS threads at once.",
+    ),
+    LimitSpec(
+        "max_processes",
+        "max_processes",
+        "count",
+        "child processes high-water",
+        "Fail measured tests with more live child processes at once.",
+    ),
+)
+
+# Public names whose support is not in this version yet; asking for them is an error
+# rather than a silent no-op.
+PENDING_LIMITS: tuple[str, ...] = ("max_bytes_per_task", "hard_limit")
+
+_BY_NAME = {spec.name: spec for spec in LIMITS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    """A limit a Measurement crossed."""
+
+    limit: str
+    measured: int
+    allowed: int
+    description: str
+
+    def __str__(self) -> str:
+        spec = _BY_NAME[self.limit]
+        return (
+            f"{self.limit} {spec.format(self.measured)} > limit {spec.format(self.allowed)}"
+            f" ({self.description})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Effective limits of one test; ``None`` means unlimited. A limit holds when the
+    measured peak is ``<=`` it."""
+
+    max_rss: int | None = None
+    max_rss_growth: int | None = None
+    max_in_flight: int | None = None
+    max_tasks: int | None = None
+    max_threads: int | None = None
+    max_processes: int | None = None
+
+    def set(self) -> dict[str, int]:
+        """The limits that are set, by name."""
+        return {s.name: v for s in LIMITS if (v := getattr(self, s.name)) is not None}
+
+    def over(self, other: Limits) -> Limits:
+        """These limits, with ``other`` filling in the ones not set here."""
+        return dataclasses.replace(other, **self.set())
+
+    def check(self, measurement: Measurement) -> list[Violation]:
+        """Every limit the measurement crossed, in declaration order."""
+        found = []
+        for spec in LIMITS:
+            allowed = getattr(self, spec.name)
+            measured = getattr(measurement, spec.field)
+            if allowed is not None and measured > allowed:
+                found.append(Violation(spec.name, measured, allowed, spec.description))
+        return found
+
+    def describe(self) -> str:
+        """``max_tasks=100, max_rss=1.0 GiB`` or ``none``."""
+        parts = [f"{name}={_BY_NAME[name].format(v)}" for name, v in self.set().items()]
+        return ", ".join(parts) or "none"
+
+
+def parse_limits(values: Mapping[str, object], source: str) -> Limits:
+    """Validate raw limit values, e.g. a marker's keyword arguments.
+
+    Raises :class:`InvalidValue` naming the key, the value and ``source``.
+    """
+    parsed: dict[str, int] = {}
+    for key, value in values.items():
+        spec = _BY_NAME.get(key)
+        if spec is None:
+            if key in PENDING_LIMITS:
+                raise InvalidValue(
+                    f"invalid {key}={value!r} {source}: {key} is not supported by this"
+                    " version of pytest-boundedload"
+                )
+            known = ", ".join(s.name for s in LIMITS)
+            raise InvalidValue(f"unknown limit {key}={value!r} {source} (known: {known})")
+        parsed[key] = spec.parse(value, source)
+    return Limits(**parsed)

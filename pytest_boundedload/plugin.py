@@ -1,0 +1,204 @@
+"""pytest hooks of pytest-boundedload; the work is done in the modules they call."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from .flood import Flood
+from .limits import Limits, Violation, parse_limits
+from .measurement import Measurement
+from .options import Settings, add_options, read_settings
+from .recorder import Recorder
+from .report import (
+    PROPERTY_MEASUREMENT,
+    PROPERTY_VIOLATIONS,
+    failure_message,
+    header_line,
+    measurement_section,
+    summary_lines,
+)
+from .sampler import vmhwm_available
+from .units import InvalidValue
+from .xdist_glue import USAGE_ERROR_KEY, XdistController, is_worker
+
+MARKER = "boundedload"
+_MARKER_HELP = (
+    "boundedload(max_rss=, max_rss_growth=, max_in_flight=, max_tasks=, max_threads=,"
+    " max_processes=): measure this test and fail it when a limit is crossed."
+    " Sizes are bytes or strings like '512 MiB'; counts are positive ints."
+)
+
+_PLUGIN_KEY = pytest.StashKey["BoundedLoadPlugin"]()
+_LIMITS_KEY = pytest.StashKey[Limits]()
+_RECORDER_KEY = pytest.StashKey[Recorder]()
+_VIOLATIONS_KEY = pytest.StashKey[list[Violation]]()
+
+
+class LimitExceeded(pytest.fail.Exception):  # type: ignore[name-defined,misc]
+    """A measured test crossed one of its limits."""
+
+
+# Shown without a module path in tracebacks and summaries, like pytest's own Failed.
+LimitExceeded.__module__ = "builtins"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}{_MARKER_HELP[len(MARKER):]}")
+    plugin = BoundedLoadPlugin(read_settings(config))
+    config.stash[_PLUGIN_KEY] = plugin
+    config.pluginmanager.register(plugin, "boundedload-session")
+    if config.pluginmanager.hasplugin("xdist") and not is_worker(config):
+        config.pluginmanager.register(XdistController(), "boundedload-xdist")
+
+
+@pytest.fixture
+def flood(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Flood:
+    """Flood the code under test with synthetic tasks; measures the test's call phase.
+
+    See :class:`pytest_boundedload.Flood` for ``tasks``, ``aworker``, ``worker``,
+    ``patch``, ``measure`` and ``last``.
+    """
+    plugin = request.config.stash[_PLUGIN_KEY]
+    return Flood(plugin.recorder_for(request.node), monkeypatch)
+
+
+def _is_measured(item: pytest.Item) -> bool:
+    return "flood" in getattr(item, "fixturenames", ()) or item.get_closest_marker(MARKER) is not None
+
+
+def _marker_limits(item: pytest.Item) -> Limits:
+    """Limits from the item's markers, the closest (function over class over module) winning."""
+    limits = Limits()
+    source = f"from marker on {item.nodeid}"
+    for mark in reversed(list(item.iter_markers(MARKER))):
+        if mark.args:
+            raise InvalidValue(
+                f"invalid {MARKER} marker {source}: takes keyword arguments only, got {mark.args!r}"
+            )
+        limits = parse_limits(mark.kwargs, source).over(limits)
+    return limits
+
+
+class BoundedLoadPlugin:
+    """Session state and the hooks that need it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rows: list[tuple[str, Measurement, bool]] = []
+
+    def recorder_for(self, item: pytest.Item) -> Recorder:
+        """The item's recorder, made on first use (a test may request ``flood`` late)."""
+        recorder = item.stash.get(_RECORDER_KEY, None)
+        if recorder is None:
+            recorder = item.stash[_RECORDER_KEY] = Recorder(self.settings.interval)
+        return recorder
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        source = "vmhwm" if vmhwm_available() else "sampled"
+        return header_line(self.settings.limits, source, self.settings.interval)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        for item in items:
+            try:
+                limits = _marker_limits(item)
+            except InvalidValue as exc:
+                message = f"boundedload: {exc}"
+                if is_worker(config):
+                    config.workeroutput[USAGE_ERROR_KEY] = message  # type: ignore[attr-defined]
+                    items.clear()
+                    return
+                raise pytest.UsageError(message) from None
+            item.stash[_LIMITS_KEY] = limits.over(self.settings.limits)
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if _is_measured(item):
+            self.recorder_for(item)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        recorder = item.stash.get(_RECORDER_KEY, None)
+        if recorder is None:
+            return (yield)
+        recorder.begin_call()
+        try:
+            result = yield
+        finally:
+            recorder.end_call()
+            measurement = recorder.result()
+            if measurement is not None:
+                item.stash[_VIOLATIONS_KEY] = self._limits(item).check(measurement)
+        violations = item.stash.get(_VIOLATIONS_KEY, [])
+        if violations:
+            raise LimitExceeded(failure_message(violations), pytrace=False)
+        return result
+
+    def _limits(self, item: pytest.Item) -> Limits:
+        return item.stash.get(_LIMITS_KEY, self.settings.limits)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        recorder = item.stash.get(_RECORDER_KEY, None)
+        if call.when != "call" or recorder is None:
+            return report
+        measurement = recorder.result()
+        if measurement is None:
+            return report
+        report.user_properties.append((PROPERTY_MEASUREMENT, measurement.to_dict()))
+        report.sections.append(
+            ("boundedload measurement", measurement_section(measurement, self._limits(item)))
+        )
+        violations = item.stash.get(_VIOLATIONS_KEY, [])
+        if violations:
+            report.user_properties.append((PROPERTY_VIOLATIONS, [str(v) for v in violations]))
+            if call.excinfo is not None and not isinstance(call.excinfo.value, LimitExceeded):
+                report.sections.append(("boundedload limits crossed", failure_message(violations)))
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Iterator[None]:
+        try:
+            return (yield)
+        finally:
+            recorder = item.stash.get(_RECORDER_KEY, None)
+            if recorder is not None:
+                recorder.close()
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        if report.when == "call" and report.failed and _property(report, PROPERTY_VIOLATIONS):
+            return "failed", "M", ("MEMORY", {"red": True})
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        figures = _property(report, PROPERTY_MEASUREMENT)
+        if isinstance(figures, dict):
+            crossed = bool(_property(report, PROPERTY_VIOLATIONS))
+            self.rows.append((report.nodeid, Measurement.from_dict(figures), crossed))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        top = self.settings.summary
+        if not self.rows or top <= 0:
+            return
+        terminalreporter.write_sep("=", f"boundedload: {len(self.rows)} measured tests by peak RSS")
+        for line in summary_lines(self.rows, top):
+            terminalreporter.write_line(line)
+
+
+def _property(report: pytest.TestReport, name: str) -> Any:
+    for key, value in report.user_properties:
+        if key == name:
+            return value
+    return None

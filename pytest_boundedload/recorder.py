@@ -1,0 +1,104 @@
+"""The windows of one test: the implicit call-phase window, or the test's own windows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .gauge import Gauge
+from .measurement import Measurement
+from .window import Window
+
+__all__ = ["MeasureResult", "Recorder"]
+
+
+class MeasureResult:
+    """What ``with flood.measure() as m:`` binds: the window's Measurement once it closes.
+
+    Field access (``m.max_tasks``) reads the Measurement; before the window closes it is
+    an error, not a zero.
+    """
+
+    def __init__(self) -> None:
+        self._measurement: Measurement | None = None
+
+    @property
+    def measurement(self) -> Measurement:
+        """The window's Measurement; raises RuntimeError while the window is open."""
+        if self._measurement is None:
+            raise RuntimeError("the flood.measure() window is still open; read it after the with block")
+        return self._measurement
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.measurement, name)
+
+    def __repr__(self) -> str:
+        state = repr(self._measurement) if self._measurement is not None else "open"
+        return f"<MeasureResult {state}>"
+
+
+class Recorder:
+    """Runs the windows of one test and keeps their results.
+
+    The plugin opens an implicit window around the call phase. If the test opens windows
+    of its own, the implicit one is dropped and the test's figures are the worst of its
+    own windows.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.gauge = Gauge()
+        self.interval = interval
+        self.windows: list[Measurement] = []
+        self._explicit = False
+        self._implicit: Window | None = None
+        self._open: Window | None = None
+
+    def begin_call(self) -> None:
+        """Open the implicit window, unless the test already measures on its own."""
+        if not self._explicit and self._open is None:
+            self._implicit = self._open = Window(self.gauge, self.interval)
+            self._open.start()
+
+    def end_call(self) -> None:
+        """Close the implicit window if it is still open."""
+        if self._implicit is not None and self._open is self._implicit:
+            self.windows.append(self._open.stop())
+        self._implicit = self._open = None
+
+    @contextmanager
+    def measure(self) -> Iterator[MeasureResult]:
+        """An explicit window; replaces the implicit one for this test."""
+        if self._open is not None and self._open is not self._implicit:
+            raise RuntimeError("flood.measure() windows cannot be nested")
+        if self._implicit is not None:
+            self._implicit.stop()
+            self._implicit = self._open = None
+        self._explicit = True
+        result = MeasureResult()
+        window = self._open = Window(self.gauge, self.interval)
+        window.start()
+        try:
+            yield result
+        finally:
+            self._open = None
+            result._measurement = window.stop()
+            self.windows.append(result._measurement)
+
+    @property
+    def last(self) -> Measurement | None:
+        """The latest closed window, if any."""
+        return self.windows[-1] if self.windows else None
+
+    def result(self) -> Measurement | None:
+        """The test's figures: the worst over its windows, or None when nothing was measured."""
+        return Measurement.worst_of(self.windows) if self.windows else None
+
+    def close(self) -> None:
+        """Close any window left open and release shared resources."""
+        if self._open is not None:
+            self._open.stop()
+            self._open = self._implicit = None
+        self.gauge.close()
