@@ -9,6 +9,7 @@ small shared file mapped into every process and guarded by a POSIX record lock, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import mmap
@@ -113,10 +114,8 @@ class SharedCounters:
             self._map = None
         self._pid = -1
         if unlink:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-            except FileNotFoundError:
-                pass
 
 
 _LIVE_GAUGES: weakref.WeakSet[Gauge] = weakref.WeakSet()

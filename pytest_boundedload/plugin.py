@@ -192,7 +192,9 @@ class BoundedLoadPlugin:
         top = self.settings.summary
         if not self.rows or top <= 0:
             return
-        terminalreporter.write_sep("=", f"boundedload: {len(self.rows)} measured tests by peak RSS")
+        count = len(self.rows)
+        noun = "test" if count == 1 else "tests"
+        terminalreporter.write_sep("=", f"boundedload: {count} measured {noun} by peak RSS")
         for line in summary_lines(self.rows, top):
             terminalreporter.write_line(line)
 

@@ -17,6 +17,7 @@ Without procfs (macOS) the own peak falls back to sampling RSS through psutil, a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -187,10 +188,7 @@ class Sampler:
                 self._scan_children(now)
 
     def _sample_threads(self) -> None:
-        if self._procfs:
-            count = _status_fields()["Threads"]
-        else:
-            count = self._process.num_threads()
+        count = _status_fields()["Threads"] if self._procfs else self._process.num_threads()
         if self._thread is not None and self._thread.is_alive():
             count -= 1  # the sampler's own thread
         with self._lock:
@@ -208,10 +206,8 @@ class Sampler:
         else:
             total = 0
             for child in children:
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += child.memory_info().rss
-                except psutil.Error:
-                    pass
         with self._lock:
             self._last_scan = now
             self._last_children = pids

@@ -58,7 +58,7 @@ class TaskTracker:
 
         run_forever.__wrapped__ = original  # type: ignore[attr-defined]
         self._original_run_forever = original
-        _BaseEventLoop.run_forever = run_forever  # type: ignore[method-assign]
+        _BaseEventLoop.run_forever = run_forever  # type: ignore[method-assign,assignment]
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -69,7 +69,7 @@ class TaskTracker:
         """Stop counting, give every loop its own factory back, return the high-water."""
         original = self._original_run_forever
         if original is not None:
-            _BaseEventLoop.run_forever = original  # type: ignore[method-assign]
+            _BaseEventLoop.run_forever = original  # type: ignore[method-assign,assignment]
             self._original_run_forever = None
         with self._lock:
             for loop, (ours, previous) in list(self._loops.items()):

@@ -26,7 +26,7 @@ class SyntheticTask(NamedTuple):
     A NamedTuple because a flood creates one per item and it must cost next to nothing.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: it is the task's number
     payload: int = 0
     latency: float = 0.0
     fail: bool = False
