@@ -1,0 +1,232 @@
+"""What the plugin measures, on sample projects run in a child pytest process."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Project
+
+MiB = 1024 * 1024
+
+ASYNC_PATTERNS = """
+import asyncio
+import pytest
+
+
+@pytest.mark.boundedload(max_tasks=100)
+def test_unbounded_gather(flood):
+    async def main():
+        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks(20_000, latency="1ms")])
+
+    asyncio.run(main())
+
+
+def test_semaphore_gather(flood):
+    async def main():
+        sem = asyncio.Semaphore(50)
+
+        async def one(task):
+            async with sem:
+                return await flood.aworker(task)
+
+        await asyncio.gather(*[one(t) for t in flood.tasks(20_000, latency="1ms")])
+
+    asyncio.run(main())
+
+
+def test_bounded_pending_set(flood):
+    async def main():
+        pending = set()
+        for task in flood.tasks(5_000, latency="1ms"):
+            if len(pending) >= 100:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pending.add(asyncio.ensure_future(flood.aworker(task)))
+        await asyncio.wait(pending)
+
+    asyncio.run(main())
+"""
+
+
+def test_async_patterns(project: Project) -> None:
+    project.pytester.makepyfile(ASYNC_PATTERNS)
+    run = project.run()
+    run.result.assert_outcomes(passed=2, failed=1)
+
+    gather = run.figures("test_unbounded_gather")
+    assert gather["max_tasks"] >= 20_000
+    assert gather["max_in_flight"] == 20_000
+    assert any(line.startswith("max_tasks ") for line in run.violations("test_unbounded_gather"))
+    run.result.stdout.fnmatch_lines(["*max_tasks 2000? > limit 100 (live asyncio tasks high-water)*"])
+
+    semaphore = run.figures("test_semaphore_gather")
+    assert semaphore["max_in_flight"] == 50
+    assert semaphore["max_tasks"] >= 20_000
+    assert semaphore["tasks_done"] == 20_000
+
+    pending = run.figures("test_bounded_pending_set")
+    assert 0 < pending["max_tasks"] <= 101
+    assert pending["max_in_flight"] == 100
+    assert pending["tasks_done"] == 5_000
+
+
+THREADS_AND_PROCESSES = """
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+
+def test_thread_per_task(flood):
+    threads = [threading.Thread(target=flood.worker, args=(t,)) for t in flood.tasks(500, latency="250ms")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_thread_pool(flood):
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(flood.worker, flood.tasks(400, latency="2ms")))
+
+
+def _child(event):
+    event.wait(30)
+
+
+def test_twenty_processes(flood):
+    ctx = multiprocessing.get_context("fork")
+    event = ctx.Event()
+    children = [ctx.Process(target=_child, args=(event,)) for _ in range(20)]
+    for child in children:
+        child.start()
+    event.set()
+    for child in children:
+        child.join()
+
+
+def test_process_pool(flood):
+    with ProcessPoolExecutor(4) as pool:
+        list(pool.map(flood.worker, flood.tasks(40, latency="20ms")))
+"""
+
+
+def test_threads_and_processes(project: Project) -> None:
+    project.pytester.makepyfile(THREADS_AND_PROCESSES)
+    run = project.run()
+    run.result.assert_outcomes(passed=4)
+
+    # 500 threads take ~60 ms to start here, so each holds its task for 250 ms: long
+    # enough for all of them to be alive at once.
+    per_task = run.figures("test_thread_per_task")
+    assert per_task["max_threads"] >= 500
+    assert per_task["max_in_flight"] == 500
+
+    pool = run.figures("test_thread_pool")
+    assert 0 < pool["max_in_flight"] <= 8
+    assert pool["tasks_done"] == 400
+    assert pool["max_threads"] <= 8 + 4  # the pool plus the main thread and a few of pytest's
+
+    assert run.figures("test_twenty_processes")["max_processes"] >= 20
+
+    process_pool = run.figures("test_process_pool")
+    assert process_pool["max_in_flight"] == 4
+    assert process_pool["tasks_done"] == 40
+    assert process_pool["max_processes"] >= 4
+
+
+SPIKE = """
+def test_spike(flood):
+    block = bytearray(200 * 1024 * 1024)
+    del block
+"""
+
+
+def test_short_spike_is_caught_by_the_kernel_peak(project: Project) -> None:
+    # With a 5 s sampling interval the sampler cannot see a spike of a few milliseconds;
+    # only the kernel's VmHWM can.
+    project.pytester.makeini("[pytest]\nboundedload_interval = 5s\n")
+    project.pytester.makepyfile(SPIKE)
+    run = project.run()
+    run.result.assert_outcomes(passed=1)
+    figures = run.figures("test_spike")
+    assert figures["peak_source"] == "vmhwm"
+    assert figures["rss_growth"] >= 190 * MiB
+    assert figures["peak_rss"] >= figures["rss_growth"]
+
+
+WINDOW = """
+import time
+
+
+def test_fixture_memory_is_not_in_the_window(big_fixture, flood):
+    pass
+
+
+def test_explicit_windows(flood):
+    block = bytearray(64 * 1024 * 1024)  # outside any window
+    with flood.measure() as first:
+        small = bytearray(8 * 1024 * 1024)
+    with flood.measure() as second:
+        pass
+    assert first.rss_growth >= 7 * 1024 * 1024
+    assert second.rss_growth < first.rss_growth
+    assert flood.last == second.measurement
+    del block, small
+"""
+
+WINDOW_CONFTEST_EXTRA = """
+import pytest
+
+
+@pytest.fixture
+def big_fixture():
+    block = bytearray(128 * 1024 * 1024)
+    yield
+    del block
+"""
+
+
+def test_window_is_the_call_phase_or_the_tests_own(project: Project) -> None:
+    project.pytester.makepyfile(WINDOW)
+    conftest = project.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + WINDOW_CONFTEST_EXTRA)
+    run = project.run()
+    run.result.assert_outcomes(passed=2)
+    assert run.figures("test_fixture_memory_is_not_in_the_window")["rss_growth"] < 16 * MiB
+    explicit = run.figures("test_explicit_windows")
+    # The test's figures are the worst of its own windows, not the 64 MiB made outside them.
+    assert 7 * MiB <= explicit["rss_growth"] < 32 * MiB
+
+
+FAILURES = """
+import asyncio
+
+import pytest
+from pytest_boundedload import SyntheticFailure
+
+
+def test_failures_are_counted(flood):
+    async def main():
+        return await asyncio.gather(
+            *[flood.aworker(t) for t in flood.tasks(1_000, fail_rate=0.25, seed=3)],
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(main())
+    failed = sum(isinstance(r, SyntheticFailure) for r in results)
+    assert failed == flood_failures(flood)
+
+
+def flood_failures(flood):
+    return sum(t.fail for t in flood.tasks(1_000, fail_rate=0.25, seed=3))
+"""
+
+
+def test_started_done_failed(project: Project) -> None:
+    project.pytester.makepyfile(FAILURES)
+    run = project.run()
+    run.result.assert_outcomes(passed=1)
+    figures = run.figures("test_failures_are_counted")
+    assert figures["tasks_started"] == 1_000
+    assert 150 < figures["tasks_failed"] < 350
+    assert figures["tasks_done"] + figures["tasks_failed"] == 1_000
