@@ -4,11 +4,16 @@ While tracking, ``BaseEventLoop.run_forever`` installs the factory on each loop 
 starts (this covers ``asyncio.run`` inside a sync test and the loops of pytest-asyncio
 and anyio), and a loop already running when tracking starts gets it at once. Tasks that
 exist when a loop is adopted are counted too. A factory the user had set keeps creating
-the tasks; ours only counts, and is replaced by the user's again when tracking stops.
+the tasks; ours only counts, and the user's is put back when tracking stops.
 
-A task is live from creation until it is done. The count is exact: the set of live tasks
-is updated by a done callback (``set.discard``, a C function, so the callback costs one
-scheduled handle and no Python frame).
+A task is live from creation until it is done. The live count can only rise when a task
+is created, so the high-water is settled there, and only when it could move: the count
+is bounded above by the tasks not yet known to be done; when that bound exceeds the
+high-water, the bound is made exact. A done callback per task would make the count
+exact too, but a callback costs a scheduled handle per task, a fifth of a no-op task's
+whole cost. So tasks start *young* (no callback); a task seen alive at one settling
+becomes *old*; an old task still alive at the next one gets a done callback and joins the
+live set. Short tasks, the bulk of any flood, finish young and cost a list slot.
 """
 
 from __future__ import annotations
@@ -27,14 +32,21 @@ TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
 
+# Settle at least this often, so done young tasks are not kept alive for long.
+_YOUNG_LIMIT = 64
+
 
 class TaskTracker:
     """Counts live asyncio tasks across loops during a window; one window at a time."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._live: set[asyncio.Future[Any]] = set()
+        self._lock = threading.RLock()
+        self._live: set[asyncio.Future[Any]] = set()  # have a done callback
+        self._old: list[asyncio.Future[Any]] = []  # seen alive at one settling
+        self._young: list[asyncio.Future[Any]] = []  # created since the last settling
         self._high = 0
+        # The callback needs no context variables; passing one saves copying the task's.
+        self._context = contextvars.Context()
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
             weakref.WeakKeyDictionary()
         )
@@ -47,7 +59,7 @@ class TaskTracker:
 
     def start(self) -> None:
         """Begin counting: hook loop start-up and adopt the running loop, if any."""
-        self._live.clear()
+        self._clear()
         self._high = 0
         original = _BaseEventLoop.run_forever
         tracker = self
@@ -76,8 +88,13 @@ class TaskTracker:
                 if loop.get_task_factory() is ours:
                     loop.set_task_factory(previous)
             self._loops.clear()
-            self._live.clear()
+            self._clear()
         return self._high
+
+    def _clear(self) -> None:
+        self._live.clear()
+        self._old.clear()
+        self._young.clear()
 
     def adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Install the counting factory on ``loop`` and count its live tasks."""
@@ -88,49 +105,41 @@ class TaskTracker:
             factory = self._factory_for(previous)
             self._loops[loop] = (factory, previous)
             loop.set_task_factory(factory)
-            for task in asyncio.all_tasks(loop):
-                self._count(task)
+            self._old.extend(asyncio.all_tasks(loop))
+            self._settle()
 
-    def _count(self, task: asyncio.Future[Any]) -> None:
-        live = self._live
-        live.add(task)
-        task.add_done_callback(live.discard)
-        n = len(live)
-        if n > self._high:
-            self._high = n
+    def _settle(self) -> None:
+        """Make the live count exact and raise the high-water if it grew."""
+        with self._lock:
+            live, old, young = self._live, self._old, self._young
+            discard, context = live.discard, self._context
+            for task in old:
+                if not task.done():
+                    live.add(task)
+                    task.add_done_callback(discard, context=context)
+            old[:] = [task for task in young if not task.done()]
+            young.clear()
+            n = len(live) + len(old)
+            if n > self._high:
+                self._high = n
 
     def _factory_for(self, previous: TaskFactory | None) -> TaskFactory:
-        live = self._live
-        discard = live.discard
-        # The callback needs no context variables; passing one saves copying the task's.
-        context = contextvars.Context()
+        live, old, young = self._live, self._old, self._young
         tracker = self
 
-        if previous is None:
-            task_type = asyncio.Task
-
-            def factory(
-                loop: asyncio.AbstractEventLoop,
-                coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
-                **kwargs: Any,
-            ) -> asyncio.Future[Any]:
-                task = task_type(coro, loop=loop, **kwargs)
-                live.add(task)
-                task.add_done_callback(discard, context=context)
-                n = len(live)
-                if n > tracker._high:
-                    tracker._high = n
-                return task
-
-            return factory
-
-        def chained(
+        def factory(
             loop: asyncio.AbstractEventLoop,
             coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
             **kwargs: Any,
         ) -> asyncio.Future[Any]:
-            task = previous(loop, coro, **kwargs)
-            tracker._count(task)
+            if previous is None:
+                task: asyncio.Future[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+            else:
+                task = previous(loop, coro, **kwargs)
+            young.append(task)
+            # Tasks not known to be done bound the live count from above.
+            if len(live) + len(old) + len(young) > tracker._high or len(young) >= _YOUNG_LIMIT:
+                tracker._settle()
             return task
 
-        return chained
+        return factory
