@@ -1,0 +1,167 @@
+"""The live-task high-water, checked directly on event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from pytest_boundedload.tasktrack import TaskTracker
+
+
+def _tracked(main: Any) -> int:
+    tracker = TaskTracker()
+    tracker.start()
+    try:
+        asyncio.run(main())
+    finally:
+        high = tracker.stop()
+    return high
+
+
+def test_counts_tasks_alive_together() -> None:
+    async def main() -> None:
+        gate = asyncio.Event()
+        first = [asyncio.ensure_future(gate.wait()) for _ in range(10)]
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(*first)
+        # Ten done; seven more alive at once now: the high-water stays at 1 + 10.
+        gate2 = asyncio.Event()
+        second = [asyncio.ensure_future(gate2.wait()) for _ in range(7)]
+        await asyncio.sleep(0)
+        gate2.set()
+        await asyncio.gather(*second)
+
+    assert _tracked(main) == 11
+
+
+def test_done_tasks_are_not_live() -> None:
+    async def main() -> None:
+        # 1,000 tasks one after another: never more than the main task plus one.
+        for _ in range(1_000):
+            await asyncio.ensure_future(asyncio.sleep(0))
+
+    assert _tracked(main) == 2
+
+
+def test_long_lived_tasks_are_counted_until_done() -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        sleepers = [asyncio.ensure_future(stop.wait()) for _ in range(5)]
+        # Many short tasks come and go while the five sleepers stay alive.
+        for _ in range(500):
+            await asyncio.ensure_future(asyncio.sleep(0))
+        stop.set()
+        await asyncio.gather(*sleepers)
+
+    assert _tracked(main) == 1 + 5 + 1
+
+
+def test_bounded_pending_set_is_exact() -> None:
+    async def work(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    async def main() -> None:
+        pending: set[asyncio.Future[int]] = set()
+        for i in range(3_000):
+            if len(pending) >= 30:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pending.add(asyncio.ensure_future(work(i)))
+        await asyncio.wait(pending)
+
+    assert _tracked(main) == 31
+
+
+def test_user_task_factory_keeps_working_and_is_restored() -> None:
+    made: list[asyncio.Future[Any]] = []
+
+    def user_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(user_factory)
+    tracker = TaskTracker()
+    tracker.start()
+    try:
+
+        async def main() -> None:
+            await asyncio.gather(*[asyncio.sleep(0) for _ in range(20)])
+
+        loop.run_until_complete(main())
+    finally:
+        high = tracker.stop()
+    assert loop.get_task_factory() is user_factory
+    loop.close()
+    assert high == 21
+    assert len(made) == 21  # the user's factory still made every task
+
+
+def test_running_loop_is_adopted_with_its_existing_tasks() -> None:
+    async def main() -> int:
+        stop = asyncio.Event()
+        before = [asyncio.ensure_future(stop.wait()) for _ in range(4)]
+        await asyncio.sleep(0)
+        tracker = TaskTracker()
+        tracker.start()  # inside a running loop, as flood.measure() in an async test
+        more = [asyncio.ensure_future(stop.wait()) for _ in range(3)]
+        await asyncio.sleep(0)
+        stop.set()
+        await asyncio.gather(*before, *more)
+        return tracker.stop()
+
+    assert asyncio.run(main()) == 1 + 4 + 3
+
+
+def test_loops_in_threads_add_up() -> None:
+    barrier = threading.Barrier(3)
+
+    def in_thread() -> None:
+        async def main() -> None:
+            gate = asyncio.Event()
+            tasks = [asyncio.ensure_future(gate.wait()) for _ in range(10)]
+            await asyncio.sleep(0)
+            await asyncio.get_running_loop().run_in_executor(None, barrier.wait)
+            gate.set()
+            await asyncio.gather(*tasks)
+
+        asyncio.run(main())
+
+    tracker = TaskTracker()
+    tracker.start()
+    threads = [threading.Thread(target=in_thread) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    high = tracker.stop()
+    assert high == 3 * (1 + 10)
+
+
+def test_stop_unhooks_run_forever() -> None:
+    import asyncio.base_events
+
+    original = asyncio.base_events.BaseEventLoop.run_forever
+    tracker = TaskTracker()
+    tracker.start()
+    assert asyncio.base_events.BaseEventLoop.run_forever is not original
+    tracker.stop()
+    assert asyncio.base_events.BaseEventLoop.run_forever is original
+
+    async def main() -> None:
+        assert asyncio.get_running_loop().get_task_factory() is None
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 1_000])
+def test_gather_of_n(n: int) -> None:
+    async def main() -> None:
+        await asyncio.gather(*[asyncio.sleep(0) for _ in range(n)])
+
+    assert _tracked(main) == n + 1
