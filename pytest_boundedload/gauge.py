@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import weakref
+from typing import Any
 
 __all__ = ["Gauge", "GaugeReading", "SharedCounters"]
 
@@ -90,21 +91,32 @@ class SharedCounters:
         """Overwrite all counters (used once, when a gauge switches to shared mode)."""
         buf = self._attach()
         with self._lock:
-            _LAYOUT.pack_into(
-                buf,
-                0,
-                reading.in_flight,
-                reading.max_in_flight,
-                reading.started,
-                reading.done,
-                reading.failed,
-            )
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            try:
+                _LAYOUT.pack_into(buf, 0, *dataclasses.astuple(reading))
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
     def read(self) -> GaugeReading:
         """Return the current counters."""
         buf = self._attach()
         with self._lock:
-            return GaugeReading(*_LAYOUT.unpack_from(buf))
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            try:
+                return GaugeReading(*_LAYOUT.unpack_from(buf))
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
+    def reset(self) -> None:
+        """Zero the counts and set the high-water to what is in flight, in one locked step."""
+        buf = self._attach()
+        with self._lock:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            try:
+                current = _LAYOUT.unpack_from(buf)[0]
+                _LAYOUT.pack_into(buf, 0, current, current, 0, 0, 0)
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
     def close(self, *, unlink: bool) -> None:
         """Unmap, and remove the file when this process created it."""
@@ -118,6 +130,13 @@ class SharedCounters:
                 os.unlink(self.path)
 
 
+def _unlink_if_owner(path: str, owner: int) -> None:
+    if os.getpid() == owner:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+# Gauges that are open (not closed): a fork shares them.
 _LIVE_GAUGES: weakref.WeakSet[Gauge] = weakref.WeakSet()
 
 
@@ -155,6 +174,7 @@ class Gauge:
         self._lock = threading.Lock()
         self._owner = os.getpid()
         self._shared: SharedCounters | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self.fast = _GIL
         self.in_flight = 0
         self.high = 0
@@ -176,6 +196,8 @@ class Gauge:
                 shared = SharedCounters.create()
                 shared.write(self._local_reading())
                 self._shared = shared
+                # A gauge dropped without close() must not leave its file behind.
+                self._finalizer = weakref.finalize(self, _unlink_if_owner, shared.path, self._owner)
             return self._shared
 
     def enter(self) -> None:
@@ -224,7 +246,7 @@ class Gauge:
         shared.write(GaugeReading(current, current, 0, 0, 0))
 
     def close(self) -> None:
-        """Release the shared file, if any; the gauge keeps counting in-process."""
+        """Release the shared file, if any. The gauge still counts in-process; forks no longer share it."""
         with self._lock:
             shared, self._shared = self._shared, None
             if shared is not None:
@@ -233,3 +255,7 @@ class Gauge:
                 self.started, self.done, self.failed = reading.started, reading.done, reading.failed
                 shared.close(unlink=os.getpid() == self._owner)
                 self.fast = _GIL
+            if self._finalizer is not None:
+                self._finalizer.detach()
+                self._finalizer = None
+        _LIVE_GAUGES.discard(self)

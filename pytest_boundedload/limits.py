@@ -98,10 +98,10 @@ class Violation:
 
     def __str__(self) -> str:
         spec = _BY_NAME[self.limit]
-        return (
-            f"{self.limit} {spec.format(self.measured)} > limit {spec.format(self.allowed)}"
-            f" ({self.description})"
-        )
+        measured, allowed = spec.format(self.measured), spec.format(self.allowed)
+        if measured == allowed:  # rounding hid the difference: show the bytes
+            measured, allowed = str(self.measured), str(self.allowed)
+        return f"{self.limit} {measured} > limit {allowed} ({self.description})"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict."""
@@ -150,15 +150,16 @@ def parse_limits(values: Mapping[str, object], source: str) -> Limits:
     Raises :class:`InvalidValue` naming the key, the value and ``source``.
     """
     parsed: dict[str, int] = {}
+    where = f" {source}" if source else ""
     for key, value in values.items():
         spec = _BY_NAME.get(key)
         if spec is None:
             if key in PENDING_LIMITS:
                 raise InvalidValue(
-                    f"invalid {key}={value!r} {source}: {key} is not supported by this"
+                    f"invalid {key}={value!r}{where}: {key} is not supported by this"
                     " version of pytest-boundedload"
                 )
             known = ", ".join(s.name for s in LIMITS)
-            raise InvalidValue(f"unknown limit {key}={value!r} {source} (known: {known})")
+            raise InvalidValue(f"unknown limit {key}={value!r}{where} (known: {known})")
         parsed[key] = spec.parse(value, source)
     return Limits(**parsed)

@@ -9,6 +9,7 @@ latency and is returned as it is, so a probe can replace a worker fed with real 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -39,6 +40,7 @@ def make_async_probe(gauge: Gauge) -> AsyncProbe:
         else:
             gauge.enter()
         done = failed = False
+        held = None
         try:
             if type(task) is not SyntheticTask:
                 done = True
@@ -48,13 +50,14 @@ def make_async_probe(gauge: Gauge) -> AsyncProbe:
             held = bytearray(payload) if payload else None
             if latency:
                 await asyncio.sleep(latency)
-            del held
+            held = None
             if fail:
                 failed = True
                 raise SyntheticFailure(index)
             done = True
             return index
         finally:
+            held = None  # a cancelled call's frame lives on in the traceback; the payload must not
             if gauge.fast:
                 gauge.in_flight -= 1
                 gauge.done += done
@@ -101,6 +104,7 @@ class SyncProbe:
         gauge = self._gauge
         gauge.enter()
         done = failed = False
+        held = None
         try:
             if type(task) is not SyntheticTask:
                 done = True
@@ -110,15 +114,25 @@ class SyncProbe:
             held = bytearray(payload) if payload else None
             if latency:
                 time.sleep(latency)
-            del held
+            held = None
             if fail:
                 failed = True
                 raise SyntheticFailure(index)
             done = True
             return index
         finally:
+            held = None
             gauge.leave(done, failed)
 
 
+# A pool pickles the probe with every task: one set of counters per file and process,
+# or each task would open the file again and leak a descriptor.
+_REMOTE: dict[tuple[str, int], _RemoteGauge] = {}
+
+
 def _remote_probe(counters: SharedCounters) -> SyncProbe:
-    return SyncProbe(_RemoteGauge(counters))
+    key = (counters.path, os.getpid())
+    gauge = _REMOTE.get(key)
+    if gauge is None:
+        gauge = _REMOTE[key] = _RemoteGauge(counters)
+    return SyncProbe(gauge)

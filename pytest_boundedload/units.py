@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 __all__ = [
     "InvalidValue",
@@ -45,6 +46,8 @@ _DURATION_UNITS: dict[str, float] = {
 }
 _DURATION_HINT = "use s, ms, us, ns or min"
 
+_DIGITS = re.compile(r"[0-9]+")
+_MAX_BYTES = 1 << 80
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([^\s0-9.]*)\s*$")
 
 
@@ -79,7 +82,11 @@ def parse_size(
         multiplier = _SIZE_UNITS.get(unit.lower())
         if multiplier is None:
             raise _fail(key, value, source, f"unknown unit {unit!r} ({_SIZE_HINT})")
-        amount = int(float(number) * multiplier)
+        # Decimal keeps "4.1 MB" at 4,100,000 bytes, where float arithmetic loses one.
+        exact = Decimal(number) * multiplier
+        if exact > _MAX_BYTES:
+            raise _fail(key, value, source, "too large")
+        amount = int(exact)
     return _check_amount(amount, key, value, source, allow_zero)
 
 
@@ -93,7 +100,7 @@ def _check_amount(amount: int, key: str, value: object, source: str, allow_zero:
 
 def parse_count(value: object, *, key: str = "count", source: str = "") -> int:
     """Return ``value`` as a positive int; digit strings ("50") are accepted."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         amount = int(value.strip())
     elif isinstance(value, int) and not isinstance(value, bool):
         amount = value
@@ -130,12 +137,14 @@ def parse_duration(value: object, *, key: str = "duration", source: str = "") ->
 
 def format_size(n: int | float) -> str:
     """Format a byte count for people: ``1536 -> "1.5 KiB"``, ``52428800 -> "50.0 MiB"``."""
-    sign = "-" if n < 0 else ""
-    amount = float(abs(n))
+    amount = abs(int(n))
+    sign = "-" if n < 0 and amount else ""
     if amount < 1024:
-        return f"{sign}{int(amount)} B"
+        return f"{sign}{amount} B"
+    scaled = float(amount)
     for unit in ("KiB", "MiB", "GiB"):
-        amount /= 1024
-        if amount < 1024:
-            return f"{sign}{amount:.1f} {unit}"
-    return f"{sign}{amount / 1024:.1f} TiB"
+        scaled /= 1024
+        # Compare what will be printed, so 1048575 bytes reads "1.0 MiB", not "1024.0 KiB".
+        if round(scaled, 1) < 1024:
+            return f"{sign}{scaled:.1f} {unit}"
+    return f"{sign}{scaled / 1024:.1f} TiB"

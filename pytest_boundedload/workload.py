@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, overload
 
@@ -18,6 +19,10 @@ class SyntheticFailure(Exception):
     def __init__(self, index: int) -> None:
         super().__init__(f"synthetic failure of task {index}")
         self.index = index
+
+    def __reduce__(self) -> tuple[type[SyntheticFailure], tuple[int]]:
+        # Failures come back from process pools pickled; rebuild from the index.
+        return (type(self), (self.index,))
 
 
 class SyntheticTask(NamedTuple):
@@ -103,11 +108,11 @@ class Workload(Sequence[SyntheticTask]):
     def __getitem__(self, index: int | slice) -> SyntheticTask | Sequence[SyntheticTask]:
         if isinstance(index, slice):
             return [self._make(i) for i in range(*index.indices(self._n))]
-        if index < 0:
-            index += self._n
-        if not 0 <= index < self._n:
-            raise IndexError(f"task index {index} out of range for {self._n} tasks")
-        return self._make(index)
+        position = operator.index(index)
+        resolved = position + self._n if position < 0 else position
+        if not 0 <= resolved < self._n:
+            raise IndexError(f"task index {position} out of range for {self._n} tasks")
+        return self._make(resolved)
 
     def __iter__(self) -> Iterator[SyntheticTask]:
         if self._jitter or self._fail_rate:
