@@ -17,7 +17,6 @@ Without procfs (macOS) the own peak falls back to sampling RSS through psutil, a
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import sys
@@ -28,13 +27,14 @@ from typing import Any
 
 import psutil
 
+from .descendants import Descendants
 from .measurement import PeakSource
 
 __all__ = ["Sampler", "SamplerResult", "vmhwm_available"]
 
 _PROC_STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
-# Walking the process table costs about 1.5 ms; do it at most this often.
+# Reading every child's peak costs a file read each; do it at most this often.
 _CHILD_SCAN_PERIOD = 0.02
 _SPAWN_EVENTS = frozenset(
     {
@@ -87,17 +87,6 @@ def vmhwm_available() -> bool:
     return _reset_vmhwm()
 
 
-def _child_vmhwm(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 # Audit hooks cannot be removed, so one hook is installed per interpreter and it forwards
 # to the sampler of the window that is open, if any.
 _SPAWN_LISTENER: list[Callable[[], None]] = []
@@ -128,10 +117,9 @@ class Sampler:
         self._max_processes = 0
         self._children_peak = 0
         self._last_scan = 0.0
-        self._last_children: list[int] = []
-        self._spawned_since_scan = 0
-        # Walking the process table holds the GIL for ~1.5 ms, a cost worth paying only
-        # once this process has children: some at the start, or a spawn seen since.
+        self._children = Descendants()
+        # Listing /proc every tick is worth it only once this process has children:
+        # some at the start, or a spawn seen since.
         self._watch_children = False
         self._original_start_thread: tuple[str, Callable[..., Any]] | None = None
 
@@ -144,7 +132,7 @@ class Sampler:
         self._thread.start()
         self._sample_threads()
         self._scan_children(time.monotonic())
-        self._watch_children = bool(self._last_children)
+        self._watch_children = bool(self._children.pids)
         _SPAWN_LISTENER[:] = [self._on_spawn]
         self._hook_thread_start()
 
@@ -196,42 +184,20 @@ class Sampler:
                 self._max_threads = count
 
     def _scan_children(self, now: float) -> None:
-        try:
-            children = self._process.children(recursive=True)
-        except psutil.Error:
-            return
-        pids = [child.pid for child in children]
-        if self._procfs:
-            total = sum(_child_vmhwm(pid) for pid in pids)
-        else:
-            total = 0
-            for child in children:
-                with contextlib.suppress(psutil.Error):
-                    total += child.memory_info().rss
+        count = self._children.refresh()
+        total = self._children.peak_rss_sum()
         with self._lock:
             self._last_scan = now
-            self._last_children = pids
-            self._spawned_since_scan = 0
-            self._max_processes = max(self._max_processes, len(pids))
+            self._max_processes = max(self._max_processes, count)
             self._children_peak = max(self._children_peak, total)
 
     def _on_spawn(self) -> None:
         # Runs just before a child process is created; the count right after is what
         # matters, so the child about to start is added.
         self._watch_children = True
-        now = time.monotonic()
-        if now - self._last_scan >= self.interval:
-            self._scan_children(now)
-            with self._lock:
-                self._spawned_since_scan = 1
-                self._max_processes = max(self._max_processes, len(self._last_children) + 1)
-            return
-        # Between scans: children of the last scan that still exist, plus those started since.
-        alive = sum(os.path.exists(f"/proc/{pid}") for pid in self._last_children)
+        count = self._children.refresh() + 1
         with self._lock:
-            self._spawned_since_scan += 1
-            estimate = alive + self._spawned_since_scan
-            self._max_processes = max(self._max_processes, estimate)
+            self._max_processes = max(self._max_processes, count)
 
     def _hook_thread_start(self) -> None:
         # Count threads right after each start: a thread that lives shorter than the
