@@ -1,1 +1,65 @@
-def main() -> int: return 0
+"""The ``boundedload`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .demo import DemoSettings, run_demo
+from .units import InvalidValue, parse_count, parse_duration, parse_size
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="boundedload",
+        description="Flood code with synthetic tasks and see what its concurrency bounds.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="flood every reference fix and anti-pattern in a capped child and compare them",
+        description=(
+            "Floods each fix and anti-pattern in its own child process under a hard memory cap"
+            " and prints one table: max in flight, max tasks, max threads, max processes,"
+            " RSS growth, time and verdict."
+        ),
+    )
+    defaults = DemoSettings()
+    demo.add_argument("--n", default=str(defaults.n), help="tasks per pattern (default: %(default)s)")
+    demo.add_argument(
+        "--payload", default="16 KiB", help="bytes each task holds in flight (default: %(default)s)"
+    )
+    demo.add_argument("--latency", default="1ms", help="how long each task waits (default: %(default)s)")
+    demo.add_argument(
+        "--limit", default=str(defaults.limit), help="concurrency limit of the fixes (default: %(default)s)"
+    )
+    demo.add_argument("--cap", default="2 GiB", help="hard memory cap per pattern (default: %(default)s)")
+    demo.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON to PATH")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``boundedload`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        try:
+            settings = DemoSettings(
+                n=parse_count(args.n, key="n", source="from --n"),
+                payload=parse_size(args.payload, key="payload", source="from --payload", allow_zero=True),
+                latency=parse_duration(args.latency, key="latency", source="from --latency"),
+                limit=parse_count(args.limit, key="limit", source="from --limit"),
+                cap=parse_size(args.cap, key="cap", source="from --cap"),
+            )
+        except InvalidValue as exc:
+            parser.error(str(exc))
+        run_demo(settings, json_path=args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

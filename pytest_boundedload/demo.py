@@ -1,0 +1,227 @@
+"""``boundedload demo``: flood every fix and anti-pattern, each in a capped child, and compare.
+
+Each pattern runs in its own forked child under a hard memory cap (see
+:mod:`pytest_boundedload.isolation`), measured by the same window, gauge and probes a
+test uses. A child that the cap stops is a row that says so.
+
+Threads and processes cost far more to start than coroutines (about 0.1 ms per thread
+and a few ms per process here), so with a 1 ms latency a thread-per-task loop never
+has more than a dozen threads alive: it would look bounded. Their rows therefore use
+fewer tasks and a longer latency (``THREAD_SCALE``, ``PROCESS_SCALE``), shown in the
+table, which is enough for the unbounded versions to pile up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import antipatterns, fixes
+from .gauge import Gauge
+from .isolation import ChildOutcome, run_capped
+from .probe import AsyncProbe, SyncProbe, make_async_probe
+from .sampler import _status_fields
+from .units import format_size
+from .window import Window
+from .workload import Workload
+
+__all__ = ["PATTERNS", "DemoSettings", "Pattern", "run_demo"]
+
+THREAD_SCALE = (10, 0.2)  # n divided by 10, latency at least 200 ms
+PROCESS_SCALE = (50, 0.5)  # n divided by 50, latency at least 500 ms
+# memory_aware's budget: the RSS the child starts with plus this.
+MEMORY_AWARE_HEADROOM = 32 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSettings:
+    """The flood every pattern gets (thread and process rows scale it down)."""
+
+    n: int = 10_000
+    payload: int = 16 << 10
+    latency: float = 0.001
+    limit: int = 50
+    cap: int = 2 << 30
+    timeout: float = 60.0
+
+
+Runner = Callable[[Workload, AsyncProbe, SyncProbe, int], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Pattern:
+    """One row of the demo."""
+
+    name: str
+    kind: str  # "anti-pattern" or "fix"
+    run: Runner
+    scale: tuple[int, float] = (1, 0.0)
+
+    def workload_size(self, settings: DemoSettings) -> tuple[int, float]:
+        """The (n, latency) this pattern is flooded with."""
+        divisor, min_latency = self.scale
+        return max(1, settings.n // divisor), max(settings.latency, min_latency)
+
+
+def _drain_streaming(items: Workload, aworker: AsyncProbe, limit: int) -> None:
+    async def consume() -> None:
+        async for _ in fixes.streaming(items, aworker, limit=limit):
+            pass
+
+    asyncio.run(consume())
+
+
+def _memory_aware(items: Workload, aworker: AsyncProbe, limit: int) -> None:
+    budget = _status_fields()["VmRSS"] + MEMORY_AWARE_HEADROOM
+    asyncio.run(fixes.memory_aware(items, aworker, limit=limit, max_rss=budget))
+
+
+PATTERNS: tuple[Pattern, ...] = (
+    Pattern(
+        "unbounded_gather",
+        "anti-pattern",
+        lambda w, a, s, k: asyncio.run(antipatterns.unbounded_gather(w, a)),
+    ),
+    Pattern(
+        "thread_per_task", "anti-pattern", lambda w, a, s, k: antipatterns.thread_per_task(w, s), THREAD_SCALE
+    ),
+    Pattern(
+        "unbounded_executor",
+        "anti-pattern",
+        lambda w, a, s, k: antipatterns.unbounded_executor(w, s),
+        THREAD_SCALE,
+    ),
+    Pattern(
+        "process_per_task",
+        "anti-pattern",
+        lambda w, a, s, k: antipatterns.process_per_task(w, s),
+        PROCESS_SCALE,
+    ),
+    Pattern("semaphore_gather", "fix", lambda w, a, s, k: asyncio.run(fixes.semaphore_gather(w, a, limit=k))),
+    Pattern("worker_pool", "fix", lambda w, a, s, k: asyncio.run(fixes.worker_pool(w, a, workers=k))),
+    Pattern("batched", "fix", lambda w, a, s, k: asyncio.run(fixes.batched(w, a, batch_size=k))),
+    Pattern("thread_pool", "fix", lambda w, a, s, k: fixes.thread_pool(w, s, workers=k), THREAD_SCALE),
+    Pattern("process_pool", "fix", lambda w, a, s, k: fixes.process_pool(w, s, workers=k), PROCESS_SCALE),
+    Pattern("memory_aware", "fix", lambda w, a, s, k: _memory_aware(w, a, k)),
+    Pattern("streaming", "fix", lambda w, a, s, k: _drain_streaming(w, a, k)),
+)
+
+
+def _flood_in_child(
+    send: Callable[[Any], None], pattern: Pattern, n: int, settings: DemoSettings, latency: float
+) -> dict[str, Any]:
+    gauge = Gauge()
+    window = Window(gauge, interval=0.01)
+    workload = Workload(n, payload=settings.payload, latency=latency)
+    window.start()
+    try:
+        pattern.run(workload, make_async_probe(gauge), SyncProbe(gauge), settings.limit)
+    except BaseException:
+        # What was measured up to the failure still goes into the row.
+        send(window.stop().to_dict())
+        raise
+    measurement = window.stop()
+    gauge.close()
+    return measurement.to_dict()
+
+
+def verdict(row: dict[str, Any], limit: int) -> tuple[str, list[str]]:
+    """("bounded", []) or ("unbounded", [what grew]): a count above 2 x limit + 2 grew with N."""
+    ceiling = 2 * limit + 2
+    grew = [
+        label
+        for key, label in (
+            ("max_in_flight", "in flight"),
+            ("max_tasks", "tasks"),
+            ("max_threads", "threads"),
+            ("max_processes", "processes"),
+        )
+        if (row.get(key) or 0) > ceiling
+    ]
+    return ("unbounded" if grew else "bounded"), grew
+
+
+def _row(pattern: Pattern, n: int, settings: DemoSettings, outcome: ChildOutcome) -> dict[str, Any]:
+    row: dict[str, Any] = {"pattern": pattern.name, "kind": pattern.kind, "n": n, "limit": settings.limit}
+    figures = outcome.value if outcome.ok else outcome.last_message
+    if not isinstance(figures, dict):
+        figures = {}
+    for key in ("max_in_flight", "max_tasks", "max_threads", "max_processes", "rss_growth", "duration"):
+        row[key] = figures.get(key)
+    if outcome.ok:
+        row["verdict"], row["grew"] = verdict(row, settings.limit)
+        row["error"] = None
+    else:
+        # Stopped by the cap, or failed: it did not stay within bounds either way.
+        row["verdict"], row["grew"] = "unbounded", []
+        row["error"] = outcome.describe()
+    return row
+
+
+def run_demo(
+    settings: DemoSettings,
+    *,
+    out: TextIO = sys.stdout,
+    progress: TextIO = sys.stderr,
+    json_path: Path | None = None,
+    patterns: tuple[Pattern, ...] = PATTERNS,
+) -> list[dict[str, Any]]:
+    """Flood every pattern, print the table to ``out`` and return the rows."""
+    rows = []
+    for number, pattern in enumerate(patterns, start=1):
+        n, latency = pattern.workload_size(settings)
+        progress.write(
+            f"[{number}/{len(patterns)}] {pattern.name}: {n} tasks, latency {latency * 1000:g} ms ... "
+        )
+        progress.flush()
+        outcome = run_capped(
+            _flood_in_child, pattern, n, settings, latency, cap=settings.cap, timeout=settings.timeout
+        )
+        row = _row(pattern, n, settings, outcome)
+        row["latency"] = latency
+        rows.append(row)
+        progress.write(f"{row['verdict']}{' (' + row['error'] + ')' if row['error'] else ''}\n")
+        progress.flush()
+    out.write(format_table(rows, settings) + "\n")
+    if json_path is not None:
+        json_path.write_text(json.dumps({"rows": rows}, indent=2, sort_keys=True) + "\n")
+    return rows
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def format_table(rows: list[dict[str, Any]], settings: DemoSettings) -> str:
+    """The comparison table."""
+    head = (
+        f"{'pattern':<19} {'kind':<12} {'n':>6} {'latency':>8} {'in flight':>9} {'tasks':>6}"
+        f" {'threads':>7} {'procs':>5} {'rss growth':>11} {'time':>7}  verdict"
+    )
+    lines = [
+        f"payload {format_size(settings.payload)} per task, limit {settings.limit},"
+        f" hard cap {format_size(settings.cap)} per pattern;"
+        " thread and process rows use fewer, longer tasks (see --help)",
+        head,
+        "-" * len(head),
+    ]
+    for row in rows:
+        growth = "-" if row["rss_growth"] is None else format_size(row["rss_growth"])
+        duration = "-" if row["duration"] is None else f"{row['duration']:.2f}s"
+        verdict_text = row["verdict"]
+        if row["grew"]:
+            verdict_text += f" ({', '.join(row['grew'])})"
+        if row["error"]:
+            verdict_text += f" ({row['error']})"
+        lines.append(
+            f"{row['pattern']:<19} {row['kind']:<12} {row['n']:>6} {row['latency'] * 1000:>6g}ms"
+            f" {_cell(row['max_in_flight']):>9} {_cell(row['max_tasks']):>6}"
+            f" {_cell(row['max_threads']):>7} {_cell(row['max_processes']):>5} {growth:>11}"
+            f" {duration:>7}  {verdict_text}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,285 @@
+"""Run a function in a forked child under a hard memory cap, and say how it ended.
+
+The cap is, where this process may create one, a child memory cgroup (v1
+``memory.limit_in_bytes`` or v2 ``memory.max``): it counts the memory the child really
+touches, and going over it brings the kernel's OOM killer (``SIGKILL``), exactly as in
+production. Elsewhere it is ``RLIMIT_DATA``: allocations beyond it fail with a clean
+``MemoryError``. That limit counts address space of the whole data segment, the parent's
+inherited part and every thread's stack reservation (8 MiB each) included, so it stops a
+thread-per-task flood at a few hundred threads. (``RLIMIT_AS`` is worse still: it also
+counts shared libraries and breaks imports.)
+
+The child talks to the parent over a pipe: any number of messages sent while it runs
+(progress, the latest figures) and then its result. A child that raises, runs out of
+memory or is killed by a signal becomes a :class:`ChildOutcome` that says so; the
+parent never raises because of what the child did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pickle
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .units import format_size
+
+__all__ = ["ChildOutcome", "run_capped"]
+
+_HEADER = struct.Struct("!I")
+# Kept free in the child so a MemoryError can still be reported through the pipe.
+_RESERVE = 1 << 20
+
+
+class _Cgroup:
+    """A child memory cgroup of this process's own, with a limit; removed after use."""
+
+    _counter = 0
+
+    def __init__(self, path: Path, limit_file: str) -> None:
+        self.path = path
+        self.limit_file = limit_file
+
+    @classmethod
+    def create(cls, cap: int) -> _Cgroup | None:
+        """Make one, or return None where cgroups are missing or not writable."""
+        base = _own_memory_cgroup()
+        if base is None:
+            return None
+        version_1 = (base / "memory.limit_in_bytes").exists()
+        cls._counter += 1
+        path = base / f"boundedload-{os.getpid()}-{cls._counter}"
+        try:
+            path.mkdir()
+        except OSError:
+            return None
+        group = cls(path, "memory.limit_in_bytes" if version_1 else "memory.max")
+        try:
+            (path / group.limit_file).write_text(str(cap))
+            if not version_1 and (path / "memory.swap.max").exists():
+                (path / "memory.swap.max").write_text("0")
+        except OSError:
+            group.remove()
+            return None
+        return group
+
+    def join(self) -> bool:
+        """Move the calling process into the cgroup."""
+        try:
+            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError:
+            return False
+        return True
+
+    def remove(self) -> None:
+        """Delete the cgroup; the kernel may need a moment after its last process exits."""
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.01)
+
+
+def _own_memory_cgroup() -> Path | None:
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, relative = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / relative.lstrip("/")
+            return base if (base / "memory.limit_in_bytes").exists() else None
+    for line in lines:
+        if line.startswith("0::"):
+            base = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+            return base if (base / "memory.max").exists() else None
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildOutcome:
+    """How a capped child ended.
+
+    Exactly one of these holds: ``ok`` (``value`` is what the function returned), an
+    ``error`` (the exception's type and message, e.g. ``MemoryError``), a ``signal``
+    name (``"SIGKILL"``), or a ``timed_out`` child that the parent killed.
+    """
+
+    cap: int
+    cap_kind: str = "rlimit"  # "cgroup" or "rlimit"
+    value: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    signal: str | None = None
+    exit_code: int | None = None
+    timed_out: bool = False
+    messages: tuple[Any, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """The function returned normally."""
+        return self.error is None and self.signal is None and not self.timed_out and self.exit_code == 0
+
+    @property
+    def out_of_memory(self) -> bool:
+        """The child hit the cap: a MemoryError, or a SIGKILL from the kernel's OOM killer."""
+        return (self.error or "").startswith("MemoryError") or (
+            self.signal == "SIGKILL" and not self.timed_out
+        )
+
+    @property
+    def last_message(self) -> Any:
+        """The latest message the child sent, or None."""
+        return self.messages[-1] if self.messages else None
+
+    def describe(self) -> str:
+        """One line for people: ``exceeded cap 2.0 GiB: MemoryError`` and the like."""
+        cap = f"{format_size(self.cap)} ({self.cap_kind})"
+        if self.timed_out:
+            return f"timed out (cap {cap})"
+        if self.out_of_memory:
+            how = self.error if self.error is not None else f"killed by {self.signal}"
+            return f"exceeded cap {cap}: {how}"
+        if self.signal is not None:
+            return f"killed by {self.signal} (cap {cap})"
+        if self.error is not None:
+            return f"raised {self.error}"
+        if self.exit_code not in (0, None):
+            return f"exited with status {self.exit_code}"
+        return "ok"
+
+
+def _write(fd: int, kind: str, payload: Any) -> None:
+    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_all(
+    fd: int, deadline: float | None, pid: int, on_message: Callable[[Any], None] | None
+) -> tuple[list[tuple[str, Any]], bool]:
+    """Read messages until EOF, handing progress messages on as they come; kill the
+    child and stop at ``deadline``."""
+    buffer = bytearray()
+    messages: list[tuple[str, Any]] = []
+    timed_out = False
+    while True:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            break
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        buffer += chunk
+        while len(buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer)
+            if len(buffer) < _HEADER.size + size:
+                break
+            data = bytes(buffer[_HEADER.size : _HEADER.size + size])
+            del buffer[: _HEADER.size + size]
+            try:
+                kind, payload = pickle.loads(data)
+            except Exception:  # a message the parent cannot rebuild is dropped, not fatal
+                continue
+            messages.append((kind, payload))
+            if kind == "message" and on_message is not None:
+                on_message(payload)
+    return messages, timed_out
+
+
+def _child_main(
+    write_fd: int, cap: int, group: _Cgroup | None, function: Callable[..., Any], args: tuple[Any, ...]
+) -> None:
+    reserve: bytearray | None = bytearray(_RESERVE)
+    code = 0
+    try:
+        if group is None or not group.join():
+            resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+
+        def send(message: Any) -> None:
+            _write(write_fd, "message", message)
+
+        _write(write_fd, "result", function(send, *args))
+    except BaseException as exc:
+        reserve = None  # give the memory back so the report can be written
+        del reserve
+        code = 1
+        with contextlib.suppress(BaseException):
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            _write(write_fd, "error", (text, traceback.format_exc()))
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def run_capped(
+    function: Callable[..., Any],
+    *args: Any,
+    cap: int,
+    timeout: float | None = None,
+    on_message: Callable[[Any], None] | None = None,
+    method: str = "auto",
+) -> ChildOutcome:
+    """Call ``function(send, *args)`` in a forked child whose data segment is capped at
+    ``cap`` bytes, and return how it ended.
+
+    ``send(message)`` passes a picklable message to the parent while the child runs;
+    ``on_message`` is called with each one as it arrives, and all of them are kept in
+    :attr:`ChildOutcome.messages`. ``timeout`` (seconds) kills a child that runs too
+    long. The return value must be picklable. ``method`` picks the cap: ``"auto"``
+    (a cgroup where possible, else ``RLIMIT_DATA``), ``"cgroup"`` or ``"rlimit"``.
+    """
+    group = _Cgroup.create(cap) if method in ("auto", "cgroup") else None
+    if group is None and method == "cgroup":
+        raise RuntimeError("no writable memory cgroup for this process")
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which exits through os._exit
+        os.close(read_fd)
+        _child_main(write_fd, cap, group, function, args)
+    os.close(write_fd)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        messages, timed_out = _read_all(read_fd, deadline, pid, on_message)
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+        if group is not None:
+            group.remove()
+    kind = "cgroup" if group is not None else "rlimit"
+    outcome: dict[str, Any] = {"cap": cap, "cap_kind": kind, "timed_out": timed_out}
+    sent: list[Any] = []
+    for kind, payload in messages:
+        if kind == "message":
+            sent.append(payload)
+        elif kind == "result":
+            outcome["value"] = payload
+        elif kind == "error":
+            outcome["error"], outcome["traceback"] = payload
+    if os.WIFSIGNALED(status):
+        outcome["signal"] = signal.Signals(os.WTERMSIG(status)).name
+    else:
+        outcome["exit_code"] = os.WEXITSTATUS(status)
+    return ChildOutcome(messages=tuple(sent), **outcome)
