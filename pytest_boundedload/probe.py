@@ -57,7 +57,8 @@ def make_async_probe(gauge: Gauge) -> AsyncProbe:
             done = True
             return index
         finally:
-            held = None  # a cancelled call's frame lives on in the traceback; the payload must not
+            # A cancelled call's frame lives on in the traceback; its payload must not.
+            del held
             if gauge.fast:
                 gauge.in_flight -= 1
                 gauge.done += done
@@ -121,7 +122,7 @@ class SyncProbe:
             done = True
             return index
         finally:
-            held = None
+            del held
             gauge.leave(done, failed)
 
 
