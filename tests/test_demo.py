@@ -1,0 +1,112 @@
+"""``boundedload demo`` run as a user runs it: the console script, in a child process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXES = [
+    "semaphore_gather",
+    "worker_pool",
+    "batched",
+    "thread_pool",
+    "process_pool",
+    "memory_aware",
+    "streaming",
+]
+ANTIPATTERNS = ["unbounded_gather", "thread_per_task", "unbounded_executor", "process_per_task"]
+
+
+def _boundedload(*args: str) -> subprocess.CompletedProcess[str]:
+    script = shutil.which("boundedload", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "pytest_boundedload"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    path = tmp_path_factory.mktemp("demo") / "rows.json"
+    result = _boundedload("demo", "--n", "2000", "--limit", "10", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    rows = {row["pattern"]: row for row in json.loads(path.read_text())["rows"]}
+    return result, rows
+
+
+def test_every_pattern_has_a_row(demo: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
+    result, rows = demo
+    assert sorted(rows) == sorted(FIXES + ANTIPATTERNS)
+    for name in rows:
+        assert name in result.stdout  # the table
+        assert f"] {name}:" in result.stderr  # the progress line
+    keys = {
+        "pattern", "n", "limit", "max_in_flight", "max_tasks", "max_threads",
+        "max_processes", "rss_growth", "duration", "verdict",
+    }  # fmt: skip
+    for row in rows.values():
+        assert keys <= set(row)
+
+
+def test_figures_show_what_each_pattern_bounds(
+    demo: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    _, rows = demo
+    gather = rows["unbounded_gather"]
+    # Every task alive at once, plus the task asyncio.run() runs the flood in.
+    assert gather["n"] <= gather["max_tasks"] <= gather["n"] + 1
+    assert gather["max_in_flight"] == gather["n"]
+    assert rows["semaphore_gather"]["max_tasks"] >= rows["semaphore_gather"]["n"]
+    assert rows["streaming"]["max_tasks"] <= 2 * 10 + 1
+    for name in FIXES:
+        assert 0 < rows[name]["max_in_flight"] <= 10, name
+        assert rows[name]["error"] is None, name
+    assert rows["thread_per_task"]["max_threads"] > 2 * 10 + 2
+    assert rows["process_per_task"]["max_processes"] > 2 * 10 + 2
+    assert rows["thread_pool"]["max_threads"] <= 10 + 4
+
+
+def test_verdicts(demo: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
+    _, rows = demo
+    for name in [*ANTIPATTERNS, "semaphore_gather"]:
+        assert rows[name]["verdict"] == "unbounded", name
+    assert rows["semaphore_gather"]["grew"] == ["tasks"]
+    for name in ["worker_pool", "batched", "thread_pool", "process_pool", "memory_aware", "streaming"]:
+        assert rows[name]["verdict"] == "bounded", name
+
+
+def test_a_pattern_stopped_by_the_cap_is_a_row(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    result = _boundedload(
+        "demo", "--n", "4000", "--payload", "64 KiB", "--limit", "10", "--cap", "160 MiB", "--json", str(path)
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {row["pattern"]: row for row in json.loads(path.read_text())["rows"]}
+    gather = rows["unbounded_gather"]
+    assert gather["verdict"] == "unbounded"
+    assert gather["error"].startswith("exceeded cap 160.0 MiB")
+    assert "exceeded cap 160.0 MiB" in result.stdout
+    # The bounded fixes fit in the same cap and ran normally after it.
+    assert rows["streaming"]["error"] is None
+    assert rows["streaming"]["verdict"] == "bounded"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--n", "0"], "invalid n='0' from --n: must be greater than zero"),
+        (["--payload", "12 parsecs"], "invalid payload='12 parsecs' from --payload: unknown unit 'parsecs'"),
+        (["--latency", "soon"], "invalid latency='soon' from --latency: not a duration"),
+        (["--limit", "-3"], "invalid limit='-3' from --limit: expected a positive integer"),
+        (["--cap", "0"], "invalid cap='0' from --cap: must be greater than zero"),
+    ],
+)
+def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    result = _boundedload("demo", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
