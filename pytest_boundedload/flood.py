@@ -24,10 +24,17 @@ def _resolve(dotted: str) -> tuple[Any, str]:
         raise ValueError(f"flood.patch({dotted!r}): expected 'package.module.function'")
     owner: Any = None
     for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
         try:
-            owner = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
+            owner = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            # Only "this prefix is not a module" means: try a shorter one. A module that
+            # exists but fails to import must say why.
+            if exc.name is not None and module.startswith(exc.name):
+                continue
+            raise ValueError(f"flood.patch({dotted!r}): importing {module!r} failed: {exc}") from exc
+        except Exception as exc:
+            raise ValueError(f"flood.patch({dotted!r}): importing {module!r} failed: {exc!r}") from exc
         for attr in parts[i:-1]:
             try:
                 owner = getattr(owner, attr)

@@ -8,6 +8,9 @@ the command line wins over the ini file.
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -16,6 +19,9 @@ from .units import InvalidValue, parse_duration
 
 __all__ = ["Settings", "add_options", "read_settings"]
 
+T = TypeVar("T")
+
+_DIGITS = re.compile(r"[0-9]+")
 DEFAULT_INTERVAL = 0.01
 DEFAULT_SUMMARY = 10
 
@@ -44,9 +50,7 @@ def add_options(parser: pytest.Parser) -> None:
         option = "--boundedload-" + name.replace("_", "-")
         group.addoption(option, dest=f"boundedload_{name}", default=None, help=_HELP_PENDING)
         parser.addini(f"boundedload_{name}", _HELP_PENDING, default=None)
-    group.addoption(
-        "--boundedload-interval", dest="boundedload_interval", default=None, help=_HELP_INTERVAL
-    )
+    group.addoption("--boundedload-interval", dest="boundedload_interval", default=None, help=_HELP_INTERVAL)
     parser.addini("boundedload_interval", _HELP_INTERVAL, default=None)
     group.addoption(
         "--boundedload-summary",
@@ -58,15 +62,47 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("boundedload_summary", _HELP_SUMMARY, default=None)
 
 
-def _raw(config: pytest.Config, name: str) -> tuple[object, str] | None:
-    """The value of a setting and where it came from, CLI first; None when unset."""
-    cli = config.getoption(f"boundedload_{name}")
-    if cli is not None:
-        return cli, f"from option --boundedload-{name.replace('_', '-')}"
+def _given(config: pytest.Config, name: str) -> list[tuple[object, str]]:
+    """Each value given for a setting with where it came from: ini first, then CLI."""
+    given: list[tuple[object, str]] = []
     ini = config.getini(f"boundedload_{name}")
     if ini is not None and ini != "":
-        return ini, f"from ini boundedload_{name}"
-    return None
+        given.append((ini, f"from ini boundedload_{name}"))
+    cli = config.getoption(f"boundedload_{name}")
+    if cli is not None:
+        given.append((cli, f"from option --boundedload-{name.replace('_', '-')}"))
+    return given
+
+
+def _setting(config: pytest.Config, name: str, parse: Callable[[object, str], T], default: T) -> T:
+    """Validate every value given for ``name`` (an overridden ini value too); the CLI wins."""
+    value = default
+    for raw, source in _given(config, name):
+        value = parse(raw, source)
+    return value
+
+
+def _parse_interval(raw: object, source: str) -> float:
+    interval = parse_duration(raw, key="interval", source=source)
+    if interval <= 0:
+        raise InvalidValue(f"invalid interval={raw!r} {source}: must be greater than zero")
+    return interval
+
+
+def _parse_summary(raw: object, source: str) -> int:
+    text = str(raw).strip()
+    if not _DIGITS.fullmatch(text):
+        raise InvalidValue(f"invalid summary={raw!r} {source}: expected an integer >= 0")
+    return int(text)
+
+
+def _refuse_pending(name: str) -> Callable[[object, str], None]:
+    def refuse(raw: object, source: str) -> None:
+        raise InvalidValue(
+            f"invalid {name}={raw!r} {source}: {name} is not supported by this version of pytest-boundedload"
+        )
+
+    return refuse
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -79,29 +115,14 @@ def read_settings(config: pytest.Config) -> Settings:
 
 def _read(config: pytest.Config) -> Settings:
     for name in PENDING_LIMITS:
-        found = _raw(config, name)
-        if found is not None:
-            raise InvalidValue(
-                f"invalid {name}={found[0]!r} {found[1]}: {name} is not supported by this"
-                " version of pytest-boundedload"
-            )
+        _setting(config, name, _refuse_pending(name), None)
     parsed: dict[str, int] = {}
     for spec in LIMITS:
-        found = _raw(config, spec.name)
-        if found is not None:
-            parsed[spec.name] = spec.parse(*found)
-    interval = DEFAULT_INTERVAL
-    found = _raw(config, "interval")
-    if found is not None:
-        interval = parse_duration(found[0], key="interval", source=found[1])
-        if interval <= 0:
-            raise InvalidValue(f"invalid interval={found[0]!r} {found[1]}: must be greater than zero")
-    summary = DEFAULT_SUMMARY
-    found = _raw(config, "summary")
-    if found is not None:
-        value, source = found
-        text = str(value).strip()
-        if not text.isdigit():
-            raise InvalidValue(f"invalid summary={value!r} {source}: expected an integer >= 0")
-        summary = int(text)
-    return Settings(limits=Limits(**parsed), interval=interval, summary=summary)
+        value = _setting(config, spec.name, spec.parse, None)
+        if value is not None:
+            parsed[spec.name] = value
+    return Settings(
+        limits=Limits(**parsed),
+        interval=_setting(config, "interval", _parse_interval, DEFAULT_INTERVAL),
+        summary=_setting(config, "summary", _parse_summary, DEFAULT_SUMMARY),
+    )

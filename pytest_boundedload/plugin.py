@@ -31,6 +31,8 @@ _MARKER_HELP = (
     " Sizes are bytes or strings like '512 MiB'; counts are positive ints."
 )
 
+SECTION_CROSSED = "boundedload limits crossed"
+
 _PLUGIN_KEY = pytest.StashKey["BoundedLoadPlugin"]()
 _LIMITS_KEY = pytest.StashKey[Limits]()
 _RECORDER_KEY = pytest.StashKey[Recorder]()
@@ -80,7 +82,7 @@ def _marker_limits(item: pytest.Item) -> Limits:
     for mark in reversed(list(item.iter_markers(MARKER))):
         if mark.args:
             raise InvalidValue(
-                f"invalid {MARKER} marker {source}: takes keyword arguments only, got {mark.args!r}"
+                f"invalid {MARKER} marker on {item.nodeid}: takes keyword arguments only, got {mark.args!r}"
             )
         limits = parse_limits(mark.kwargs, source).over(limits)
     return limits
@@ -161,7 +163,7 @@ class BoundedLoadPlugin:
         if violations:
             report.user_properties.append((PROPERTY_VIOLATIONS, [str(v) for v in violations]))
             if call.excinfo is not None and not isinstance(call.excinfo.value, LimitExceeded):
-                report.sections.append(("boundedload limits crossed", failure_message(violations)))
+                report.sections.append((SECTION_CROSSED, failure_message(violations)))
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -176,7 +178,14 @@ class BoundedLoadPlugin:
     def pytest_report_teststatus(
         self, report: pytest.TestReport
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        if report.when == "call" and report.failed and _property(report, PROPERTY_VIOLATIONS):
+        # M only when the limits alone failed the test; a test that failed on its own
+        # keeps F and shows the crossed limits in a section of its report.
+        if (
+            report.when == "call"
+            and report.failed
+            and _property(report, PROPERTY_VIOLATIONS)
+            and not any(name == SECTION_CROSSED for name, _ in report.sections)
+        ):
             return "failed", "M", ("MEMORY", {"red": True})
         return None
 

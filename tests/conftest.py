@@ -55,6 +55,11 @@ class Run:
         return self.result.stdout.str() + "\n" + self.result.stderr.str()
 
 
+# Every sample run: no cache files, and pytest-asyncio's loop-scope default set so its
+# deprecation warning does not drown the output.
+_QUIET = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+
+
 class Project:
     """A sample project in a pytester directory whose runs record the plugin's figures."""
 
@@ -66,13 +71,14 @@ class Project:
     def run(self, *args: str, timeout: float = 240) -> Run:
         """Run pytest in a child process (needed whenever memory is measured or it forks)."""
         self._record.unlink(missing_ok=True)
-        result = self.pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=timeout)
+        result = self.pytester.runpytest_subprocess(*_QUIET, *args, timeout=timeout)
         return Run(result, self._record)
 
     def run_inprocess(self, *args: str) -> Run:
         """Run pytest in this process: fine for counts and usage errors, not for memory."""
         self._record.unlink(missing_ok=True)
-        result = self.pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+        # The hypothesis plugin re-imports itself after every in-process run (about 1 s).
+        result = self.pytester.runpytest_inprocess(*_QUIET, "-p", "no:hypothesispytest", *args)
         return Run(result, self._record)
 
 

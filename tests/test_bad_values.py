@@ -1,0 +1,439 @@
+"""Bad limit and setting values: a usage error (exit code 4) with one exact ``ERROR:`` line.
+
+Every message names where the value came from (the test's node id, the ini key or the
+command-line option), the key and the value, so it is asserted verbatim.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Project, Run
+
+KNOWN = "max_rss, max_rss_growth, max_in_flight, max_tasks, max_threads, max_processes"
+SIZE_HINT = "use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
+DURATION_HINT = "use s, ms, us, ns or min"
+NOT_SUPPORTED = "is not supported by this version of pytest-boundedload"
+ON_X = "from marker on test_bad.py::test_x"
+# Hypothesis's plugin re-imports hypothesis at the end of every in-process run (pytester
+# restores sys.modules), about a second each; these sample projects do not use it.
+FAST = ("-p", "no:hypothesispytest")
+
+MARKED_TEST = """
+import pytest
+
+
+@pytest.mark.boundedload({args})
+def test_x():
+    pass
+"""
+
+GOOD_TESTS = """
+import asyncio
+
+import pytest
+
+
+def test_plain():
+    pass
+
+
+@pytest.mark.boundedload(max_tasks=5, max_rss="64 GiB")
+def test_marked():
+    pass
+
+
+def test_flooded(flood):
+    async def main():
+        await asyncio.gather(*(flood.aworker(t) for t in flood.tasks(3)))
+
+    asyncio.run(main())
+"""
+
+
+def assert_usage_error(run: Run, message: str) -> None:
+    """The run stopped with exit code 4, printed exactly ``message`` once and ran nothing."""
+    result = run.result
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, run.text
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert errors == [f"ERROR: boundedload: {message}"], run.text
+    assert run.records == {}
+
+
+MARKER_CASES = [
+    pytest.param("max_taks=5", f"unknown limit max_taks=5 {ON_X} (known: {KNOWN})", id="typo"),
+    pytest.param(
+        "max_tasks=5, max_flight=3",
+        f"unknown limit max_flight=3 {ON_X} (known: {KNOWN})",
+        id="unknown-after-good",
+    ),
+    pytest.param(
+        "5",
+        "invalid boundedload marker on test_bad.py::test_x: takes keyword arguments only, got (5,)",
+        id="positional",
+    ),
+    pytest.param(
+        "'1 GiB', max_tasks=3",
+        "invalid boundedload marker on test_bad.py::test_x: takes keyword arguments only, got ('1 GiB',)",
+        id="positional-with-keywords",
+    ),
+    pytest.param(
+        "max_rss='12 parsecs'",
+        f"invalid max_rss='12 parsecs' {ON_X}: unknown unit 'parsecs' ({SIZE_HINT})",
+        id="size-unknown-unit",
+    ),
+    pytest.param(
+        "max_rss_growth='5 MiBs'",
+        f"invalid max_rss_growth='5 MiBs' {ON_X}: unknown unit 'MiBs' ({SIZE_HINT})",
+        id="size-plural-unit",
+    ),
+    pytest.param("max_rss=''", f"invalid max_rss='' {ON_X}: not a size ({SIZE_HINT})", id="size-empty"),
+    pytest.param(
+        "max_rss='MiB'",
+        f"invalid max_rss='MiB' {ON_X}: not a size ({SIZE_HINT})",
+        id="size-no-number",
+    ),
+    pytest.param("max_rss=-1", f"invalid max_rss=-1 {ON_X}: must not be negative", id="size-negative"),
+    pytest.param("max_rss=0", f"invalid max_rss=0 {ON_X}: must be greater than zero", id="size-zero"),
+    pytest.param(
+        "max_rss_growth='0 MiB'",
+        f"invalid max_rss_growth='0 MiB' {ON_X}: must be greater than zero",
+        id="size-zero-with-unit",
+    ),
+    pytest.param(
+        "max_rss=1.5",
+        f"invalid max_rss=1.5 {ON_X}: expected an int of bytes or a string like '512 MiB'",
+        id="size-float",
+    ),
+    pytest.param(
+        "max_rss=True",
+        f"invalid max_rss=True {ON_X}: expected an int of bytes or a string like '512 MiB'",
+        id="size-bool",
+    ),
+    pytest.param(
+        "max_rss_growth=None",
+        f"invalid max_rss_growth=None {ON_X}: expected an int of bytes or a string like '512 MiB'",
+        id="size-none",
+    ),
+    pytest.param("max_tasks=-1", f"invalid max_tasks=-1 {ON_X}: must not be negative", id="count-negative"),
+    pytest.param(
+        "max_threads=0", f"invalid max_threads=0 {ON_X}: must be greater than zero", id="count-zero"
+    ),
+    pytest.param(
+        "max_in_flight=2.5",
+        f"invalid max_in_flight=2.5 {ON_X}: expected a positive integer",
+        id="count-float",
+    ),
+    pytest.param(
+        "max_processes=True",
+        f"invalid max_processes=True {ON_X}: expected a positive integer",
+        id="count-bool",
+    ),
+    pytest.param(
+        "max_tasks='5.0'",
+        f"invalid max_tasks='5.0' {ON_X}: expected a positive integer",
+        id="count-float-string",
+    ),
+    pytest.param(
+        "max_tasks='-3'",
+        f"invalid max_tasks='-3' {ON_X}: expected a positive integer",
+        id="count-negative-string",
+    ),
+    pytest.param(
+        "max_in_flight='many'",
+        f"invalid max_in_flight='many' {ON_X}: expected a positive integer",
+        id="count-word",
+    ),
+    pytest.param(
+        "max_tasks=None",
+        f"invalid max_tasks=None {ON_X}: expected a positive integer",
+        id="count-none",
+    ),
+    pytest.param(
+        "max_threads='2 KiB'",
+        f"invalid max_threads='2 KiB' {ON_X}: expected a positive integer",
+        id="count-with-unit",
+    ),
+    pytest.param("max_rss='1e400 B'", f"invalid max_rss='1e400 B' {ON_X}: too large", id="size-overflow"),
+    pytest.param(
+        "max_tasks='\u00b2'",
+        f"invalid max_tasks='\u00b2' {ON_X}: expected a positive integer",
+        id="count-superscript-digit",
+    ),
+    pytest.param(
+        "hard_limit=True",
+        f"invalid hard_limit=True {ON_X}: hard_limit {NOT_SUPPORTED}",
+        id="hard-limit",
+    ),
+    pytest.param(
+        "max_bytes_per_task='1 MiB'",
+        f"invalid max_bytes_per_task='1 MiB' {ON_X}: max_bytes_per_task {NOT_SUPPORTED}",
+        id="max-bytes-per-task",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), MARKER_CASES)
+def test_bad_marker_value(project: Project, args: str, message: str) -> None:
+    project.pytester.makepyfile(test_bad=MARKED_TEST.format(args=args))
+    assert_usage_error(project.run_inprocess(*FAST), message)
+
+
+INI_CASES = [
+    pytest.param(
+        "boundedload_max_rss = lots",
+        f"invalid max_rss='lots' from ini boundedload_max_rss: not a size ({SIZE_HINT})",
+        id="max_rss-word",
+    ),
+    pytest.param(
+        "boundedload_max_rss_growth = 0",
+        "invalid max_rss_growth='0' from ini boundedload_max_rss_growth: must be greater than zero",
+        id="max_rss_growth-zero",
+    ),
+    pytest.param(
+        "boundedload_max_tasks = -3",
+        "invalid max_tasks='-3' from ini boundedload_max_tasks: expected a positive integer",
+        id="max_tasks-negative",
+    ),
+    pytest.param(
+        "boundedload_max_in_flight = 0",
+        "invalid max_in_flight='0' from ini boundedload_max_in_flight: must be greater than zero",
+        id="max_in_flight-zero",
+    ),
+    pytest.param(
+        "boundedload_max_threads = 1.5",
+        "invalid max_threads='1.5' from ini boundedload_max_threads: expected a positive integer",
+        id="max_threads-float",
+    ),
+    pytest.param(
+        "boundedload_max_processes = some",
+        "invalid max_processes='some' from ini boundedload_max_processes: expected a positive integer",
+        id="max_processes-word",
+    ),
+    pytest.param(
+        "boundedload_hard_limit = true",
+        f"invalid hard_limit='true' from ini boundedload_hard_limit: hard_limit {NOT_SUPPORTED}",
+        id="hard_limit",
+    ),
+    pytest.param(
+        "boundedload_max_bytes_per_task = 1 MiB",
+        "invalid max_bytes_per_task='1 MiB' from ini boundedload_max_bytes_per_task:"
+        f" max_bytes_per_task {NOT_SUPPORTED}",
+        id="max_bytes_per_task",
+    ),
+    pytest.param(
+        "boundedload_interval = 0",
+        "invalid interval='0' from ini boundedload_interval: must be greater than zero",
+        id="interval-zero",
+    ),
+    pytest.param(
+        "boundedload_interval = fast",
+        f"invalid interval='fast' from ini boundedload_interval: not a duration ({DURATION_HINT})",
+        id="interval-word",
+    ),
+    pytest.param(
+        "boundedload_interval = -1",
+        f"invalid interval='-1' from ini boundedload_interval: not a duration ({DURATION_HINT})",
+        id="interval-negative",
+    ),
+    pytest.param(
+        "boundedload_summary = many",
+        "invalid summary='many' from ini boundedload_summary: expected an integer >= 0",
+        id="summary-word",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), INI_CASES)
+def test_bad_ini_value(project: Project, line: str, message: str) -> None:
+    project.pytester.makeini(f"[pytest]\n{line}\n")
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    assert_usage_error(project.run_inprocess(*FAST), message)
+
+
+CLI_CASES = [
+    pytest.param(
+        "--boundedload-max-in-flight=abc",
+        "invalid max_in_flight='abc' from option --boundedload-max-in-flight: expected a positive integer",
+        id="max_in_flight-word",
+    ),
+    pytest.param(
+        "--boundedload-max-rss=12 parsecs",
+        f"invalid max_rss='12 parsecs' from option --boundedload-max-rss: unknown unit 'parsecs'"
+        f" ({SIZE_HINT})",
+        id="max_rss-unit",
+    ),
+    pytest.param(
+        "--boundedload-max-rss-growth=0 KiB",
+        "invalid max_rss_growth='0 KiB' from option --boundedload-max-rss-growth: must be greater than zero",
+        id="max_rss_growth-zero",
+    ),
+    pytest.param(
+        "--boundedload-max-tasks=0",
+        "invalid max_tasks='0' from option --boundedload-max-tasks: must be greater than zero",
+        id="max_tasks-zero",
+    ),
+    pytest.param(
+        "--boundedload-max-threads=-2",
+        "invalid max_threads='-2' from option --boundedload-max-threads: expected a positive integer",
+        id="max_threads-negative",
+    ),
+    pytest.param(
+        "--boundedload-max-processes=2.0",
+        "invalid max_processes='2.0' from option --boundedload-max-processes: expected a positive integer",
+        id="max_processes-float",
+    ),
+    pytest.param(
+        "--boundedload-hard-limit=1",
+        f"invalid hard_limit='1' from option --boundedload-hard-limit: hard_limit {NOT_SUPPORTED}",
+        id="hard_limit",
+    ),
+    pytest.param(
+        "--boundedload-max-bytes-per-task=4KiB",
+        "invalid max_bytes_per_task='4KiB' from option --boundedload-max-bytes-per-task:"
+        f" max_bytes_per_task {NOT_SUPPORTED}",
+        id="max_bytes_per_task",
+    ),
+    pytest.param(
+        "--boundedload-interval=0ms",
+        "invalid interval='0ms' from option --boundedload-interval: must be greater than zero",
+        id="interval-zero",
+    ),
+    pytest.param(
+        "--boundedload-interval=5 parsecs",
+        "invalid interval='5 parsecs' from option --boundedload-interval: unknown unit 'parsecs'"
+        f" ({DURATION_HINT})",
+        id="interval-unit",
+    ),
+    pytest.param(
+        "--boundedload-summary=-1",
+        "invalid summary='-1' from option --boundedload-summary: expected an integer >= 0",
+        id="summary-negative",
+    ),
+    pytest.param(
+        "--boundedload-summary=x",
+        "invalid summary='x' from option --boundedload-summary: expected an integer >= 0",
+        id="summary-word",
+    ),
+    pytest.param(
+        "--boundedload-summary=1.5",
+        "invalid summary='1.5' from option --boundedload-summary: expected an integer >= 0",
+        id="summary-float",
+    ),
+]
+
+
+@pytest.mark.parametrize(("option", "message"), CLI_CASES)
+def test_bad_command_line_value(project: Project, option: str, message: str) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    assert_usage_error(project.run_inprocess(*FAST, option), message)
+
+
+def test_a_bad_command_line_value_wins_over_a_good_ini_value(project: Project) -> None:
+    project.pytester.makeini("[pytest]\nboundedload_max_tasks = 50\n")
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    assert_usage_error(
+        project.run_inprocess(*FAST, "--boundedload-max-tasks=fifty"),
+        "invalid max_tasks='fifty' from option --boundedload-max-tasks: expected a positive integer",
+    )
+
+
+def test_a_bad_ini_value_is_refused_even_when_the_command_line_overrides_it(project: Project) -> None:
+    project.pytester.makeini("[pytest]\nboundedload_max_tasks = fifty\n")
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    assert_usage_error(
+        project.run_inprocess(*FAST, "--boundedload-max-tasks=50"),
+        "invalid max_tasks='fifty' from ini boundedload_max_tasks: expected a positive integer",
+    )
+
+
+def test_the_bad_test_among_good_ones_is_named(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_mixed="""
+        import pytest
+
+
+        def test_first(flood):
+            pass
+
+
+        class TestGroup:
+            @pytest.mark.boundedload(max_tasks=3)
+            def test_good(self):
+                pass
+
+            @pytest.mark.parametrize(
+                "n", [1, pytest.param(2, marks=pytest.mark.boundedload(max_threads="two"))]
+            )
+            def test_param(self, n):
+                pass
+
+
+        def test_last(flood):
+            pass
+        """
+    )
+    assert_usage_error(
+        project.run_inprocess(*FAST),
+        "invalid max_threads='two' from marker on test_mixed.py::TestGroup::test_param[2]:"
+        " expected a positive integer",
+    )
+
+
+def test_a_bad_class_marker_is_reported_for_its_first_test(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_cls="""
+        import pytest
+
+
+        def test_outside():
+            pass
+
+
+        @pytest.mark.boundedload(max_in_flight=0)
+        class TestMarked:
+            def test_one(self):
+                pass
+
+            def test_two(self):
+                pass
+        """
+    )
+    assert_usage_error(
+        project.run_inprocess(*FAST),
+        "invalid max_in_flight=0 from marker on test_cls.py::TestMarked::test_one: must be greater than zero",
+    )
+
+
+def test_bad_marker_under_xdist_is_the_same_usage_error(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_bad=MARKED_TEST.format(args="max_rss='12 parsecs'"),
+        test_other="def test_other(flood):\n    pass\n",
+    )
+    run = project.run(*FAST, "-n", "2")
+    assert_usage_error(run, f"invalid max_rss='12 parsecs' {ON_X}: unknown unit 'parsecs' ({SIZE_HINT})")
+
+
+def test_a_good_project_gives_no_error(project: Project) -> None:
+    project.pytester.makeini(
+        "[pytest]\n"
+        "boundedload_max_rss = 64 GiB\n"
+        "boundedload_max_rss_growth = 32GB\n"
+        "boundedload_max_tasks = 100\n"
+        "boundedload_interval = 5ms\n"
+        "boundedload_summary = 0\n"
+    )
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    run = project.run_inprocess(
+        *FAST,
+        "--boundedload-max-in-flight=50",
+        "--boundedload-max-threads= 40 ",
+        "--boundedload-max-processes=4",
+    )
+    run.result.assert_outcomes(passed=3)
+    assert run.result.ret == pytest.ExitCode.OK
+    assert "ERROR" not in run.text
+    assert sorted(run.records) == ["test_flooded", "test_marked"]
