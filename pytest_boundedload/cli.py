@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .demo import DemoSettings, run_demo
+from .demo import PATTERNS, DemoSettings, run_demo
 from .units import InvalidValue, parse_count, parse_duration, parse_size
 
 __all__ = ["main"]
@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", default=str(defaults.limit), help="concurrency limit of the fixes (default: %(default)s)"
     )
     demo.add_argument("--cap", default="2 GiB", help="hard memory cap per pattern (default: %(default)s)")
+    demo.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma-separated patterns to run (default: all of " + ", ".join(p.name for p in PATTERNS) + ")",
+    )
     demo.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON to PATH")
     return parser
 
@@ -57,7 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         except InvalidValue as exc:
             parser.error(str(exc))
-        run_demo(settings, json_path=args.json)
+        patterns = PATTERNS
+        if args.only is not None:
+            wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+            known = {p.name: p for p in PATTERNS}
+            unknown = [name for name in wanted if name not in known]
+            if unknown or not wanted:
+                parser.error(
+                    f"invalid --only={args.only!r}: unknown pattern {', '.join(unknown) or '(none given)'}"
+                    f" (known: {', '.join(known)})"
+                )
+            patterns = tuple(known[name] for name in wanted)
+        run_demo(settings, json_path=args.json, patterns=patterns)
     return 0
 
 

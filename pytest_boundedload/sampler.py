@@ -140,8 +140,10 @@ class Sampler:
         """Stop sampling and return the figures of the window."""
         self._unhook_thread_start()
         _SPAWN_LISTENER.clear()
-        self._stop.set()
+        # The last thread sample comes first, while the sampler thread is certainly alive
+        # and so certainly subtracted.
         self._sample_threads()
+        self._stop.set()
         if self._watch_children:
             self._scan_children(time.monotonic())
         if self._vmhwm:

@@ -9,11 +9,11 @@ the tasks; ours only counts, and the user's is put back when tracking stops.
 A task is live from creation until it is done. The live count can only rise when a task
 is created, so the high-water is settled there, and only when it could move: the count
 is bounded above by the tasks not yet known to be done; when that bound exceeds the
-high-water, the bound is made exact. A done callback per task would make the count
-exact too, but a callback costs a scheduled handle per task, a fifth of a no-op task's
-whole cost. So tasks start *young* (no callback); a task seen alive at one settling
-becomes *old*; an old task still alive at the next one gets a done callback and joins the
-live set. Short tasks, the bulk of any flood, finish young and cost a list slot.
+high-water, the bound is made exact by asking the tasks (``done()``) themselves. A done
+callback per task would keep a count too, but a callback costs a scheduled handle per
+task, a fifth of a no-op task's whole cost, and it runs one loop iteration late. So
+tasks start *young* (no callback); a task seen alive at one settling an old task still alive at the next one gets a done callback and joins the live set.
+Short tasks, the bulk of any flood, finish young and cost a list slot.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ _BaseEventLoop = asyncio.base_events.BaseEventLoop
 
 # Settle at least this often, so done young tasks are not kept alive for long.
 _YOUNG_LIMIT = 64
+# A new high is checked against every live task's state up to this many live tasks;
+# above it (a gather burst of thousands), once per len(live)/8 settlings, which keeps
+# the cost linear. Between those checks, a task that finished in the current loop
+# iteration may still count.
+_VERIFY_ALL_UP_TO = 1024
 
 
 class TaskTracker:
@@ -45,6 +50,7 @@ class TaskTracker:
         self._old: list[asyncio.Future[Any]] = []  # seen alive at one settling
         self._young: list[asyncio.Future[Any]] = []  # created since the last settling
         self._high = 0
+        self._since_verified = 0
         # The callback needs no context variables; passing one saves copying the task's.
         self._context = contextvars.Context()
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
@@ -120,6 +126,16 @@ class TaskTracker:
             old[:] = [task for task in young if not task.done()]
             young.clear()
             n = len(live) + len(old)
+            self._since_verified += 1
+            if n > self._high and (
+                len(live) <= _VERIFY_ALL_UP_TO or self._since_verified * 8 >= len(live)
+            ):
+                # The live set may still hold tasks that finished in this loop iteration,
+                # whose discard callback has not run yet: a new high must not count them.
+                finished = [task for task in live if task.done()]
+                live.difference_update(finished)
+                n = len(live) + len(old)
+                self._since_verified = 0
             if n > self._high:
                 self._high = n
 

@@ -82,10 +82,17 @@ def test_verdicts(demo: tuple[subprocess.CompletedProcess[str], dict[str, Any]])
 def test_a_pattern_stopped_by_the_cap_is_a_row(tmp_path: Path) -> None:
     path = tmp_path / "rows.json"
     result = _boundedload(
-        "demo", "--n", "4000", "--payload", "64 KiB", "--limit", "10", "--cap", "160 MiB", "--json", str(path)
-    )
+        "demo",
+        "--n", "4000",
+        "--payload", "64 KiB",
+        "--limit", "10",
+        "--cap", "160 MiB",
+        "--only", "unbounded_gather,streaming",
+        "--json", str(path),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = {row["pattern"]: row for row in json.loads(path.read_text())["rows"]}
+    assert sorted(rows) == ["streaming", "unbounded_gather"]
     gather = rows["unbounded_gather"]
     assert gather["verdict"] == "unbounded"
     assert gather["error"].startswith("exceeded cap 160.0 MiB")
@@ -103,6 +110,7 @@ def test_a_pattern_stopped_by_the_cap_is_a_row(tmp_path: Path) -> None:
         (["--latency", "soon"], "invalid latency='soon' from --latency: not a duration"),
         (["--limit", "-3"], "invalid limit='-3' from --limit: expected a positive integer"),
         (["--cap", "0"], "invalid cap='0' from --cap: must be greater than zero"),
+        (["--only", "gather"], "invalid --only='gather': unknown pattern gather (known: unbounded_gather,"),
     ],
 )
 def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
