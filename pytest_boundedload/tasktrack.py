@@ -9,10 +9,12 @@ the tasks; ours only counts, and the user's is put back when tracking stops.
 A task is live from creation until it is done. The live count can only rise when a task
 is created, so the high-water is settled there, and only when it could move: the count
 is bounded above by the tasks not yet known to be done; when that bound exceeds the
-high-water, the bound is made exact by asking the tasks (``done()``) themselves. A done
-callback per task would keep a count too, but a callback costs a scheduled handle per
-task, a fifth of a no-op task's whole cost, and it runs one loop iteration late. So
-tasks start *young* (no callback); a task seen alive at one settling an old task still alive at the next one gets a done callback and joins the live set.
+high-water, the bound is made exact by asking the tasks (``done()``) themselves.
+
+A done callback per task would keep a count too, but a callback costs a scheduled handle
+per task (a fifth of a no-op task's whole cost) and runs one loop iteration late. So
+tasks start *young* (no callback); a task seen alive at one settling becomes *old*; an
+old task still alive at the next one gets a done callback and joins the live set.
 Short tasks, the bulk of any flood, finish young and cost a list slot.
 """
 
