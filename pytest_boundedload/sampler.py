@@ -2,11 +2,13 @@
 
 The own peak is exact where procfs allows: writing ``5`` to ``/proc/self/clear_refs``
 resets the kernel's ``VmHWM`` and reading it at the end gives the true peak, spikes inside
-C code included. Everything else is sampled by a daemon thread every ``interval``:
+C code included. Everything else is sampled by a daemon thread every ``interval`` (once
+a second while there is nothing a sample could add: exact peak, no children), and read
+at the events that raise it:
 
 - OS threads from ``/proc/self/status`` (``threading`` misses raw ``_thread`` threads),
-  and read again right after every ``threading`` thread start, so short-lived threads
-  count too;
+  read right after every thread start through ``threading`` or ``_thread``, so
+  short-lived threads count too (threads that C extensions start are only sampled);
 - descendant processes and the sum of their ``VmHWM`` (``ru_maxrss`` of a child reports
   the parent's peak after vfork, so it cannot be used), and at every process creation
   (audit events), so short-lived children count too.
@@ -17,12 +19,14 @@ Without procfs (macOS) the own peak falls back to sampling RSS through psutil, a
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import psutil
@@ -36,6 +40,7 @@ _PROC_STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
 # Reading every child's peak costs a file read each; do it at most this often.
 _CHILD_SCAN_PERIOD = 0.02
+_IDLE_PERIOD = 1.0
 _SPAWN_EVENTS = frozenset(
     {
         "os.fork",
@@ -108,6 +113,8 @@ class Sampler:
         self._procfs = os.path.exists(_PROC_STATUS)
         self._process = psutil.Process()
         self._stop = threading.Event()
+        # Set to make the sampler thread take its next sample now (a first child appeared).
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._vmhwm = False
@@ -121,7 +128,7 @@ class Sampler:
         # Listing /proc every tick is worth it only once this process has children:
         # some at the start, or a spawn seen since.
         self._watch_children = False
-        self._original_start_thread: tuple[str, Callable[..., Any]] | None = None
+        self._originals: list[tuple[ModuleType, str, Callable[..., Any]]] = []
 
     def start(self) -> None:
         """Reset the peak and begin sampling."""
@@ -144,6 +151,7 @@ class Sampler:
         # and so certainly subtracted.
         self._sample_threads()
         self._stop.set()
+        self._wake.set()
         if self._watch_children:
             self._scan_children(time.monotonic())
         if self._vmhwm:
@@ -166,8 +174,20 @@ class Sampler:
             return _status_fields()["VmRSS"]
         return int(self._process.memory_info().rss)
 
+    def _period(self) -> float:
+        # With the kernel peak, hooked thread starts and no children, a periodic sample
+        # only adds threads started through bare _thread; waking every interval would
+        # cost more (each wake takes the GIL from the code under test) than it finds.
+        if self._vmhwm and not self._watch_children:
+            return max(self.interval, _IDLE_PERIOD)
+        return self.interval
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self._period())
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             if not self._vmhwm:
                 rss = self._rss()
                 if rss > self._peak_rss:
@@ -196,32 +216,42 @@ class Sampler:
     def _on_spawn(self) -> None:
         # Runs just before a child process is created; the count right after is what
         # matters, so the child about to start is added.
-        self._watch_children = True
+        if not self._watch_children:
+            self._watch_children = True
+            self._wake.set()
         count = self._children.refresh() + 1
         with self._lock:
             self._max_processes = max(self._max_processes, count)
 
     def _hook_thread_start(self) -> None:
-        # Count threads right after each start: a thread that lives shorter than the
-        # interval would otherwise be missed. Python 3.13 renamed the function.
-        for name in ("_start_joinable_thread", "_start_new_thread"):
-            original = getattr(threading, name, None)
-            if original is not None:
-                break
-        else:
-            return
+        # Count threads right after each start, so a thread that lives shorter than the
+        # sampling period still counts: threading's own reference to the start function
+        # and _thread's (3.13 renamed it). Threads that C extensions start are left to
+        # the periodic sample.
         sample = self._sample_threads
-
-        def start_thread(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            sample()
-            return result
-
-        self._original_start_thread = (name, original)
-        setattr(threading, name, start_thread)
+        for module in (threading, _thread):
+            for name in (
+                "_start_joinable_thread",
+                "_start_new_thread",
+                "start_joinable_thread",
+                "start_new_thread",
+            ):
+                original = getattr(module, name, None)
+                if original is None or not callable(original):
+                    continue
+                self._originals.append((module, name, original))
+                setattr(module, name, _counting(original, sample))
 
     def _unhook_thread_start(self) -> None:
-        if self._original_start_thread is not None:
-            name, original = self._original_start_thread
-            setattr(threading, name, original)
-            self._original_start_thread = None
+        for module, name, original in reversed(self._originals):
+            setattr(module, name, original)
+        self._originals.clear()
+
+
+def _counting(start: Callable[..., Any], sample: Callable[[], None]) -> Callable[..., Any]:
+    def start_thread(*args: Any, **kwargs: Any) -> Any:
+        result = start(*args, **kwargs)
+        sample()
+        return result
+
+    return start_thread
