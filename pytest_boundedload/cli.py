@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .demo import PATTERNS, DemoSettings, run_demo
+from .demo import PATTERNS, PROCESS_SCALE, THREAD_SCALE, DemoSettings, run_demo
 from .units import InvalidValue, parse_count, parse_duration, parse_size
 
 __all__ = ["main"]
@@ -26,6 +26,15 @@ def _parser() -> argparse.ArgumentParser:
             "Floods each fix and anti-pattern in its own child process under a hard memory cap"
             " and prints one table: max in flight, max tasks, max threads, max processes,"
             " RSS growth, time and verdict."
+        ),
+        epilog=(
+            "Threads and processes cost far more to start than coroutines, so with a short"
+            f" latency a thread per task never has many alive at once. Thread rows use n/{THREAD_SCALE[0]}"
+            f" tasks and process rows n/{PROCESS_SCALE[0]}, each holding at least"
+            f" {THREAD_SCALE[1] * 1000:g} ms and {PROCESS_SCALE[1] * 1000:g} ms. A pattern is"
+            " 'unbounded' when a count (in flight, tasks, threads, processes) exceeds 2 x limit + 2,"
+            " or when the cap stopped it. The cap is a memory cgroup where this process may make one,"
+            " else RLIMIT_DATA."
         ),
     )
     defaults = DemoSettings()

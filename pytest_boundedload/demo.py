@@ -206,7 +206,7 @@ def format_table(rows: list[dict[str, Any]], settings: DemoSettings) -> str:
     lines = [
         f"payload {format_size(settings.payload)} per task, limit {settings.limit},"
         f" hard cap {format_size(settings.cap)} per pattern;"
-        " thread and process rows use fewer, longer tasks (see --help)",
+        " thread and process rows use fewer, longer tasks (see boundedload demo --help)",
         head,
         "-" * len(head),
     ]
