@@ -135,11 +135,12 @@ class Sampler:
         self._vmhwm = self._procfs and _reset_vmhwm()
         self._start_rss = self._rss()
         self._peak_rss = self._start_rss
-        self._thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
-        self._thread.start()
         self._sample_threads()
         self._scan_children(time.monotonic())
+        # Known before the thread starts: its first wait already uses the right period.
         self._watch_children = bool(self._children.pids)
+        self._thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
+        self._thread.start()
         _SPAWN_LISTENER[:] = [self._on_spawn]
         self._hook_thread_start()
 

@@ -97,3 +97,23 @@ def test_children_peak_rss_from_their_status() -> None:
     result = sampler.stop()
     assert result.max_processes >= 1
     assert result.children_peak_rss >= 80 * MiB
+
+
+def test_children_present_at_the_start_are_sampled_at_the_interval() -> None:
+    # A child that exists before the window makes the sampler watch children from its
+    # first wait on: a later, short-lived child's peak is still seen.
+    ctx = multiprocessing.get_context("fork")
+    event = ctx.Event()
+    early = ctx.Process(target=_child, args=(event,))
+    early.start()
+    try:
+        sampler = Sampler(interval=0.01)
+        sampler.start()
+        code = "b = bytearray(80 * 1024 * 1024); import time; time.sleep(0.5)"
+        subprocess.run([sys.executable, "-c", code], check=True)
+        result = sampler.stop()
+    finally:
+        event.set()
+        early.join()
+    assert result.max_processes >= 2
+    assert result.children_peak_rss >= 80 * MiB
