@@ -245,6 +245,18 @@ class Gauge:
         current = shared.read().in_flight
         shared.write(GaugeReading(current, current, 0, 0, 0))
 
+    def detach_after_fork(self) -> None:
+        """In a forked child: count on its own from zero, apart from the parent's figures.
+
+        The shared file (if any) stays the parent's; this process only forgets it.
+        """
+        self._lock = threading.Lock()
+        self._owner = os.getpid()
+        self._shared = None
+        self._finalizer = None
+        self.fast = _GIL
+        self.in_flight = self.high = self.started = self.done = self.failed = 0
+
     def close(self) -> None:
         """Release the shared file, if any. The gauge still counts in-process; forks no longer share it."""
         with self._lock:

@@ -81,6 +81,20 @@ class _Cgroup:
             return False
         return True
 
+    def oom_kills(self) -> int | None:
+        """How many processes the OOM killer ended in this cgroup; None if the kernel
+        does not say."""
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                text = (self.path / name).read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        return None
+
     def remove(self) -> None:
         """Delete the cgroup; the kernel may need a moment after its last process exits."""
         for _ in range(50):
@@ -121,6 +135,7 @@ class ChildOutcome:
 
     cap: int
     cap_kind: str = "rlimit"  # "cgroup" or "rlimit"
+    oom_killed: bool | None = None  # from the cgroup's counters; None when unknown
     value: Any = None
     error: str | None = None
     traceback: str | None = None
@@ -137,9 +152,12 @@ class ChildOutcome:
     @property
     def out_of_memory(self) -> bool:
         """The child hit the cap: a MemoryError, or a SIGKILL from the kernel's OOM killer."""
-        return (self.error or "").startswith("MemoryError") or (
-            self.signal == "SIGKILL" and not self.timed_out
-        )
+        if (self.error or "").startswith("MemoryError"):
+            return True
+        if self.oom_killed is not None:
+            return self.oom_killed
+        # Without cgroup counters a SIGKILL nobody here sent is most likely the OOM killer.
+        return self.signal == "SIGKILL" and not self.timed_out
 
     @property
     def last_message(self) -> Any:
@@ -263,13 +281,22 @@ def run_capped(
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         messages, timed_out = _read_all(read_fd, deadline, pid, on_message)
+    except BaseException:
+        # Interrupted here (Ctrl-C, a timeout signal in this process): the child must
+        # not outlive the call.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        raise
     finally:
         os.close(read_fd)
         _, status = os.waitpid(pid, 0)
+        oom_kills = group.oom_kills() if group is not None else None
         if group is not None:
             group.remove()
     kind = "cgroup" if group is not None else "rlimit"
     outcome: dict[str, Any] = {"cap": cap, "cap_kind": kind, "timed_out": timed_out}
+    if oom_kills is not None:
+        outcome["oom_killed"] = oom_kills > 0
     sent: list[Any] = []
     for kind, payload in messages:
         if kind == "message":

@@ -9,17 +9,18 @@ from typing import Any, Literal
 from .measurement import Measurement
 from .units import InvalidValue, format_size, parse_count, parse_size
 
-__all__ = ["LIMITS", "PENDING_LIMITS", "LimitSpec", "Limits", "Violation", "parse_limits"]
+__all__ = ["LIMITS", "LimitSpec", "Limits", "Violation", "parse_limits"]
 
 Kind = Literal["size", "count"]
 
 
 @dataclasses.dataclass(frozen=True)
 class LimitSpec:
-    """One limit: its key, the Measurement field it bounds, and how to read its value."""
+    """One limit: its key, the Measurement field it bounds (None for the limits that are
+    not checked against a window), and how to read its value."""
 
     name: str
-    field: str
+    field: str | None
     kind: Kind
     description: str
     help: str
@@ -78,11 +79,22 @@ LIMITS: tuple[LimitSpec, ...] = (
         "child processes high-water",
         "Fail measured tests with more live child processes at once.",
     ),
+    LimitSpec(
+        "max_bytes_per_task",
+        None,
+        "size",
+        "RSS growth per task, fitted over flood.scaling()",
+        "Fail tests whose flood.scaling() fit shows more RSS growth per task than this (e.g. '256 B').",
+    ),
+    LimitSpec(
+        "hard_limit",
+        None,
+        "size",
+        "hard memory cap",
+        "Run measured tests in a forked child under this memory cap; going over fails the test"
+        " instead of killing the session.",
+    ),
 )
-
-# Public names whose support is not in this version yet; asking for them is an error
-# rather than a silent no-op.
-PENDING_LIMITS: tuple[str, ...] = ("max_bytes_per_task", "hard_limit")
 
 _BY_NAME = {spec.name: spec for spec in LIMITS}
 
@@ -95,6 +107,7 @@ class Violation:
     measured: int
     allowed: int
     description: str
+    detail: str = ""  # more lines for the failure message, e.g. the points of a fit
 
     def __str__(self) -> str:
         spec = _BY_NAME[self.limit]
@@ -119,6 +132,8 @@ class Limits:
     max_tasks: int | None = None
     max_threads: int | None = None
     max_processes: int | None = None
+    max_bytes_per_task: int | None = None
+    hard_limit: int | None = None
 
     def set(self) -> dict[str, int]:
         """The limits that are set, by name."""
@@ -133,10 +148,21 @@ class Limits:
         found = []
         for spec in LIMITS:
             allowed = getattr(self, spec.name)
+            if spec.field is None or allowed is None:
+                continue
             measured = getattr(measurement, spec.field)
-            if allowed is not None and measured > allowed:
+            if measured > allowed:
                 found.append(Violation(spec.name, measured, allowed, spec.description))
         return found
+
+    def check_scaling(self, bytes_per_task: float, table: str) -> list[Violation]:
+        """The ``max_bytes_per_task`` violation of a scaling fit, if any; ``table`` shows
+        the points and the fit in the failure message."""
+        allowed = self.max_bytes_per_task
+        if allowed is None or bytes_per_task <= allowed:
+            return []
+        spec = _BY_NAME["max_bytes_per_task"]
+        return [Violation(spec.name, round(bytes_per_task), allowed, spec.description, table)]
 
     def describe(self) -> str:
         """``max_tasks=100, max_rss=1.0 GiB`` or ``none``."""
@@ -154,11 +180,6 @@ def parse_limits(values: Mapping[str, object], source: str) -> Limits:
     for key, value in values.items():
         spec = _BY_NAME.get(key)
         if spec is None:
-            if key in PENDING_LIMITS:
-                raise InvalidValue(
-                    f"invalid {key}={value!r}{where}: {key} is not supported by this"
-                    " version of pytest-boundedload"
-                )
             known = ", ".join(s.name for s in LIMITS)
             raise InvalidValue(f"unknown limit {key}={value!r}{where} (known: {known})")
         parsed[key] = spec.parse(value, source)

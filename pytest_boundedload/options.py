@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from .limits import LIMITS, PENDING_LIMITS, Limits
+from .limits import LIMITS, Limits
 from .units import InvalidValue, parse_duration
 
 __all__ = ["Settings", "add_options", "read_settings"]
@@ -27,7 +27,6 @@ DEFAULT_SUMMARY = 10
 
 _HELP_INTERVAL = "Sampling interval for threads, child processes and (without procfs) RSS. Default: 10ms."
 _HELP_SUMMARY = "Rank the N measured tests with the highest peak RSS at the end (0: none). Default: 10."
-_HELP_PENDING = "Not supported by this version; setting it is an error."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +45,6 @@ def add_options(parser: pytest.Parser) -> None:
         option = "--boundedload-" + spec.name.replace("_", "-")
         group.addoption(option, dest=f"boundedload_{spec.name}", default=None, help=spec.help)
         parser.addini(f"boundedload_{spec.name}", spec.help, default=None)
-    for name in PENDING_LIMITS:
-        option = "--boundedload-" + name.replace("_", "-")
-        group.addoption(option, dest=f"boundedload_{name}", default=None, help=_HELP_PENDING)
-        parser.addini(f"boundedload_{name}", _HELP_PENDING, default=None)
     group.addoption("--boundedload-interval", dest="boundedload_interval", default=None, help=_HELP_INTERVAL)
     parser.addini("boundedload_interval", _HELP_INTERVAL, default=None)
     group.addoption(
@@ -96,15 +91,6 @@ def _parse_summary(raw: object, source: str) -> int:
     return int(text)
 
 
-def _refuse_pending(name: str) -> Callable[[object, str], None]:
-    def refuse(raw: object, source: str) -> None:
-        raise InvalidValue(
-            f"invalid {name}={raw!r} {source}: {name} is not supported by this version of pytest-boundedload"
-        )
-
-    return refuse
-
-
 def read_settings(config: pytest.Config) -> Settings:
     """Validate every option and ini key; raise ``pytest.UsageError`` on a bad one."""
     try:
@@ -114,8 +100,6 @@ def read_settings(config: pytest.Config) -> Settings:
 
 
 def _read(config: pytest.Config) -> Settings:
-    for name in PENDING_LIMITS:
-        _setting(config, name, _refuse_pending(name), None)
     parsed: dict[str, int] = {}
     for spec in LIMITS:
         value = _setting(config, spec.name, spec.parse, None)

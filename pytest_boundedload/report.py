@@ -9,6 +9,7 @@ from .measurement import Measurement
 from .units import format_size
 
 __all__ = [
+    "PROPERTY_HARD_LIMIT",
     "PROPERTY_MEASUREMENT",
     "PROPERTY_VIOLATIONS",
     "failure_message",
@@ -21,13 +22,16 @@ __all__ = [
 # reach the controller with the report.
 PROPERTY_MEASUREMENT = "boundedload"
 PROPERTY_VIOLATIONS = "boundedload_violations"
+PROPERTY_HARD_LIMIT = "boundedload_hard_limit"
 
 _SIZE_FIELDS = frozenset({"peak_rss", "rss_growth", "children_peak_rss"})
 
 
 def failure_message(violations: Sequence[Violation]) -> str:
     """One line per crossed limit: ``max_tasks 20000 > limit 120 (live asyncio tasks high-water)``."""
-    return "\n".join(str(v) for v in violations)
+    lines = [str(v) for v in violations]
+    lines.extend(v.detail for v in violations if v.detail)
+    return "\n".join(lines)
 
 
 def measurement_section(measurement: Measurement, limits: Limits) -> str:

@@ -13,10 +13,12 @@ import pytest
 if TYPE_CHECKING:
     from conftest import Project, Run
 
-KNOWN = "max_rss, max_rss_growth, max_in_flight, max_tasks, max_threads, max_processes"
+KNOWN = (
+    "max_rss, max_rss_growth, max_in_flight, max_tasks, max_threads, max_processes,"
+    " max_bytes_per_task, hard_limit"
+)
 SIZE_HINT = "use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
 DURATION_HINT = "use s, ms, us, ns or min"
-NOT_SUPPORTED = "is not supported by this version of pytest-boundedload"
 ON_X = "from marker on test_bad.py::test_x"
 # Hypothesis's plugin re-imports hypothesis at the end of every in-process run (pytester
 # restores sys.modules), about a second each; these sample projects do not use it.
@@ -165,12 +167,12 @@ MARKER_CASES = [
     ),
     pytest.param(
         "hard_limit=True",
-        f"invalid hard_limit=True {ON_X}: hard_limit {NOT_SUPPORTED}",
+        f"invalid hard_limit=True {ON_X}: expected an int of bytes or a string like '512 MiB'",
         id="hard-limit",
     ),
     pytest.param(
-        "max_bytes_per_task='1 MiB'",
-        f"invalid max_bytes_per_task='1 MiB' {ON_X}: max_bytes_per_task {NOT_SUPPORTED}",
+        "max_bytes_per_task='1 parsec'",
+        f"invalid max_bytes_per_task='1 parsec' {ON_X}: unknown unit 'parsec' ({SIZE_HINT})",
         id="max-bytes-per-task",
     ),
 ]
@@ -215,13 +217,12 @@ INI_CASES = [
     ),
     pytest.param(
         "boundedload_hard_limit = true",
-        f"invalid hard_limit='true' from ini boundedload_hard_limit: hard_limit {NOT_SUPPORTED}",
+        f"invalid hard_limit='true' from ini boundedload_hard_limit: not a size ({SIZE_HINT})",
         id="hard_limit",
     ),
     pytest.param(
-        "boundedload_max_bytes_per_task = 1 MiB",
-        "invalid max_bytes_per_task='1 MiB' from ini boundedload_max_bytes_per_task:"
-        f" max_bytes_per_task {NOT_SUPPORTED}",
+        "boundedload_max_bytes_per_task = 0",
+        "invalid max_bytes_per_task='0' from ini boundedload_max_bytes_per_task: must be greater than zero",
         id="max_bytes_per_task",
     ),
     pytest.param(
@@ -287,14 +288,15 @@ CLI_CASES = [
         id="max_processes-float",
     ),
     pytest.param(
-        "--boundedload-hard-limit=1",
-        f"invalid hard_limit='1' from option --boundedload-hard-limit: hard_limit {NOT_SUPPORTED}",
+        "--boundedload-hard-limit=-1",
+        "invalid hard_limit='-1' from option --boundedload-hard-limit: not a size (use B, KiB, MiB, GiB,"
+        " TiB, kB, MB, GB or TB)",
         id="hard_limit",
     ),
     pytest.param(
-        "--boundedload-max-bytes-per-task=4KiB",
-        "invalid max_bytes_per_task='4KiB' from option --boundedload-max-bytes-per-task:"
-        f" max_bytes_per_task {NOT_SUPPORTED}",
+        "--boundedload-max-bytes-per-task=4KB/task",
+        "invalid max_bytes_per_task='4KB/task' from option --boundedload-max-bytes-per-task:"
+        " unknown unit 'KB/task' (use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB)",
         id="max_bytes_per_task",
     ),
     pytest.param(

@@ -82,6 +82,7 @@ def test_cgroup_cap_brings_the_oom_killer() -> None:
     outcome = run_capped(_grows_forever, cap=256 * MiB, method="cgroup", timeout=60)
     assert outcome.cap_kind == "cgroup"
     assert outcome.signal == "SIGKILL"
+    assert outcome.oom_killed is True
     assert outcome.out_of_memory
     assert outcome.describe() == "exceeded cap 256.0 MiB (cgroup): killed by SIGKILL"
     assert not outcome.ok
@@ -89,6 +90,18 @@ def test_cgroup_cap_brings_the_oom_killer() -> None:
     assert not probe.path.parent.joinpath(probe.path.name).exists()
     leftovers = [p.name for p in probe.path.parent.iterdir() if p.name.startswith("boundedload-")]
     assert leftovers == []
+
+
+def test_a_sigkill_that_is_not_the_oom_killer_is_not_out_of_memory() -> None:
+    probe = _Cgroup.create(64 * MiB)
+    if probe is None:
+        pytest.skip("this machine gives no writable memory cgroup")
+    probe.remove()
+    outcome = run_capped(_kills_itself, int(signal.SIGKILL), cap=512 * MiB, method="cgroup")
+    assert outcome.signal == "SIGKILL"
+    assert outcome.oom_killed is False
+    assert not outcome.out_of_memory
+    assert outcome.describe() == "killed by SIGKILL (cap 512.0 MiB (cgroup))"
 
 
 def test_exception_in_child_is_reported_with_its_traceback() -> None:
