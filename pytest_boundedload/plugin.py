@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from .flood import Flood
+from .hardlimit import SECTION as HARD_LIMIT_SECTION
+from .hardlimit import run_hard_limited
 from .limits import Limits, Violation, parse_limits
 from .measurement import Measurement
 from .options import Settings, add_options, read_settings
@@ -21,7 +23,7 @@ from .report import (
     summary_lines,
 )
 from .sampler import vmhwm_available
-from .units import InvalidValue
+from .units import InvalidValue, format_size
 from .xdist_glue import USAGE_ERROR_KEY, XdistController, is_worker
 
 MARKER = "boundedload"
@@ -100,6 +102,9 @@ class BoundedLoadPlugin:
         recorder = item.stash.get(_RECORDER_KEY, None)
         if recorder is None:
             recorder = item.stash[_RECORDER_KEY] = Recorder(self.settings.interval)
+            cap = self._limits(item).hard_limit
+            if cap is not None:
+                recorder.cap = cap
         return recorder
 
     def pytest_report_header(self, config: pytest.Config) -> str:
@@ -119,6 +124,14 @@ class BoundedLoadPlugin:
                 raise pytest.UsageError(message) from None
             item.stash[_LIMITS_KEY] = limits.over(self.settings.limits)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        cap = self._limits(item).hard_limit
+        if cap is None or not _is_measured(item):
+            return None
+        run_hard_limited(item, nextitem, cap, lambda: item.stash.get(_RECORDER_KEY, None))
+        return True
+
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if _is_measured(item):
             self.recorder_for(item)
@@ -133,9 +146,12 @@ class BoundedLoadPlugin:
             result = yield
         finally:
             recorder.end_call()
+            limits = self._limits(item)
             measurement = recorder.result()
-            if measurement is not None:
-                item.stash[_VIOLATIONS_KEY] = self._limits(item).check(measurement)
+            violations = limits.check(measurement) if measurement is not None else []
+            for report in recorder.scaling_reports:
+                violations += limits.check_scaling(report.bytes_per_task, report.table())
+            item.stash[_VIOLATIONS_KEY] = violations
         violations = item.stash.get(_VIOLATIONS_KEY, [])
         if violations:
             raise LimitExceeded(failure_message(violations), pytrace=False)
@@ -152,18 +168,26 @@ class BoundedLoadPlugin:
         recorder = item.stash.get(_RECORDER_KEY, None)
         if call.when != "call" or recorder is None:
             return report
+        for scaling in recorder.scaling_reports:
+            report.sections.append(("boundedload scaling", scaling.table()))
         measurement = recorder.result()
-        if measurement is None:
-            return report
-        report.user_properties.append((PROPERTY_MEASUREMENT, measurement.to_dict()))
-        report.sections.append(
-            ("boundedload measurement", measurement_section(measurement, self._limits(item)))
-        )
-        violations = item.stash.get(_VIOLATIONS_KEY, [])
+        if measurement is not None:
+            report.user_properties.append((PROPERTY_MEASUREMENT, measurement.to_dict()))
+            report.sections.append(
+                ("boundedload measurement", measurement_section(measurement, self._limits(item)))
+            )
+        violations = [str(v) for v in item.stash.get(_VIOLATIONS_KEY, [])]
+        cap = self._limits(item).hard_limit
+        if cap is not None and call.excinfo is not None and call.excinfo.errisinstance(MemoryError):
+            # Under RLIMIT_DATA the cap shows up as a MemoryError inside the test.
+            line = f"exceeded hard_limit {format_size(cap)}: MemoryError"
+            report.sections.append((HARD_LIMIT_SECTION, line))
+            violations.append(line)
         if violations:
-            report.user_properties.append((PROPERTY_VIOLATIONS, [str(v) for v in violations]))
-            if call.excinfo is not None and not isinstance(call.excinfo.value, LimitExceeded):
-                report.sections.append((SECTION_CROSSED, failure_message(violations)))
+            report.user_properties.append((PROPERTY_VIOLATIONS, violations))
+            own = item.stash.get(_VIOLATIONS_KEY, [])
+            if own and call.excinfo is not None and not isinstance(call.excinfo.value, LimitExceeded):
+                report.sections.append((SECTION_CROSSED, failure_message(own)))
         return report
 
     @pytest.hookimpl(wrapper=True)

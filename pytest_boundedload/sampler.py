@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -34,7 +35,7 @@ import psutil
 from .descendants import Descendants
 from .measurement import PeakSource
 
-__all__ = ["Sampler", "SamplerResult", "vmhwm_available"]
+__all__ = ["OWN_THREADS", "Sampler", "SamplerResult", "peak_rss_now", "vmhwm_available"]
 
 _PROC_STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -87,10 +88,21 @@ def _reset_vmhwm() -> bool:
     return True
 
 
+def peak_rss_now() -> int:
+    """This process's peak RSS so far (VmHWM; the current RSS through psutil without procfs)."""
+    try:
+        return _status_fields()["VmHWM"]
+    except (OSError, KeyError):
+        return int(psutil.Process().memory_info().rss)
+
+
 def vmhwm_available() -> bool:
     """Whether the exact kernel peak can be used here (resets this process's VmHWM)."""
     return _reset_vmhwm()
 
+
+# Threads the plugin itself runs; thread counts leave them out.
+OWN_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 # Audit hooks cannot be removed, so one hook is installed per interpreter and it forwards
 # to the sampler of the window that is open, if any.
@@ -140,6 +152,7 @@ class Sampler:
         # Known before the thread starts: its first wait already uses the right period.
         self._watch_children = bool(self._children.pids)
         self._thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
+        OWN_THREADS.add(self._thread)
         self._thread.start()
         _SPAWN_LISTENER[:] = [self._on_spawn]
         self._hook_thread_start()
@@ -200,8 +213,9 @@ class Sampler:
 
     def _sample_threads(self) -> None:
         count = _status_fields()["Threads"] if self._procfs else self._process.num_threads()
-        if self._thread is not None and self._thread.is_alive():
-            count -= 1  # the sampler's own thread
+        # The plugin's own threads (this sampler, a hard_limit child's reporter) are not
+        # the code under test's.
+        count -= sum(thread.is_alive() for thread in list(OWN_THREADS))
         with self._lock:
             if count > self._max_threads:
                 self._max_threads = count

@@ -1,0 +1,156 @@
+"""``hard_limit``: a test's whole run protocol in a forked child under a memory cap.
+
+The child runs setup, call and teardown exactly as pytest would and streams each report
+back as soon as it is made, along with the latest figures (probe calls started, peak
+RSS) a few times a second. The parent logs the reports as if the test had run in its own
+process. If the child runs out of memory, is killed by a signal or is stopped by a
+timeout in the parent, the parent reports the phase that was running as failed, naming
+the cap, the signal and the last figures; the session and every other test go on.
+
+The child tears down only what belongs to the test itself: fixtures of wider scope that
+it set up are left to the parent, which sets them up again when a later test needs them
+(a forked child cannot hand live objects back).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+from .isolation import ChildOutcome, run_capped
+from .recorder import Recorder
+from .report import PROPERTY_HARD_LIMIT, PROPERTY_VIOLATIONS
+from .sampler import OWN_THREADS, peak_rss_now
+from .units import format_size
+
+__all__ = ["run_hard_limited"]
+
+_PROGRESS_PERIOD = 0.1
+SECTION = "boundedload hard_limit"
+
+
+class _ReportStreamer:
+    """Child-side plugin: sends every finished report to the parent."""
+
+    def __init__(self, send: Callable[[Any], None], config: pytest.Config) -> None:
+        self._send = send
+        self._config = config
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield  # outermost wrapper: every other plugin has had its say
+        data = self._config.hook.pytest_report_to_serializable(config=self._config, report=report)
+        self._send(("report", data))
+        return report
+
+
+def _progress(recorder: Callable[[], Recorder | None]) -> dict[str, int]:
+    current = recorder()
+    started = current.gauge.read().started if current is not None else 0
+    return {"tasks_started": started, "peak_rss": peak_rss_now()}
+
+
+def _child(
+    send: Callable[[Any], None],
+    item: pytest.Item,
+    nextitem: pytest.Item | None,
+    recorder: Callable[[], Recorder | None],
+) -> None:
+    item.config.pluginmanager.register(_ReportStreamer(send, item.config), "boundedload-child-streamer")
+    stop = threading.Event()
+
+    def report_progress() -> None:
+        while not stop.wait(_PROGRESS_PERIOD):
+            send(("progress", _progress(recorder)))
+
+    reporter = threading.Thread(target=report_progress, name="boundedload-progress", daemon=True)
+    OWN_THREADS.add(reporter)
+    reporter.start()
+    try:
+        # Tear down only the test's own fixtures (see the module docstring): the parent
+        # keeps its wider-scoped ones and tears them down itself.
+        runtestprotocol(item, log=False, nextitem=item.parent)  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        send(("progress", _progress(recorder)))
+
+
+def _failure_text(
+    cap: int,
+    outcome: ChildOutcome | None,
+    interruption: BaseException | None,
+    progress: dict[str, int] | None,
+) -> str:
+    limit = format_size(cap)
+    if progress is not None:
+        figures = (
+            f" after {progress['tasks_started']} tasks started"
+            f" (last peak {format_size(progress['peak_rss'])})"
+        )
+    else:
+        figures = ""
+    if interruption is not None:
+        return f"{interruption}\n(in the hard_limit {limit} child, stopped{figures})"
+    assert outcome is not None
+    if outcome.out_of_memory:
+        how = outcome.error if outcome.error is not None else f"killed by {outcome.signal}"
+        return f"exceeded hard_limit {limit}: {how}{figures}"
+    if outcome.signal is not None:
+        return f"killed by {outcome.signal} under hard_limit {limit}{figures}"
+    if outcome.error is not None:
+        return f"the hard_limit {limit} child failed: {outcome.error}{figures}\n{outcome.traceback or ''}"
+    return f"the hard_limit {limit} child exited with status {outcome.exit_code}{figures}"
+
+
+def run_hard_limited(
+    item: pytest.Item, nextitem: pytest.Item | None, cap: int, recorder: Callable[[], Recorder | None]
+) -> None:
+    """Run ``item``'s protocol in a capped child and log its reports here."""
+    ihook = item.ihook
+    config = item.config
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    phases: list[str] = []
+    progress: list[dict[str, int]] = []
+
+    def on_message(message: Any) -> None:
+        kind, payload = message
+        if kind == "report":
+            report = config.hook.pytest_report_from_serializable(config=config, data=payload)
+            phases.append(report.when)
+            ihook.pytest_runtest_logreport(report=report)
+        elif kind == "progress":
+            progress.append(payload)
+
+    outcome: ChildOutcome | None = None
+    interruption: BaseException | None = None
+    try:
+        outcome = run_capped(_child, item, nextitem, recorder, cap=cap, on_message=on_message)
+    except pytest.fail.Exception as exc:  # e.g. pytest-timeout's signal in this process
+        interruption = exc
+    if interruption is None and outcome is not None and outcome.ok and "teardown" in phases:
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return
+    missing = next((when for when in ("setup", "call", "teardown") if when not in phases), None)
+    if missing is None:  # every phase reported; the child only failed on its way out
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return
+    text = _failure_text(cap, outcome, interruption, progress[-1] if progress else None)
+    properties: list[tuple[str, object]] = [(PROPERTY_HARD_LIMIT, text)]
+    if outcome is not None and outcome.out_of_memory:
+        properties.append((PROPERTY_VIOLATIONS, [text]))  # a memory failure: status M
+    report = pytest.TestReport(
+        nodeid=item.nodeid,
+        location=item.location,
+        keywords=dict.fromkeys(item.keywords, 1),
+        outcome="failed",
+        longrepr=text,
+        when=missing,  # type: ignore[arg-type]
+        sections=[(SECTION, text)],
+        user_properties=properties,
+    )
+    ihook.pytest_runtest_logreport(report=report)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

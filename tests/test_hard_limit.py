@@ -1,0 +1,236 @@
+"""hard_limit: a runaway test becomes one failed test, and the session goes on."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Project
+
+MiB = 1024 * 1024
+
+# Each pytest process (the session, or every xdist worker) writes its own peak RSS at the
+# end, to show that the runaway memory lived only in the capped child.
+PEAK_CONFTEST = """
+
+def pytest_sessionfinish(session):
+    import json, os
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    with open(os.path.join(os.environ["PEAKS_DIR"], f"{os.getpid()}.json"), "w") as f:
+        json.dump(peak, f)
+"""
+
+RUNAWAY = """
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+
+@pytest.mark.boundedload(hard_limit="256 MiB")
+def test_runaway(flood):
+    chunks = []
+
+    async def main():
+        for task in flood.tasks(10**9):
+            await flood.aworker(task)
+            chunks.append(bytearray(1024 * 1024))
+
+    asyncio.run(main())
+
+
+def test_next_one_runs():
+    assert True
+"""
+
+
+def _with_peaks(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    conftest = project.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + PEAK_CONFTEST)
+    peaks = project.path / "peaks"
+    peaks.mkdir()
+    monkeypatch.setenv("PEAKS_DIR", str(peaks))
+
+
+def _peaks(project: Project) -> list[int]:
+    return [json.loads(p.read_text()) for p in (project.path / "peaks").iterdir()]
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_runaway_memory_fails_one_test(
+    project: Project, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
+) -> None:
+    _with_peaks(project, monkeypatch)
+    project.pytester.makepyfile(RUNAWAY)
+    started = time.monotonic()
+    run = project.run("-rA", *xdist, timeout=120)
+    elapsed = time.monotonic() - started
+    run.result.assert_outcomes(passed=1, failed=1)
+    text = run.text
+    assert "exceeded hard_limit 256.0 MiB: killed by SIGKILL after" in text or (
+        "exceeded hard_limit 256.0 MiB: MemoryError" in text
+    )
+    assert "tasks started (last peak" in text
+    run.result.stdout.fnmatch_lines_random(["MEMORY *::test_runaway*", "PASSED *::test_next_one_runs"])
+    assert elapsed < 10 + 15  # the test itself fails within 10 s; the rest is start-up
+    peaks = _peaks(project)
+    assert peaks, "no pytest process reported its peak"
+    for peak in peaks:
+        assert peak < 256 * MiB + 100 * MiB, peak
+
+
+SIGNALS = """
+import faulthandler
+import os
+import signal
+
+import pytest
+
+
+@pytest.mark.boundedload(hard_limit="512 MiB")
+@pytest.mark.parametrize("signo", [signal.SIGKILL, signal.SIGSEGV], ids=["kill", "segv"])
+def test_killed(flood, signo):
+    faulthandler.disable()
+    os.kill(os.getpid(), signo)
+
+
+def test_after():
+    pass
+"""
+
+
+def test_a_signal_is_named(project: Project) -> None:
+    project.pytester.makepyfile(SIGNALS)
+    run = project.run("-rA")
+    run.result.assert_outcomes(passed=1, failed=2)
+    # The failure sections name the signal; the killed tests are plain failures, not MEMORY.
+    run.result.stdout.fnmatch_lines_random(
+        [
+            "*_ test_killed?kill? _*",
+            "killed by SIGKILL under hard_limit 512.0 MiB*",
+            "*_ test_killed?segv? _*",
+            "killed by SIGSEGV under hard_limit 512.0 MiB*",
+            "FAILED *::test_killed?kill?*",
+            "FAILED *::test_killed?segv?*",
+            "PASSED *::test_after",
+        ]
+    )
+
+
+SAME_FIGURES = """
+import asyncio
+import threading
+
+import pytest
+
+
+def flood_it(flood):
+    async def main():
+        sem = asyncio.Semaphore(10)
+
+        async def one(task):
+            async with sem:
+                return await flood.aworker(task)
+
+        await asyncio.gather(*[one(t) for t in flood.tasks(300, latency="1ms")])
+
+    asyncio.run(main())
+    barrier = threading.Barrier(5)
+    threads = [threading.Thread(target=barrier.wait) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print("output from the test")
+
+
+def test_in_process(flood):
+    flood_it(flood)
+
+
+@pytest.mark.boundedload(hard_limit="512 MiB")
+def test_in_child(flood):
+    flood_it(flood)
+"""
+
+
+def test_a_passing_hard_limited_test_reports_like_an_in_process_one(project: Project) -> None:
+    project.pytester.makepyfile(SAME_FIGURES)
+    run = project.run("-rP")
+    run.result.assert_outcomes(passed=2)
+    here, there = run.figures("test_in_process"), run.figures("test_in_child")
+    assert sorted(here) == sorted(there)
+    for key in ("max_in_flight", "max_tasks", "max_threads", "max_processes", "tasks_started", "tasks_done"):
+        assert here[key] == there[key], key
+    assert there["peak_source"] == "vmhwm"
+    # The report sections and captured output came back from the child too.
+    run.result.stdout.fnmatch_lines(
+        ["*test_in_child*", "*output from the test*", "*boundedload measurement*"]
+    )
+    assert "test_hard_limit_in_child" not in run.text
+    summary = run.text.split("measured tests by peak RSS", 1)[1]
+    assert "::test_in_child" in summary
+
+
+TIMEOUT = """
+import time
+
+import pytest
+
+
+@pytest.mark.timeout(1)
+@pytest.mark.boundedload(hard_limit="256 MiB")
+def test_hangs(flood):
+    time.sleep(60)
+
+
+def test_after():
+    pass
+"""
+
+
+@pytest.mark.parametrize("method", ["signal"])
+def test_timeout_in_the_child_is_a_failed_test(project: Project, method: str) -> None:
+    project.pytester.makepyfile(TIMEOUT)
+    started = time.monotonic()
+    run = project.run("-rA", f"--timeout-method={method}", timeout=60)
+    assert time.monotonic() - started < 30
+    run.result.assert_outcomes(passed=1, failed=1)
+    run.result.stdout.fnmatch_lines_random(
+        ["Timeout (>1.0s) from pytest-timeout.", "FAILED *::test_hangs*", "PASSED *::test_after"]
+    )
+    assert "(in the hard_limit 256.0 MiB child, stopped" in run.text
+
+
+LIMITS_FROM_INI = """
+import pytest
+
+
+def test_flooded(flood):
+    block = bytearray(384 * 1024 * 1024)
+
+
+def test_plain_not_measured():
+    block = bytearray(384 * 1024 * 1024)
+"""
+
+
+def test_hard_limit_from_ini_applies_to_measured_tests(project: Project) -> None:
+    project.pytester.makeini("[pytest]\nboundedload_hard_limit = 128 MiB\n")
+    project.pytester.makepyfile(LIMITS_FROM_INI)
+    run = project.run("-rA")
+    run.result.assert_outcomes(passed=1, failed=1)
+    run.result.stdout.fnmatch_lines_random(
+        [
+            "exceeded hard_limit 128.0 MiB: killed by SIGKILL*",
+            "MEMORY *::test_flooded*",
+            "PASSED *::test_plain_not_measured",
+        ]
+    )
