@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from .measurement import Measurement
 from .probe import AsyncProbe, SyncProbe, make_async_probe
 from .recorder import MeasureResult, Recorder
+from .scaling import ScalingReport, measure_scaling
 from .workload import Workload
 
 __all__ = ["Flood"]
@@ -53,6 +55,7 @@ class Flood:
     - :attr:`aworker` / :attr:`worker` are the probes that stand in for the worker;
     - :meth:`patch` puts the matching probe in place of the code's own task function;
     - :meth:`measure` opens an explicit window (otherwise the whole call phase is one);
+    - :meth:`scaling` runs a flood at several sizes and fits memory growth against N;
     - :attr:`last` is the latest closed window's Measurement.
     """
 
@@ -116,6 +119,34 @@ class Flood:
         probe = self._aworker if inspect.iscoroutinefunction(original) else self._worker
         self._monkeypatch.setattr(owner, name, probe)
         return probe
+
+    def scaling(
+        self,
+        run: Callable[[int], Any],
+        ns: Sequence[int] = (1_000, 4_000, 16_000),
+        *,
+        isolate: bool = True,
+    ) -> ScalingReport:
+        """Call ``run(n)`` for each ``n`` and fit the memory growth against ``n``.
+
+        Each call runs in a fresh forked child by default (``isolate=True``), so memory
+        an allocator kept from an earlier size cannot hide growth; each child is capped
+        by the test's ``hard_limit`` (2 GiB without one). ``run`` may be sync or return
+        a coroutine. The report's ``bytes_per_task`` is checked against the
+        ``max_bytes_per_task`` limit when the test ends; ``growth`` says "constant",
+        "linear" or "superlinear", and ``growing`` which counts grow with N.
+
+        ``isolate=False`` runs every size in this process, one window each; the test's
+        own call-phase window is closed for it (windows cannot overlap).
+        """
+        recorder = self._recorder
+        if not isolate:
+            recorder.drop_implicit()
+        report = measure_scaling(
+            run, ns, gauge=recorder.gauge, interval=recorder.interval, isolate=isolate, cap=recorder.cap
+        )
+        recorder.scaling_reports.append(report)
+        return report
 
     def measure(self) -> AbstractContextManager[MeasureResult]:
         """An explicit measurement window: ``with flood.measure() as m: ...``.

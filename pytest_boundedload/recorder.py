@@ -8,9 +8,13 @@ from typing import Any
 
 from .gauge import Gauge
 from .measurement import Measurement
+from .scaling import ScalingReport
 from .window import Window
 
 __all__ = ["MeasureResult", "Recorder"]
+
+# The memory cap of each flood.scaling() child when the test sets no hard_limit.
+_DEFAULT_SCALING_CAP = 2 << 30
 
 
 class MeasureResult:
@@ -52,6 +56,8 @@ class Recorder:
         self.gauge = Gauge()
         self.interval = interval
         self.windows: list[Measurement] = []
+        self.scaling_reports: list[ScalingReport] = []
+        self.cap = _DEFAULT_SCALING_CAP
         self._explicit = False
         self._implicit: Window | None = None
         self._open: Window | None = None
@@ -68,15 +74,19 @@ class Recorder:
             self.windows.append(self._open.stop())
         self._implicit = self._open = None
 
+    def drop_implicit(self) -> None:
+        """Close the implicit window for good: the test measures on its own from here."""
+        if self._implicit is not None:
+            self._implicit.stop()
+            self._implicit = self._open = None
+        self._explicit = True
+
     @contextmanager
     def measure(self) -> Iterator[MeasureResult]:
         """An explicit window; replaces the implicit one for this test."""
         if self._open is not None and self._open is not self._implicit:
             raise RuntimeError("flood.measure() windows cannot be nested")
-        if self._implicit is not None:
-            self._implicit.stop()
-            self._implicit = self._open = None
-        self._explicit = True
+        self.drop_implicit()
         result = MeasureResult()
         window = self._open = Window(self.gauge, self.interval)
         window.start()

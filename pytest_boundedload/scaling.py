@@ -1,0 +1,311 @@
+"""``flood.scaling``: run the code under test at several sizes and fit memory against N.
+
+A test with 10 tasks never shows an unbounded flood; one with 16,000 might, but only if
+its limit is tight. What tells bounded from unbounded code is the *shape*: does the peak
+grow with N? :func:`measure_scaling` calls ``run(n)`` for each size, by default each in a
+fresh forked child (so the sizes do not share an allocator, a heap high-water or a leak),
+measures one window per call, and :func:`fit` fits ``rss_growth`` against ``n`` by least
+squares: the slope is the memory each extra task costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+from .gauge import Gauge
+from .isolation import run_capped
+from .measurement import Measurement
+from .units import format_size
+from .window import Window
+
+__all__ = [
+    "CONSTANT_BELOW",
+    "COUNT_FIELDS",
+    "GROWING_COUNT_SLOPE",
+    "SUPERLINEAR_FACTOR",
+    "Growth",
+    "ScalingError",
+    "ScalingReport",
+    "fit",
+    "measure_scaling",
+    "run_point",
+]
+
+Growth = Literal["constant", "linear", "superlinear"]
+
+# Thresholds of the growth classification.
+#
+# CONSTANT_BELOW (bytes per task): a fitted slope under this is noise, not growth. The
+# smallest thing a truly unbounded flood holds per task is a bare coroutine (~0.2-0.3 KB;
+# an asyncio.Task is 1.1-1.6 KB, a thread's touched stack 12+ KiB), so real growth sits
+# well above it. The noise below it is the RSS wobble between two windows: 4 KiB pages,
+# 1 MiB pymalloc arenas, malloc trim thresholds, interpreter caches, about 1 MiB per point.
+# Spread over the default sizes (1,000 to 16,000: 15,000 tasks apart) that is ~70 B per
+# task, under the threshold; 128 B/task is ~1.9 MiB over that span, above the noise.
+CONSTANT_BELOW = 128
+# SUPERLINEAR_FACTOR: the curve bends up when the slope of its last segment is more than
+# this many times the slope of its first. Measured slopes of a linear flood differ between
+# segments by tens of percent (the same noise as above, plus allocator steps), so a factor
+# of 2 leaves them linear. A quadratic flood over the default sizes (spaced x4) gives a
+# factor of 4 and is caught; over sizes spaced x2 a pure quadratic gives exactly 2, so
+# only stronger bends count there. Needs at least three points (two segments).
+SUPERLINEAR_FACTOR = 2.0
+# A count (tasks, threads, ...) whose fitted slope is at least this many per task grows
+# with N: one more of it per two tasks or more. Bounded code has a slope near 0 (a pool
+# of 50 workers is 50 at every size); unbounded code near 1 (a task or thread per item).
+GROWING_COUNT_SLOPE = 0.5
+
+COUNT_FIELDS = ("max_in_flight", "max_tasks", "max_threads", "max_processes")
+
+_DEFAULT_CAP = 2 << 30
+
+
+class ScalingError(RuntimeError):
+    """``run(n)`` failed in its child: raised, was killed or exceeded the cap.
+
+    ``n`` is the size, ``reason`` the outcome in words (``raised ValueError: boom``,
+    ``exceeded cap 128.0 MiB (cgroup): killed by SIGKILL``) and ``traceback`` the
+    child's traceback text when it raised (None when it was killed).
+    """
+
+    def __init__(self, n: int, reason: str, traceback: str | None = None) -> None:
+        super().__init__(f"flood.scaling: run({n}) failed in its child: {reason}")
+        self.n = n
+        self.reason = reason
+        self.traceback = traceback
+
+    def __reduce__(self) -> tuple[type[ScalingError], tuple[int, str, str | None]]:
+        return (type(self), (self.n, self.reason, self.traceback))
+
+
+def _least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float]:
+    """Slope, intercept and coefficient of determination of the line through (xs, ys).
+
+    r2 is 1.0 when every y is equal (the line explains all there is to explain).
+    """
+    count = len(xs)
+    mean_x = math.fsum(xs) / count
+    mean_y = math.fsum(ys) / count
+    sxx = math.fsum((x - mean_x) ** 2 for x in xs)
+    sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    syy = math.fsum((y - mean_y) ** 2 for y in ys)
+    slope = sxy / sxx
+    intercept = mean_y - slope * mean_x
+    if syy == 0:
+        return slope, intercept, 1.0
+    # For a straight-line fit with intercept, 1 - SSres/SStot equals this, computed
+    # without subtracting two nearly equal sums.
+    r2 = min(1.0, max(0.0, (sxy * sxy) / (sxx * syy)))
+    return slope, intercept, r2
+
+
+def _segment_slopes(points: Sequence[tuple[int, float]]) -> tuple[float, float]:
+    """Slopes of the first and the last segment; repeated sizes are averaged first."""
+    by_n: dict[int, list[float]] = {}
+    for n, y in points:
+        by_n.setdefault(n, []).append(y)
+    curve = [(n, math.fsum(ys) / len(ys)) for n, ys in sorted(by_n.items())]
+    (n0, y0), (n1, y1) = curve[0], curve[1]
+    (m0, z0), (m1, z1) = curve[-2], curve[-1]
+    return (y1 - y0) / (n1 - n0), (z1 - z0) / (m1 - m0)
+
+
+def _classify(slope: float, points: Sequence[tuple[int, float]]) -> Growth:
+    if slope < CONSTANT_BELOW:
+        return "constant"
+    if len({n for n, _ in points}) >= 3:
+        first, last = _segment_slopes(points)
+        if first > 0 and last > SUPERLINEAR_FACTOR * first:
+            return "superlinear"
+        if first <= 0 and last >= 2 * CONSTANT_BELOW:
+            return "superlinear"
+    return "linear"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalingReport:
+    """How the measured figures grow with the number of tasks.
+
+    - ``points``: ``(n, Measurement)`` pairs, ascending ``n``;
+    - ``bytes_per_task``, ``intercept``, ``r2``: least-squares line of ``rss_growth``
+      against ``n`` and its coefficient of determination (1.0 when all are equal);
+    - ``growth``: ``"constant"`` (slope under :data:`CONSTANT_BELOW` bytes per task),
+      ``"superlinear"`` (the curve bends up, see :data:`SUPERLINEAR_FACTOR`) or
+      ``"linear"``;
+    - ``count_slopes``: fitted slope per task of each count in :data:`COUNT_FIELDS`;
+    - ``growing``: the counts whose slope is at least :data:`GROWING_COUNT_SLOPE`.
+    """
+
+    points: tuple[tuple[int, Measurement], ...]
+    bytes_per_task: float
+    intercept: float
+    r2: float
+    growth: Growth
+    count_slopes: dict[str, float]
+    growing: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready dict."""
+        return {
+            "points": [{"n": n, **m.to_dict()} for n, m in self.points],
+            "bytes_per_task": self.bytes_per_task,
+            "intercept": self.intercept,
+            "r2": self.r2,
+            "growth": self.growth,
+            "count_slopes": dict(self.count_slopes),
+            "growing": list(self.growing),
+        }
+
+    def table(self) -> str:
+        """A small text table for failure messages: one row per size, then the fit."""
+        header = ("n", "rss growth", "max tasks", "max threads")
+        rows = [
+            (str(n), format_size(m.rss_growth), str(m.max_tasks), str(m.max_threads)) for n, m in self.points
+        ]
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+        lines = [
+            "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+            for row in (header, *rows)
+        ]
+        lines.append(f"fitted: {format_size(self.bytes_per_task)} per task (r2 {self.r2:.3f}, {self.growth})")
+        return "\n".join(lines)
+
+
+def fit(points: Iterable[tuple[int, Measurement]]) -> ScalingReport:
+    """Fit the measurements of several sizes; needs at least two different ``n``.
+
+    A size may appear more than once (repeated measurements); every point counts in the
+    least-squares fits.
+    """
+    ordered = tuple(sorted(points, key=lambda point: point[0]))
+    sizes = {n for n, _ in ordered}
+    if len(sizes) < 2:
+        raise ValueError(
+            f"fit() needs points of at least two different sizes, got n={tuple(n for n, _ in ordered)}"
+        )
+    xs = [float(n) for n, _ in ordered]
+    growth_ys = [float(m.rss_growth) for _, m in ordered]
+    slope, intercept, r2 = _least_squares(xs, growth_ys)
+    count_slopes = {
+        name: _least_squares(xs, [float(getattr(m, name)) for _, m in ordered])[0] for name in COUNT_FIELDS
+    }
+    growing = tuple(name for name in COUNT_FIELDS if count_slopes[name] >= GROWING_COUNT_SLOPE)
+    growth = _classify(slope, [(n, float(m.rss_growth)) for n, m in ordered])
+    return ScalingReport(
+        points=ordered,
+        bytes_per_task=slope,
+        intercept=intercept,
+        r2=r2,
+        growth=growth,
+        count_slopes=count_slopes,
+        growing=growing,
+    )
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _measure(run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -> Measurement:
+    """One window around ``run(n)``; an awaitable result is run to completion inside it."""
+    window = Window(gauge, interval)
+    window.start()
+    try:
+        result = run(n)
+        if inspect.iscoroutine(result):
+            asyncio.run(result)
+        elif inspect.isawaitable(result):
+            asyncio.run(_await(result))
+    except BaseException:
+        # The window must not stay open (it hooks loops and thread starts); a failure to
+        # close it must not hide what run() raised.
+        with contextlib.suppress(Exception):
+            window.stop()
+        raise
+    return window.stop()
+
+
+def _in_child(send: Any, run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -> dict[str, Any]:
+    # The child inherits the gauge, shared with the parent since the fork: its window
+    # must neither reset nor add to the parent's counters.
+    detach = getattr(gauge, "detach_after_fork", None)
+    if callable(detach):
+        detach()
+    return _measure(run, n, gauge, interval).to_dict()
+
+
+def run_point(
+    run: Callable[[int], Any],
+    n: int,
+    *,
+    gauge: Gauge,
+    interval: float,
+    isolate: bool,
+    cap: int,
+    timeout: float | None = None,
+) -> Measurement:
+    """Measure one call of ``run(n)``.
+
+    With ``isolate`` the call runs in a fresh forked child capped at ``cap`` bytes
+    (:func:`~pytest_boundedload.isolation.run_capped`) and a failure there (an
+    exception, a signal, the cap, ``timeout`` seconds) raises :class:`ScalingError`.
+    Without it the call runs in this process and its exceptions propagate as they are.
+    A coroutine (or other awaitable) returned by ``run`` is run with ``asyncio.run``
+    inside the window.
+    """
+    if not isolate:
+        return _measure(run, n, gauge, interval)
+    outcome = run_capped(_in_child, run, n, gauge, interval, cap=cap, timeout=timeout)
+    if not outcome.ok:
+        raise ScalingError(n, outcome.describe(), outcome.traceback)
+    if not isinstance(outcome.value, dict):
+        raise ScalingError(n, "exited without a result")
+    return Measurement.from_dict(outcome.value)
+
+
+def _check_ns(ns: object) -> tuple[int, ...]:
+    if isinstance(ns, (str, bytes)) or not isinstance(ns, Iterable):
+        raise ValueError(f"flood.scaling(): ns must be a sequence of task counts, got {ns!r}")
+    sizes = tuple(ns)
+    bad = [n for n in sizes if isinstance(n, bool) or not isinstance(n, int) or n <= 0]
+    if bad:
+        raise ValueError(f"flood.scaling(): ns must be positive ints, got {sizes!r} (bad: {bad[0]!r})")
+    if len(set(sizes)) < 2:
+        raise ValueError(f"flood.scaling(): ns needs at least two different sizes, got {sizes!r}")
+    return tuple(sorted(sizes))
+
+
+def measure_scaling(
+    run: Callable[[int], Any],
+    ns: Sequence[int],
+    *,
+    gauge: Gauge,
+    interval: float,
+    isolate: bool = True,
+    cap: int = _DEFAULT_CAP,
+    timeout: float | None = None,
+) -> ScalingReport:
+    """Call ``run(n)`` for each size in ``ns`` (ascending; each in its own forked child
+    unless ``isolate`` is false) and fit the measurements: see :func:`fit`.
+
+    ``ns`` needs at least two different positive sizes; a size given twice is measured
+    twice. ``cap`` (bytes) and ``timeout`` (seconds per size) apply to each child.
+    """
+    if not callable(run):
+        raise ValueError(f"flood.scaling(): run must be callable, got {run!r}")
+    sizes = _check_ns(ns)
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
+        raise ValueError(f"flood.scaling(): cap must be a positive number of bytes, got {cap!r}")
+    if not interval > 0:
+        raise ValueError(f"flood.scaling(): interval must be a positive number of seconds, got {interval!r}")
+    points = [
+        (n, run_point(run, n, gauge=gauge, interval=interval, isolate=isolate, cap=cap, timeout=timeout))
+        for n in sizes
+    ]
+    return fit(points)

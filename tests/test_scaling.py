@@ -1,0 +1,88 @@
+"""flood.scaling through the plugin: growth against N, and the max_bytes_per_task limit."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Project
+
+PATTERNS = """
+import asyncio
+import json
+import os
+
+import pytest
+
+from pytest_boundedload import antipatterns, fixes
+
+
+async def drain(items, worker):
+    async for _ in fixes.streaming(items, worker, limit=50):
+        pass
+
+
+PATTERNS = {
+    "unbounded_gather": lambda f: lambda n: antipatterns.unbounded_gather(f.tasks(n), f.aworker),
+    "semaphore_gather": lambda f: lambda n: fixes.semaphore_gather(f.tasks(n), f.aworker, limit=50),
+    "streaming": lambda f: lambda n: drain(f.tasks(n), f.aworker),
+    "worker_pool": lambda f: lambda n: fixes.worker_pool(f.tasks(n), f.aworker, workers=50),
+    "batched": lambda f: lambda n: fixes.batched(f.tasks(n), f.aworker, batch_size=50),
+}
+
+
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_fit(flood, name):
+    report = flood.scaling(PATTERNS[name](flood))
+    with open(os.environ["FITS"], "a") as f:
+        f.write(json.dumps({"name": name, **report.to_dict()}) + "\\n")
+
+
+@pytest.mark.boundedload(max_bytes_per_task=256)
+@pytest.mark.parametrize("name", ["semaphore_gather", "streaming"])
+def test_limit(flood, name):
+    flood.scaling(PATTERNS[name](flood))
+"""
+
+
+def test_growth_against_n_and_the_limit(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    fits = project.path / "fits.jsonl"
+    monkeypatch.setenv("FITS", str(fits))
+    project.pytester.makepyfile(PATTERNS)
+    run = project.run("-rA")
+    run.result.assert_outcomes(passed=6, failed=1)
+    reports = {entry["name"]: entry for entry in map(json.loads, fits.read_text().splitlines())}
+
+    for name in ("unbounded_gather", "semaphore_gather"):
+        report = reports[name]
+        assert report["bytes_per_task"] > 500, report
+        assert report["growth"] == "linear", report
+        # The fit says which count grows: one live task per item.
+        assert report["growing"] == ["max_tasks"], report
+        assert report["count_slopes"]["max_tasks"] > 0.9, report
+        assert [point["n"] for point in report["points"]] == [1000, 4000, 16000]
+    for name in ("streaming", "worker_pool", "batched"):
+        report = reports[name]
+        assert report["bytes_per_task"] < 128, report
+        assert report["growth"] == "constant", report
+        assert report["growing"] == [], report
+
+    # max_bytes_per_task=256: semaphore_gather fails with the points and the fit in the
+    # message, streaming passes.
+    run.result.stdout.fnmatch_lines(
+        [
+            "*_ test_limit?semaphore_gather? _*",
+            "max_bytes_per_task 1.? KiB > limit 256 B (RSS growth per task, fitted over flood.scaling())",
+            "    n  rss growth  max tasks  max threads",
+            " 1000 *1001 *",
+            " 4000 *4001 *",
+            "16000 *16001 *",
+            "fitted: 1.? KiB per task (r2 0.9*, linear)",
+        ]
+    )
+    run.result.stdout.fnmatch_lines_random(
+        ["MEMORY *::test_limit?semaphore_gather?*", "PASSED *::test_limit?streaming?"]
+    )
