@@ -13,6 +13,7 @@ from ._common import (
     ItemSource,
     OnError,
     R,
+    Slots,
     T,
     call_worker,
     cancel_and_wait,
@@ -20,7 +21,6 @@ from ._common import (
     check_on_error,
     check_seconds,
     first_failure,
-    ordered,
 )
 
 
@@ -128,8 +128,7 @@ async def memory_aware(
     gate = _RssGate(max_bytes, resume_bytes, rss)
     source = ItemSource(items)
     in_flight: dict[asyncio.Task[R | BaseException], int] = {}
-    results: dict[int, R | BaseException] = {}
-    admitted = 0
+    results: Slots[R | BaseException] = Slots()
     exhausted = False
     try:
         while not exhausted or in_flight:
@@ -141,8 +140,7 @@ async def memory_aware(
                     exhausted = True
                     continue
                 task = asyncio.ensure_future(call_worker(worker, item, policy))
-                in_flight[task] = admitted
-                admitted += 1
+                in_flight[task] = results.reserve()
                 # Let the new call run up to its first await before RSS is read again:
                 # otherwise a whole burst of `limit` items is admitted against an RSS
                 # that none of them has had a chance to grow yet.
@@ -159,8 +157,8 @@ async def memory_aware(
             if error is not None:
                 raise error
             for task in done:
-                results[in_flight.pop(task)] = task.result()
+                results.fill(in_flight.pop(task), task.result())
     except BaseException:
         await cancel_and_wait(in_flight)
         raise
-    return ordered(results)
+    return results.collect()

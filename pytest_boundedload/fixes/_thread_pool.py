@@ -14,7 +14,7 @@ from concurrent.futures import (
 )
 from typing import Literal, overload
 
-from ._common import OnError, R, T, check_count, check_on_error, ordered
+from ._common import OnError, R, Slots, T, check_count, check_on_error
 
 
 @overload
@@ -127,7 +127,7 @@ def _run_windowed(
     window: int,
     on_error: OnError,
 ) -> list[R | BaseException]:
-    results: dict[int, R | BaseException] = {}
+    results: Slots[R | BaseException] = Slots()
     in_flight: dict[Future[R], int] = {}
     # Set from a worker thread as soon as a call fails, so that "raise" stops
     # submitting at once rather than only when the window next fills up.
@@ -142,16 +142,16 @@ def _run_windowed(
             error = future.exception()
             if error is not None and not (on_error == "return" and isinstance(error, Exception)):
                 raise error
-            results[in_flight.pop(future)] = future.result() if error is None else error
+            results.fill(in_flight.pop(future), future.result() if error is None else error)
 
     try:
-        for index, item in enumerate(items):
+        for item in items:
             if failed.is_set() and on_error == "raise":
                 harvest(wait(in_flight, timeout=0).done)
             while len(in_flight) >= window:
                 harvest(wait(in_flight, return_when=FIRST_COMPLETED).done)
             future = executor.submit(fn, item)
-            in_flight[future] = index
+            in_flight[future] = results.reserve()
             future.add_done_callback(note)
         while in_flight:
             harvest(wait(in_flight, return_when=FIRST_COMPLETED).done)
@@ -162,4 +162,4 @@ def _run_windowed(
     finally:
         # Joins the threads/processes: nothing outlives the call, even on error.
         executor.shutdown(wait=True, cancel_futures=True)
-    return ordered(results)
+    return results.collect()

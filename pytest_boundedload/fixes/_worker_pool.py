@@ -10,11 +10,11 @@ from ._common import (
     ItemSource,
     OnError,
     R,
+    Slots,
     T,
     call_worker,
     check_count,
     check_on_error,
-    ordered,
     supervise,
 )
 
@@ -65,22 +65,20 @@ async def worker_pool(
     source = ItemSource(items)
     # A None job tells one worker to stop; one is queued per worker after the input.
     queue: asyncio.Queue[tuple[int, T] | None] = asyncio.Queue(maxsize=workers)
-    results: dict[int, R | BaseException] = {}
+    results: Slots[R | BaseException] = Slots()
 
     async def produce() -> None:
-        index = 0
         async for item in source:
-            await queue.put((index, item))
-            index += 1
+            await queue.put((results.reserve(), item))
         for _ in range(workers):
             await queue.put(None)
 
     async def consume() -> None:
         while (job := await queue.get()) is not None:
             index, item = job
-            results[index] = await call_worker(worker, item, policy)
+            results.fill(index, await call_worker(worker, item, policy))
 
     tasks = [asyncio.ensure_future(produce())]
     tasks += [asyncio.ensure_future(consume()) for _ in range(workers)]
     await supervise(tasks)
-    return ordered(results)
+    return results.collect()
