@@ -17,6 +17,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
+__all__ = ["process_per_task", "thread_per_task", "unbounded_executor", "unbounded_gather"]
+
 T = TypeVar("T")
 R = TypeVar("R")
 

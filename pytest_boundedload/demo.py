@@ -25,7 +25,7 @@ from . import antipatterns, fixes
 from .gauge import Gauge
 from .isolation import ChildOutcome, run_capped
 from .probe import AsyncProbe, SyncProbe, make_async_probe
-from .sampler import _status_fields
+from .sampler import current_rss
 from .units import format_size
 from .window import Window
 from .workload import Workload
@@ -77,7 +77,7 @@ def _drain_streaming(items: Workload, aworker: AsyncProbe, limit: int) -> None:
 
 
 def _memory_aware(items: Workload, aworker: AsyncProbe, limit: int) -> None:
-    budget = _status_fields()["VmRSS"] + MEMORY_AWARE_HEADROOM
+    budget = current_rss() + MEMORY_AWARE_HEADROOM
     asyncio.run(fixes.memory_aware(items, aworker, limit=limit, max_rss=budget))
 
 

@@ -56,7 +56,8 @@ class Descendants:
     def _refresh(self) -> int:
         if not self._procfs:
             with contextlib.suppress(psutil.Error):
-                self._alive = {p.pid for p in psutil.Process(self._root).children(recursive=True)}
+                children = psutil.Process(self._root).children(recursive=True)
+                self._alive = {p.pid for p in children} - self._strangers
             return len(self._alive)
         present = {int(name) for name in os.listdir("/proc") if name.isdigit()}
         self._alive &= present
@@ -72,6 +73,12 @@ class Descendants:
             elif parent is not None:
                 self._strangers.add(pid)
         return len(ours)
+
+    def ignore(self, pids: frozenset[int]) -> None:
+        """Leave these processes (and, from now on, their descendants) out of the count."""
+        with self._lock:
+            self._alive -= pids
+            self._strangers |= pids
 
     @property
     def pids(self) -> frozenset[int]:

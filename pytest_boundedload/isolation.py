@@ -239,8 +239,7 @@ def _child_main(
 
         _write(write_fd, "result", function(send, *args))
     except BaseException as exc:
-        reserve = None  # give the memory back so the report can be written
-        del reserve
+        del reserve  # give the memory back so the report can be written
         code = 1
         with contextlib.suppress(BaseException):
             text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -293,8 +292,8 @@ def run_capped(
         oom_kills = group.oom_kills() if group is not None else None
         if group is not None:
             group.remove()
-    kind = "cgroup" if group is not None else "rlimit"
-    outcome: dict[str, Any] = {"cap": cap, "cap_kind": kind, "timed_out": timed_out}
+    cap_kind = "cgroup" if group is not None else "rlimit"
+    outcome: dict[str, Any] = {"cap": cap, "cap_kind": cap_kind, "timed_out": timed_out}
     if oom_kills is not None:
         outcome["oom_killed"] = oom_kills > 0
     sent: list[Any] = []

@@ -22,9 +22,9 @@ from .report import (
     measurement_section,
     summary_lines,
 )
-from .sampler import vmhwm_available
+from .sampler import peak_rss_now, vmhwm_available
 from .units import InvalidValue, format_size
-from .xdist_glue import USAGE_ERROR_KEY, XdistController, is_worker
+from .xdist_glue import NOTES_DIR_KEY, USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker
 
 MARKER = "boundedload"
 _MARKER_HELP = (
@@ -54,8 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARKER}{_MARKER_HELP[len(MARKER):]}")
-    plugin = BoundedLoadPlugin(read_settings(config))
+    config.addinivalue_line("markers", _MARKER_HELP)
+    notes = None
+    if is_worker(config):
+        directory = config.workerinput.get(NOTES_DIR_KEY)  # type: ignore[attr-defined]
+        if directory:
+            notes = CrashNotes(directory, config.workerinput["workerid"])  # type: ignore[attr-defined]
+    plugin = BoundedLoadPlugin(read_settings(config), notes)
     config.stash[_PLUGIN_KEY] = plugin
     config.pluginmanager.register(plugin, "boundedload-session")
     if config.pluginmanager.hasplugin("xdist") and not is_worker(config):
@@ -93,8 +98,9 @@ def _marker_limits(item: pytest.Item) -> Limits:
 class BoundedLoadPlugin:
     """Session state and the hooks that need it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, notes: CrashNotes | None = None) -> None:
         self.settings = settings
+        self.notes = notes
         self.rows: list[tuple[str, Measurement, bool]] = []
 
     def recorder_for(self, item: pytest.Item) -> Recorder:
@@ -105,10 +111,16 @@ class BoundedLoadPlugin:
             cap = self._limits(item).hard_limit
             if cap is not None:
                 recorder.cap = cap
+            notes = self.notes
+            if notes is not None:
+                gauge, nodeid = recorder.gauge, item.nodeid
+                recorder.on_tick = lambda: notes.write(
+                    nodeid, {"tasks_started": gauge.read().started, "peak_rss": peak_rss_now()}
+                )
         return recorder
 
     def pytest_report_header(self, config: pytest.Config) -> str:
-        source = "vmhwm" if vmhwm_available() else "sampled"
+        source = "vmhwm" if vmhwm_available() else "sampled"  # resets this process's peak: harmless here
         return header_line(self.settings.limits, source, self.settings.interval)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -133,6 +145,12 @@ class BoundedLoadPlugin:
         return True
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        # A rerun (pytest-rerunfailures) runs the same item again: it starts afresh.
+        if _VIOLATIONS_KEY in item.stash:
+            del item.stash[_VIOLATIONS_KEY]
+        if _RECORDER_KEY in item.stash:
+            item.stash[_RECORDER_KEY].close()
+            del item.stash[_RECORDER_KEY]
         if _is_measured(item):
             self.recorder_for(item)
 
@@ -214,7 +232,7 @@ class BoundedLoadPlugin:
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
+        if report.when != "call" or report.skipped:
             return
         figures = _property(report, PROPERTY_MEASUREMENT)
         if isinstance(figures, dict):

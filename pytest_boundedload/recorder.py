@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,6 +58,8 @@ class Recorder:
         self.windows: list[Measurement] = []
         self.scaling_reports: list[ScalingReport] = []
         self.cap = _DEFAULT_SCALING_CAP
+        # Called now and then while a window is open (from the sampler thread).
+        self.on_tick: Callable[[], None] | None = None
         self._explicit = False
         self._implicit: Window | None = None
         self._open: Window | None = None
@@ -65,21 +67,24 @@ class Recorder:
     def begin_call(self) -> None:
         """Open the implicit window, unless the test already measures on its own."""
         if not self._explicit and self._open is None:
-            self._implicit = self._open = Window(self.gauge, self.interval)
+            self._implicit = self._open = Window(self.gauge, self.interval, self.on_tick)
             self._open.start()
+            if self.on_tick is not None:
+                self.on_tick()
 
     def end_call(self) -> None:
         """Close the implicit window if it is still open."""
-        if self._implicit is not None and self._open is self._implicit:
-            self.windows.append(self._open.stop())
+        window = self._implicit if self._open is self._implicit else None
         self._implicit = self._open = None
+        if window is not None:
+            self.windows.append(window.stop())
 
     def drop_implicit(self) -> None:
         """Close the implicit window for good: the test measures on its own from here."""
-        if self._implicit is not None:
-            self._implicit.stop()
-            self._implicit = self._open = None
+        window, self._implicit, self._open = self._implicit, None, None
         self._explicit = True
+        if window is not None:
+            window.stop()
 
     @contextmanager
     def measure(self) -> Iterator[MeasureResult]:
@@ -88,7 +93,7 @@ class Recorder:
             raise RuntimeError("flood.measure() windows cannot be nested")
         self.drop_implicit()
         result = MeasureResult()
-        window = self._open = Window(self.gauge, self.interval)
+        window = self._open = Window(self.gauge, self.interval, self.on_tick)
         window.start()
         try:
             yield result
@@ -108,7 +113,9 @@ class Recorder:
 
     def close(self) -> None:
         """Close any window left open and release shared resources."""
-        if self._open is not None:
-            self._open.stop()
-            self._open = self._implicit = None
-        self.gauge.close()
+        window, self._open, self._implicit = self._open, None, None
+        try:
+            if window is not None:
+                window.stop()
+        finally:
+            self.gauge.close()

@@ -20,6 +20,7 @@ Without procfs (macOS) the own peak falls back to sampling RSS through psutil, a
 from __future__ import annotations
 
 import _thread
+import contextlib
 import dataclasses
 import os
 import sys
@@ -35,7 +36,7 @@ import psutil
 from .descendants import Descendants
 from .measurement import PeakSource
 
-__all__ = ["OWN_THREADS", "Sampler", "SamplerResult", "peak_rss_now", "vmhwm_available"]
+__all__ = ["OWN_THREADS", "Sampler", "SamplerResult", "current_rss", "peak_rss_now", "vmhwm_available"]
 
 _PROC_STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -88,6 +89,14 @@ def _reset_vmhwm() -> bool:
     return True
 
 
+def current_rss() -> int:
+    """This process's resident set size now (VmRSS; psutil without procfs)."""
+    try:
+        return _status_fields()["VmRSS"]
+    except (OSError, KeyError):
+        return int(psutil.Process().memory_info().rss)
+
+
 def peak_rss_now() -> int:
     """This process's peak RSS so far (VmHWM; the current RSS through psutil without procfs)."""
     try:
@@ -107,21 +116,43 @@ OWN_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 # Audit hooks cannot be removed, so one hook is installed per interpreter and it forwards
 # to the sampler of the window that is open, if any.
 _SPAWN_LISTENER: list[Callable[[], None]] = []
+_AUDIT_INSTALLED: list[bool] = []
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if event in _SPAWN_EVENTS and _SPAWN_LISTENER:
-        _SPAWN_LISTENER[0]()
+    if event not in _SPAWN_EVENTS:
+        return
+    listeners = list(_SPAWN_LISTENER)  # another thread may clear it meanwhile
+    if listeners:
+        # The measurement must never be why the code under test fails to start a process.
+        with contextlib.suppress(Exception):
+            listeners[0]()
 
 
-sys.addaudithook(_audit)
+def _install_audit_hook() -> None:
+    # Installed by the first window rather than at import, so that sessions which never
+    # measure do not pay a Python call on every audited event.
+    if not _AUDIT_INSTALLED:
+        sys.addaudithook(_audit)
+        _AUDIT_INSTALLED.append(True)
+
+
+def _forget_windows_in_child() -> None:
+    # A forked child inherits the open window's hooks, but not its sampler thread, whose
+    # locks may have been held at the fork: the child must not report into them.
+    _SPAWN_LISTENER.clear()
+
+
+os.register_at_fork(after_in_child=_forget_windows_in_child)
 
 
 class Sampler:
     """Start at the beginning of a window, stop at its end; not reusable."""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, on_tick: Callable[[], None] | None = None) -> None:
         self.interval = interval
+        # Called from the sampler thread after each periodic sample (at least once a second).
+        self._on_tick = on_tick
         self._procfs = os.path.exists(_PROC_STATUS)
         self._process = psutil.Process()
         self._stop = threading.Event()
@@ -133,6 +164,9 @@ class Sampler:
         self._start_rss = 0
         self._peak_rss = 0
         self._max_threads = 0
+        self._owner = os.getpid()
+        self._threads_before = 0
+        self._children_before: frozenset[int] = frozenset()
         self._max_processes = 0
         self._children_peak = 0
         self._last_scan = 0.0
@@ -144,13 +178,22 @@ class Sampler:
 
     def start(self) -> None:
         """Reset the peak and begin sampling."""
+        _install_audit_hook()
+        self._owner = os.getpid()
         self._vmhwm = self._procfs and _reset_vmhwm()
         self._start_rss = self._rss()
         self._peak_rss = self._start_rss
+        # What was already running is not the window's: threads beyond the main one and
+        # children alive now are left out of the counts (xdist's and pytest-timeout's
+        # threads, a fixture's server process).
+        self._threads_before = self._thread_count() - 1
+        self._children.refresh()
+        self._children_before = self._children.pids
+        self._children.ignore(self._children_before)
         self._sample_threads()
         self._scan_children(time.monotonic())
         # Known before the thread starts: its first wait already uses the right period.
-        self._watch_children = bool(self._children.pids)
+        self._watch_children = False
         self._thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
         OWN_THREADS.add(self._thread)
         self._thread.start()
@@ -158,22 +201,28 @@ class Sampler:
         self._hook_thread_start()
 
     def stop(self) -> SamplerResult:
-        """Stop sampling and return the figures of the window."""
+        """Stop sampling and return the figures of the window.
+
+        Hooks come off and the thread ends even when a last reading fails (a process
+        out of file descriptors, say); the figures are then what was seen until then.
+        """
         self._unhook_thread_start()
         _SPAWN_LISTENER.clear()
-        # The last thread sample comes first, while the sampler thread is certainly alive
-        # and so certainly subtracted.
-        self._sample_threads()
-        self._stop.set()
-        self._wake.set()
-        if self._watch_children:
-            self._scan_children(time.monotonic())
-        if self._vmhwm:
-            peak = max(_status_fields()["VmHWM"], self._start_rss)
-        else:
-            peak = max(self._peak_rss, self._rss())
-        if self._thread is not None:
-            self._thread.join()
+        try:
+            # The last thread sample comes first, while the sampler thread is certainly
+            # alive and so certainly subtracted.
+            with contextlib.suppress(OSError):
+                self._sample_threads()
+        finally:
+            self._stop.set()
+            self._wake.set()
+            if self._thread is not None:
+                self._thread.join()
+        peak = max(self._peak_rss, self._start_rss)
+        with contextlib.suppress(OSError):
+            if self._watch_children:
+                self._scan_children(time.monotonic())
+            peak = max(_status_fields()["VmHWM"] if self._vmhwm else self._rss(), peak)
         return SamplerResult(
             peak_rss=peak,
             start_rss=self._start_rss,
@@ -202,20 +251,31 @@ class Sampler:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if not self._vmhwm:
-                rss = self._rss()
-                if rss > self._peak_rss:
-                    self._peak_rss = rss
-            self._sample_threads()
-            now = time.monotonic()
-            if self._watch_children and now - self._last_scan >= _CHILD_SCAN_PERIOD:
-                self._scan_children(now)
+            with contextlib.suppress(OSError):  # a missed sample, not a dead sampler
+                self._tick()
 
-    def _sample_threads(self) -> None:
+    def _tick(self) -> None:
+        if not self._vmhwm:
+            rss = self._rss()
+            if rss > self._peak_rss:
+                self._peak_rss = rss
+        self._sample_threads()
+        now = time.monotonic()
+        if self._watch_children and now - self._last_scan >= _CHILD_SCAN_PERIOD:
+            self._scan_children(now)
+        if self._on_tick is not None:
+            self._on_tick()
+
+    def _thread_count(self) -> int:
         count = _status_fields()["Threads"] if self._procfs else self._process.num_threads()
         # The plugin's own threads (this sampler, a hard_limit child's reporter) are not
         # the code under test's.
-        count -= sum(thread.is_alive() for thread in list(OWN_THREADS))
+        return count - sum(thread.is_alive() for thread in list(OWN_THREADS))
+
+    def _sample_threads(self) -> None:
+        if os.getpid() != self._owner:
+            return  # a forked child running the parent's hooks: not this window's process
+        count = self._thread_count() - self._threads_before
         with self._lock:
             if count > self._max_threads:
                 self._max_threads = count
@@ -231,6 +291,8 @@ class Sampler:
     def _on_spawn(self) -> None:
         # Runs just before a child process is created; the count right after is what
         # matters, so the child about to start is added.
+        if os.getpid() != self._owner:
+            return
         if not self._watch_children:
             self._watch_children = True
             self._wake.set()

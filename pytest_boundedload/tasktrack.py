@@ -43,6 +43,16 @@ _YOUNG_LIMIT = 64
 _VERIFY_ALL_UP_TO = 1024
 
 
+class _LoopState:
+    """Our factory on one loop, and the factory it creates tasks through (the user's)."""
+
+    __slots__ = ("ours", "previous")
+
+    def __init__(self, previous: TaskFactory | None) -> None:
+        self.previous = previous
+        self.ours: TaskFactory | None = None
+
+
 class TaskTracker:
     """Counts live asyncio tasks across loops during a window; one window at a time."""
 
@@ -55,10 +65,11 @@ class TaskTracker:
         self._since_verified = 0
         # The callback needs no context variables; passing one saves copying the task's.
         self._context = contextvars.Context()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
         self._original_run_forever: Callable[[_BaseEventLoop], None] | None = None
+        self._original_set_factory: Callable[[_BaseEventLoop, Any], None] | None = None
 
     @property
     def max_tasks(self) -> int:
@@ -76,9 +87,22 @@ class TaskTracker:
             tracker.adopt(loop)
             original(loop)
 
+        original_set = _BaseEventLoop.set_task_factory
+
+        def set_task_factory(loop: _BaseEventLoop, factory: Any) -> None:
+            # Code under test that sets its own factory mid-window would silently stop
+            # the count: its factory goes under ours instead, and is left in place after.
+            state = tracker._loops.get(loop)
+            if state is None:
+                original_set(loop, factory)
+            elif factory is not state.ours:
+                state.previous = factory
+
         run_forever.__wrapped__ = original  # type: ignore[attr-defined]
         self._original_run_forever = original
+        self._original_set_factory = original_set
         _BaseEventLoop.run_forever = run_forever  # type: ignore[method-assign,assignment]
+        _BaseEventLoop.set_task_factory = set_task_factory  # type: ignore[method-assign,assignment]
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -91,10 +115,14 @@ class TaskTracker:
         if original is not None:
             _BaseEventLoop.run_forever = original  # type: ignore[method-assign,assignment]
             self._original_run_forever = None
+        original_set = self._original_set_factory
+        if original_set is not None:
+            _BaseEventLoop.set_task_factory = original_set  # type: ignore[method-assign,assignment]
+            self._original_set_factory = None
         with self._lock:
-            for loop, (ours, previous) in list(self._loops.items()):
-                if loop.get_task_factory() is ours:
-                    loop.set_task_factory(previous)
+            for loop, state in list(self._loops.items()):
+                if loop.get_task_factory() is state.ours:
+                    loop.set_task_factory(state.previous)
             self._loops.clear()
             self._clear()
         return self._high
@@ -109,10 +137,14 @@ class TaskTracker:
         with self._lock:
             if loop in self._loops:
                 return
-            previous = loop.get_task_factory()
-            factory = self._factory_for(previous)
-            self._loops[loop] = (factory, previous)
-            loop.set_task_factory(factory)
+            state = _LoopState(loop.get_task_factory())
+            state.ours = self._factory_for(state)
+            self._loops[loop] = state
+            original_set = self._original_set_factory
+            if original_set is not None and isinstance(loop, _BaseEventLoop):
+                original_set(loop, state.ours)  # past our own interceptor
+            else:
+                loop.set_task_factory(state.ours)
             self._old.extend(asyncio.all_tasks(loop))
             self._settle()
 
@@ -141,7 +173,7 @@ class TaskTracker:
             if n > self._high:
                 self._high = n
 
-    def _factory_for(self, previous: TaskFactory | None) -> TaskFactory:
+    def _factory_for(self, state: _LoopState) -> TaskFactory:
         live, old, young = self._live, self._old, self._young
         append, task_type, tracker = young.append, asyncio.Task, self
 
@@ -151,6 +183,7 @@ class TaskTracker:
             **kwargs: Any,
         ) -> asyncio.Future[Any]:
             # Runs for every task of the flood: locals only, no calls it can avoid.
+            previous = state.previous
             if previous is not None:
                 task = previous(loop, coro, **kwargs)
             elif kwargs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from .gauge import Gauge
 from .measurement import Measurement
@@ -16,9 +17,9 @@ class Window:
     """Measures from :meth:`start` to :meth:`stop`. Windows of one process must not overlap,
     because the kernel peak they reset is per process."""
 
-    def __init__(self, gauge: Gauge, interval: float) -> None:
+    def __init__(self, gauge: Gauge, interval: float, on_tick: Callable[[], None] | None = None) -> None:
         self._gauge = gauge
-        self._sampler = Sampler(interval)
+        self._sampler = Sampler(interval, on_tick)
         self._tracker = TaskTracker()
         self._started_at = 0.0
 
@@ -30,10 +31,15 @@ class Window:
         self._started_at = time.perf_counter()
 
     def stop(self) -> Measurement:
-        """Stop measuring and return what the window saw."""
+        """Stop measuring and return what the window saw.
+
+        Every part is stopped even if another fails, so no hook outlives the window.
+        """
         duration = time.perf_counter() - self._started_at
-        sampled = self._sampler.stop()
-        max_tasks = self._tracker.stop()
+        try:
+            max_tasks = self._tracker.stop()
+        finally:
+            sampled = self._sampler.stop()
         reading = self._gauge.read()
         return Measurement(
             peak_rss=sampled.peak_rss,

@@ -6,18 +6,61 @@ the controller does not, and a ``UsageError`` raised inside a worker's collectio
 crashes xdist. So a worker hands the message to the controller through
 ``workeroutput`` and collects nothing; the controller ends the session with the same
 ``ERROR:`` line and exit code a serial run gives.
+
+A worker that dies in the middle of a measured test (the OOM killer, a crash) sends no
+report at all; xdist reports the crash with the test's name. To add what was measured
+up to then, each worker keeps a small notes file in a directory the controller hands
+out, rewritten at the start of each measured test and at each sampler tick (at least
+once a second); the controller adds the crashed test's last note to the crash report.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = ["USAGE_ERROR_KEY", "XdistController", "is_worker"]
+from .units import format_size
+
+__all__ = ["NOTES_DIR_KEY", "USAGE_ERROR_KEY", "CrashNotes", "XdistController", "is_worker"]
 
 USAGE_ERROR_KEY = "boundedload_usage_error"
+NOTES_DIR_KEY = "boundedload_notes_dir"
+SECTION_LAST_KNOWN = "boundedload last known figures"
+
+
+class CrashNotes:
+    """Worker side: the running measured test and its latest figures, in one small file."""
+
+    def __init__(self, directory: str, worker: str) -> None:
+        self._path = Path(directory) / f"{worker}.json"
+        self._temp = self._path.with_suffix(".tmp")
+
+    def write(self, nodeid: str, figures: dict[str, int]) -> None:
+        """Replace the note atomically (a reader never sees half of one)."""
+        try:
+            self._temp.write_text(json.dumps({"nodeid": nodeid, **figures}))
+            os.replace(self._temp, self._path)
+        except OSError:
+            pass  # notes are a courtesy for crash reports; never fail a test over one
+
+    @staticmethod
+    def find(directory: Path, nodeid: str) -> dict[str, Any] | None:
+        """The latest note about ``nodeid`` in ``directory``."""
+        for path in directory.glob("*.json"):
+            try:
+                note = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(note, dict) and note.get("nodeid") == nodeid:
+                return note
+        return None
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -30,6 +73,24 @@ class XdistController:
 
     def __init__(self) -> None:
         self.usage_errors: list[str] = []
+        self.notes_dir = Path(tempfile.mkdtemp(prefix="boundedload-notes-"))
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[NOTES_DIR_KEY] = str(self.notes_dir)
+
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        note = CrashNotes.find(self.notes_dir, crashitem)
+        if note is None:
+            return
+        line = (
+            f"last known figures of {crashitem} (pytest-boundedload): "
+            f"{note.get('tasks_started', 0)} tasks started, peak RSS {format_size(note.get('peak_rss', 0))}"
+        )
+        report.longrepr = f"{report.longrepr}\n{line}"
+        report.sections.append((SECTION_LAST_KNOWN, line))
+
+    def pytest_unconfigure(self) -> None:
+        shutil.rmtree(self.notes_dir, ignore_errors=True)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         message = getattr(node, "workeroutput", {}).get(USAGE_ERROR_KEY)

@@ -188,3 +188,34 @@ def test_async_tests_are_measured(project: Project, mode: str, marker: str) -> N
     assert bounded["max_in_flight"] == 5
     # The test's own task, plus one per item waiting on the semaphore.
     assert bounded["max_tasks"] >= 100
+
+
+CRASH = """
+import asyncio
+import os
+import time
+
+
+def test_crashes_its_worker(flood):
+    async def main():
+        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks(100)])
+
+    asyncio.run(main())
+    time.sleep(1.5)  # the worker's note is rewritten at least once a second
+    os._exit(1)
+
+
+def test_other(flood):
+    pass
+"""
+
+
+def test_a_crashed_xdist_worker_reports_the_last_known_figures(project: Project) -> None:
+    project.pytester.makepyfile(CRASH)
+    run = project.run("-n", "2", "-rA", timeout=120)
+    assert "crashed while running" in run.text
+    assert (
+        "last known figures of test_a_crashed_xdist_worker_reports_the_last_known_figures.py::"
+        "test_crashes_its_worker (pytest-boundedload): 100 tasks started, peak RSS" in run.text
+    )
+    assert run.records["test_other"]["outcome"] == "passed"

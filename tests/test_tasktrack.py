@@ -102,6 +102,31 @@ def test_user_task_factory_keeps_working_and_is_restored() -> None:
     assert len(made) == 21  # the user's factory still made every task
 
 
+def test_a_factory_set_during_the_window_goes_under_the_count() -> None:
+    made: list[asyncio.Future[Any]] = []
+
+    def user_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_task_factory(user_factory)
+        await asyncio.gather(*[asyncio.sleep(0) for _ in range(30)])
+
+    loop = asyncio.new_event_loop()
+    tracker = TaskTracker()
+    tracker.start()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        high = tracker.stop()
+    assert high == 31  # still counted after the code under test set its own factory
+    assert len(made) == 30  # and that factory made the tasks
+    assert loop.get_task_factory() is user_factory  # it stays in place afterwards
+    loop.close()
+
+
 def test_running_loop_is_adopted_with_its_existing_tasks() -> None:
     async def main() -> int:
         stop = asyncio.Event()
