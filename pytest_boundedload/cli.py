@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import cli_baseline
 from .demo import PATTERNS, PROCESS_SCALE, THREAD_SCALE, DemoSettings, run_demo
 from .units import InvalidValue, parse_count, parse_duration, parse_size
 
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated patterns to run (default: all of " + ", ".join(p.name for p in PATTERNS) + ")",
     )
     demo.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON to PATH")
+    cli_baseline.add_parser(commands)
     return parser
 
 
@@ -60,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``boundedload`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "baseline":
+        return cli_baseline.run(args)
     if args.command == "demo":
         try:
             settings = DemoSettings(

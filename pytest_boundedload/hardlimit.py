@@ -22,8 +22,8 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from .isolation import ChildOutcome, run_capped
+from .properties import encode
 from .recorder import Recorder
-from .report import PROPERTY_HARD_LIMIT, PROPERTY_VIOLATIONS
 from .sampler import OWN_THREADS, peak_rss_now
 from .units import format_size
 
@@ -139,9 +139,9 @@ def run_hard_limited(
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return
     text = _failure_text(cap, outcome, interruption, progress[-1] if progress else None)
-    properties: list[tuple[str, object]] = [(PROPERTY_HARD_LIMIT, text)]
-    if outcome is not None and outcome.out_of_memory:
-        properties.append((PROPERTY_VIOLATIONS, [text]))  # a memory failure: status M
+    # A memory failure is a violation (status M); a crash or a timeout is a plain failure.
+    memory = outcome is not None and outcome.out_of_memory
+    properties = encode(violations=[text] if memory else [])
     report = pytest.TestReport(
         nodeid=item.nodeid,
         location=item.location,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from .baseline import DEFAULT_PATH, DEFAULT_TOLERANCES, Tolerance, parse_tolerance
+from .gate import GateSettings
 from .limits import LIMITS, Limits
 from .units import InvalidValue, parse_duration
 
@@ -26,6 +29,15 @@ DEFAULT_INTERVAL = 0.01
 DEFAULT_SUMMARY = 10
 
 _HELP_INTERVAL = "Sampling interval for threads, child processes and (without procfs) RSS. Default: 10ms."
+_HELP_SAVE = "Write the figures of every measured test to the baseline file (kept: tests not run)."
+_HELP_COMPARE = "Fail measured tests whose figures grew over the baseline by more than the tolerance."
+_HELP_PRUNE = "With --boundedload-save: drop the baseline entries of tests not run."
+_HELP_BASELINE = f"The baseline file, relative to the rootdir. Default: {DEFAULT_PATH}."
+_HELP_TOLERANCE = (
+    "How much a figure may grow over its baseline: '10%+1MiB' for sizes, or per metric,"
+    " 'max_tasks:0,rss_growth:15%+2MiB'. Default: 10% plus 1 MiB for sizes, exact for counts."
+)
+_HELP_JSON = "Write every measured test's figures, limits, violations and baseline deltas to PATH."
 _HELP_SUMMARY = "Rank the N measured tests with the highest peak RSS at the end (0: none). Default: 10."
 
 
@@ -36,6 +48,7 @@ class Settings:
     limits: Limits
     interval: float
     summary: int
+    gate: GateSettings
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -55,6 +68,28 @@ def add_options(parser: pytest.Parser) -> None:
         help=_HELP_SUMMARY,
     )
     parser.addini("boundedload_summary", _HELP_SUMMARY, default=None)
+    group.addoption("--boundedload-save", action="store_true", default=False, help=_HELP_SAVE)
+    group.addoption("--boundedload-compare", action="store_true", default=False, help=_HELP_COMPARE)
+    group.addoption("--boundedload-prune", action="store_true", default=False, help=_HELP_PRUNE)
+    group.addoption(
+        "--boundedload-baseline",
+        dest="boundedload_baseline",
+        default=None,
+        metavar="PATH",
+        help=_HELP_BASELINE,
+    )
+    parser.addini("boundedload_baseline", _HELP_BASELINE, default=None)
+    group.addoption(
+        "--boundedload-tolerance",
+        dest="boundedload_tolerance",
+        default=None,
+        metavar="SPEC",
+        help=_HELP_TOLERANCE,
+    )
+    parser.addini("boundedload_tolerance", _HELP_TOLERANCE, default=None)
+    group.addoption(
+        "--boundedload-json", dest="boundedload_json", default=None, metavar="PATH", help=_HELP_JSON
+    )
 
 
 def _given(config: pytest.Config, name: str) -> list[tuple[object, str]]:
@@ -109,4 +144,26 @@ def _read(config: pytest.Config) -> Settings:
         limits=Limits(**parsed),
         interval=_setting(config, "interval", _parse_interval, DEFAULT_INTERVAL),
         summary=_setting(config, "summary", _parse_summary, DEFAULT_SUMMARY),
+        gate=_read_gate(config),
+    )
+
+
+def _parse_tolerances(raw: object, source: str) -> dict[str, Tolerance]:
+    return parse_tolerance(str(raw), source)
+
+
+def _read_gate(config: pytest.Config) -> GateSettings:
+    path = Path(_setting(config, "baseline", lambda raw, source: str(raw), DEFAULT_PATH))
+    json_path = config.getoption("boundedload_json")
+    save, compare = config.getoption("boundedload_save"), config.getoption("boundedload_compare")
+    prune = config.getoption("boundedload_prune")
+    if prune and not save:
+        raise InvalidValue("invalid --boundedload-prune: it only applies with --boundedload-save")
+    return GateSettings(
+        path=path if path.is_absolute() else config.rootpath / path,
+        save=save,
+        compare=compare,
+        prune=prune,
+        tolerances=_setting(config, "tolerance", _parse_tolerances, dict(DEFAULT_TOLERANCES)),
+        json_path=Path(json_path).absolute() if json_path else None,
     )

@@ -7,16 +7,18 @@ from typing import Any
 
 import pytest
 
+from .baseline import Delta
 from .flood import Flood
+from .gate import BaselineGate
+from .gate import failure_lines as regression_lines
 from .hardlimit import SECTION as HARD_LIMIT_SECTION
 from .hardlimit import run_hard_limited
 from .limits import Limits, Violation, parse_limits
 from .measurement import Measurement
 from .options import Settings, add_options, read_settings
+from .properties import decode, encode
 from .recorder import Recorder
 from .report import (
-    PROPERTY_MEASUREMENT,
-    PROPERTY_VIOLATIONS,
     failure_message,
     header_line,
     measurement_section,
@@ -39,6 +41,7 @@ _PLUGIN_KEY = pytest.StashKey["BoundedLoadPlugin"]()
 _LIMITS_KEY = pytest.StashKey[Limits]()
 _RECORDER_KEY = pytest.StashKey[Recorder]()
 _VIOLATIONS_KEY = pytest.StashKey[list[Violation]]()
+_BASELINE_KEY = pytest.StashKey[tuple[str | None, list[Delta]]]()
 
 
 class LimitExceeded(pytest.fail.Exception):  # type: ignore[name-defined,misc]
@@ -60,7 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
         directory = config.workerinput.get(NOTES_DIR_KEY)  # type: ignore[attr-defined]
         if directory:
             notes = CrashNotes(directory, config.workerinput["workerid"])  # type: ignore[attr-defined]
-    plugin = BoundedLoadPlugin(read_settings(config), notes)
+    settings = read_settings(config)
+    gate = BaselineGate(settings.gate, writer=not is_worker(config))
+    plugin = BoundedLoadPlugin(settings, gate, notes)
     config.stash[_PLUGIN_KEY] = plugin
     config.pluginmanager.register(plugin, "boundedload-session")
     if config.pluginmanager.hasplugin("xdist") and not is_worker(config):
@@ -98,8 +103,9 @@ def _marker_limits(item: pytest.Item) -> Limits:
 class BoundedLoadPlugin:
     """Session state and the hooks that need it."""
 
-    def __init__(self, settings: Settings, notes: CrashNotes | None = None) -> None:
+    def __init__(self, settings: Settings, gate: BaselineGate, notes: CrashNotes | None = None) -> None:
         self.settings = settings
+        self.gate = gate
         self.notes = notes
         self.rows: list[tuple[str, Measurement, bool]] = []
 
@@ -148,6 +154,8 @@ class BoundedLoadPlugin:
         # A rerun (pytest-rerunfailures) runs the same item again: it starts afresh.
         if _VIOLATIONS_KEY in item.stash:
             del item.stash[_VIOLATIONS_KEY]
+        if _BASELINE_KEY in item.stash:
+            del item.stash[_BASELINE_KEY]
         if _RECORDER_KEY in item.stash:
             item.stash[_RECORDER_KEY].close()
             del item.stash[_RECORDER_KEY]
@@ -170,10 +178,19 @@ class BoundedLoadPlugin:
             for report in recorder.scaling_reports:
                 violations += limits.check_scaling(report.bytes_per_task, report.table())
             item.stash[_VIOLATIONS_KEY] = violations
-        violations = item.stash.get(_VIOLATIONS_KEY, [])
-        if violations:
-            raise LimitExceeded(failure_message(violations), pytrace=False)
+            if measurement is not None:
+                item.stash[_BASELINE_KEY] = self.gate.check(item.nodeid, measurement.to_dict())
+        lines = self._failure_lines(item)
+        if lines:
+            raise LimitExceeded("\n".join(lines), pytrace=False)
         return result
+
+    def _failure_lines(self, item: pytest.Item) -> list[str]:
+        """Crossed limits, then baseline regressions: the lines that fail a measured test."""
+        violations: list[Violation] = item.stash.get(_VIOLATIONS_KEY, [])
+        message = failure_message(violations)
+        _, deltas = item.stash.get(_BASELINE_KEY, (None, []))
+        return ([message] if message else []) + regression_lines(deltas)
 
     def _limits(self, item: pytest.Item) -> Limits:
         return item.stash.get(_LIMITS_KEY, self.settings.limits)
@@ -186,26 +203,35 @@ class BoundedLoadPlugin:
         recorder = item.stash.get(_RECORDER_KEY, None)
         if call.when != "call" or recorder is None:
             return report
+        limits = self._limits(item)
         for scaling in recorder.scaling_reports:
             report.sections.append(("boundedload scaling", scaling.table()))
         measurement = recorder.result()
         if measurement is not None:
-            report.user_properties.append((PROPERTY_MEASUREMENT, measurement.to_dict()))
-            report.sections.append(
-                ("boundedload measurement", measurement_section(measurement, self._limits(item)))
-            )
+            report.sections.append(("boundedload measurement", measurement_section(measurement, limits)))
+        own = self._failure_lines(item)
         violations = [str(v) for v in item.stash.get(_VIOLATIONS_KEY, [])]
-        cap = self._limits(item).hard_limit
-        if cap is not None and call.excinfo is not None and call.excinfo.errisinstance(MemoryError):
+        status, deltas = item.stash.get(_BASELINE_KEY, (None, []))
+        violations += regression_lines(deltas)
+        memory_error = call.excinfo is not None and call.excinfo.errisinstance(MemoryError)
+        if limits.hard_limit is not None and memory_error:
             # Under RLIMIT_DATA the cap shows up as a MemoryError inside the test.
-            line = f"exceeded hard_limit {format_size(cap)}: MemoryError"
+            line = f"exceeded hard_limit {format_size(limits.hard_limit)}: MemoryError"
             report.sections.append((HARD_LIMIT_SECTION, line))
             violations.append(line)
-        if violations:
-            report.user_properties.append((PROPERTY_VIOLATIONS, violations))
-            own = item.stash.get(_VIOLATIONS_KEY, [])
-            if own and call.excinfo is not None and not isinstance(call.excinfo.value, LimitExceeded):
-                report.sections.append((SECTION_CROSSED, failure_message(own)))
+        if own and call.excinfo is not None and not isinstance(call.excinfo.value, LimitExceeded):
+            report.sections.append((SECTION_CROSSED, "\n".join(own)))
+        properties = encode(
+            measurement,
+            violations=violations,
+            limits=limits.set(),
+            baseline=status,
+            deltas=[delta.to_dict() for delta in deltas],
+        )
+        report.user_properties.extend(properties)
+        # As record_property does: JUnit XML writes the item's properties (with the
+        # teardown report), so CI dashboards show every figure.
+        item.user_properties.extend(properties)
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -225,7 +251,7 @@ class BoundedLoadPlugin:
         if (
             report.when == "call"
             and report.failed
-            and _property(report, PROPERTY_VIOLATIONS)
+            and decode(report.user_properties).violations
             and not any(name == SECTION_CROSSED for name, _ in report.sections)
         ):
             return "failed", "M", ("MEMORY", {"red": True})
@@ -234,10 +260,14 @@ class BoundedLoadPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" or report.skipped:
             return
-        figures = _property(report, PROPERTY_MEASUREMENT)
-        if isinstance(figures, dict):
-            crossed = bool(_property(report, PROPERTY_VIOLATIONS))
-            self.rows.append((report.nodeid, Measurement.from_dict(figures), crossed))
+        decoded = decode(report.user_properties)
+        if decoded.measurement is not None:
+            self.rows.append((report.nodeid, decoded.measurement, bool(decoded.violations)))
+            self.gate.record(report, decoded)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        self.gate.finish()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         top = self.settings.summary
@@ -248,10 +278,8 @@ class BoundedLoadPlugin:
         terminalreporter.write_sep("=", f"boundedload: {count} measured {noun} by peak RSS")
         for line in summary_lines(self.rows, top):
             terminalreporter.write_line(line)
-
-
-def _property(report: pytest.TestReport, name: str) -> Any:
-    for key, value in report.user_properties:
-        if key == name:
-            return value
-    return None
+        gate_lines = self.gate.summary_lines()
+        if gate_lines:
+            terminalreporter.write_sep("-", f"boundedload: compared with {self.gate.settings.path}")
+            for line in gate_lines:
+                terminalreporter.write_line(line)

@@ -9,20 +9,11 @@ from .measurement import Measurement
 from .units import format_size
 
 __all__ = [
-    "PROPERTY_HARD_LIMIT",
-    "PROPERTY_MEASUREMENT",
-    "PROPERTY_VIOLATIONS",
     "failure_message",
     "header_line",
     "measurement_section",
     "summary_lines",
 ]
-
-# Keys of report.user_properties: pytest serialises them for xdist, so per-test figures
-# reach the controller with the report.
-PROPERTY_MEASUREMENT = "boundedload"
-PROPERTY_VIOLATIONS = "boundedload_violations"
-PROPERTY_HARD_LIMIT = "boundedload_hard_limit"
 
 _SIZE_FIELDS = frozenset({"peak_rss", "rss_growth", "children_peak_rss"})
 

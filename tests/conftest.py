@@ -13,19 +13,24 @@ import pytest
 _RECORDING_CONFTEST = '''
 import json, os
 
+from pytest_boundedload.properties import decode
+
+
 def pytest_runtest_logreport(report):
     if report.when != "call":
         return
-    props = dict(report.user_properties)
-    if "boundedload" not in props:
+    decoded = decode(report.user_properties)
+    if decoded.measurement is None:
         return
     path = os.environ["BOUNDEDLOAD_TEST_RECORD"]
     with open(path, "a") as f:
         f.write(json.dumps({
             "nodeid": report.nodeid,
             "outcome": report.outcome,
-            "measurement": props["boundedload"],
-            "violations": props.get("boundedload_violations", []),
+            "measurement": decoded.measurement.to_dict(),
+            "violations": decoded.violations,
+            "baseline": decoded.baseline,
+            "deltas": decoded.deltas,
         }) + "\\n")
 '''
 
