@@ -125,9 +125,9 @@ def _flood_in_child(
         # What was measured up to the failure still goes into the row.
         send(window.stop().to_dict())
         raise
-    measurement = window.stop()
-    gauge.close()
-    return measurement.to_dict()
+    finally:
+        gauge.close()  # the child ends with os._exit: no finalizer would remove a shared file
+    return window.stop().to_dict()
 
 
 def verdict(row: dict[str, Any], limit: int) -> tuple[str, list[str]]:

@@ -21,11 +21,37 @@ import threading
 import weakref
 from typing import Any
 
-__all__ = ["Gauge", "GaugeReading", "SharedCounters"]
+__all__ = ["Gauge", "GaugeReading", "SharedCounters", "remove_stale"]
 
 # in_flight, high-water, started, done, failed
 _LAYOUT = struct.Struct("5q")
 _SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
+_PREFIX = "boundedload-gauge-"
+
+
+def remove_stale() -> int:
+    """Remove the shared files of gauges whose owner process is gone; returns how many."""
+    removed = 0
+    directory = _SHM_DIR or tempfile.gettempdir()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(_PREFIX):
+            continue
+        owner = name[len(_PREFIX) :].split("-", 1)[0]
+        if not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+                removed += 1
+        except OSError:
+            pass  # alive, owned by someone else
+    return removed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +82,9 @@ class SharedCounters:
     @classmethod
     def create(cls) -> SharedCounters:
         """Make a new zeroed counter file."""
-        fd, path = tempfile.mkstemp(prefix="boundedload-gauge-", dir=_SHM_DIR)
+        # The owner's pid in the name lets a later session remove the file of a process
+        # that was killed before it could (see remove_stale).
+        fd, path = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=_SHM_DIR)
         os.ftruncate(fd, _LAYOUT.size)
         os.close(fd)
         return cls(path)

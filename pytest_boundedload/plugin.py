@@ -11,6 +11,7 @@ from .baseline import Delta
 from .flood import Flood
 from .gate import BaselineGate
 from .gate import failure_lines as regression_lines
+from .gauge import remove_stale
 from .hardlimit import SECTION as HARD_LIMIT_SECTION
 from .hardlimit import run_hard_limited
 from .limits import Limits, Violation, parse_limits
@@ -68,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = BoundedLoadPlugin(settings, gate, notes)
     config.stash[_PLUGIN_KEY] = plugin
     config.pluginmanager.register(plugin, "boundedload-session")
+    if not is_worker(config):
+        remove_stale()  # shared counters of processes killed in an earlier session
     if config.pluginmanager.hasplugin("xdist") and not is_worker(config):
         config.pluginmanager.register(XdistController(), "boundedload-xdist")
 

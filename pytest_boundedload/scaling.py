@@ -234,10 +234,11 @@ def _measure(run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -
 def _in_child(send: Any, run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -> dict[str, Any]:
     # The child inherits the gauge, shared with the parent since the fork: its window
     # must neither reset nor add to the parent's counters.
-    detach = getattr(gauge, "detach_after_fork", None)
-    if callable(detach):
-        detach()
-    return _measure(run, n, gauge, interval).to_dict()
+    gauge.detach_after_fork()
+    try:
+        return _measure(run, n, gauge, interval).to_dict()
+    finally:
+        gauge.close()  # the child ends with os._exit: no finalizer would remove a shared file
 
 
 def run_point(

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import gc
 import multiprocessing
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -572,3 +577,34 @@ def test_parse_limits_errors(values: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidValue) as excinfo:
         parse_limits(values, SOURCE)
     assert str(excinfo.value) == message
+
+
+def test_files_of_dead_owners_are_removed(tmp_path: Path) -> None:
+    from pytest_boundedload import gauge as gauge_module
+
+    # A process that has exited: its pid is free now.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    directory = gauge_module._SHM_DIR or tempfile.gettempdir()
+    dead = os.path.join(directory, f"boundedload-gauge-{child.pid}-test")
+    alive = os.path.join(directory, f"boundedload-gauge-{os.getpid()}-test")
+    for path in (dead, alive):
+        with open(path, "wb") as f:
+            f.write(bytes(40))
+    try:
+        assert gauge_module.remove_stale() >= 1
+        assert not os.path.exists(dead)
+        assert os.path.exists(alive)
+    finally:
+        for path in (dead, alive):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def test_a_shared_gauge_names_its_owner() -> None:
+    gauge = Gauge()
+    try:
+        shared = gauge.share()
+        assert os.path.basename(shared.path).startswith(f"boundedload-gauge-{os.getpid()}-")
+    finally:
+        gauge.close()
