@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import cli_baseline
+from .calibrate import calibrate, format_calibration
 from .demo import PATTERNS, PROCESS_SCALE, THREAD_SCALE, DemoSettings, run_demo
 from .units import InvalidValue, parse_count, parse_duration, parse_size
 
@@ -54,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated patterns to run (default: all of " + ", ".join(p.name for p in PATTERNS) + ")",
     )
     demo.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON to PATH")
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="measure what this machine lets a flood test see (thread and process start costs)",
+        description="Measures thread and process start costs, the per-task cost of measuring, and"
+        " whether the exact kernel peak and memory cgroups are available; prints the latency a"
+        " flood's tasks need for N of them to overlap.",
+    )
+    calibrate.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
     cli_baseline.add_parser(commands)
     return parser
 
@@ -64,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "baseline":
         return cli_baseline.run(args)
+    if args.command == "calibrate":
+        figures = calibrate()
+        print(format_calibration(figures))
+        if args.json is not None:
+            args.json.write_text(json.dumps(figures.to_dict(), indent=2, sort_keys=True) + "\n")
+        return 0
     if args.command == "demo":
         try:
             settings = DemoSettings(

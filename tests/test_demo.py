@@ -118,3 +118,19 @@ def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_calibrate_reports_this_machine(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.json"
+    result = _boundedload("calibrate", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(path.read_text())
+    assert sorted(figures) == [
+        "hard_cap", "peak_source", "process_start", "task_measured", "task_plain", "thread_start",
+    ]  # fmt: skip
+    assert figures["peak_source"] == "vmhwm"  # procfs with a writable clear_refs, as here
+    assert 0 < figures["thread_start"] < 0.1
+    assert 0 < figures["process_start"] < 1
+    assert 0 < figures["task_plain"] < figures["task_measured"] * 10
+    assert "To have N tasks alive at once" in result.stdout
+    assert f"thread start:         {figures['thread_start'] * 1e6:.0f} us" in result.stdout
