@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import platform
@@ -45,10 +46,12 @@ __all__ = [
     "compare",
     "parse_tolerance",
     "platform_key",
+    "save_merged",
     "write_atomically",
 ]
 
 SCHEMA_VERSION = 1
+_MAX_FIGURE = 1 << 63
 TOOL = "pytest-boundedload"
 DEFAULT_PATH = ".boundedload/baseline.json"
 # The figures a baseline holds and compares. Not peak_rss: it includes the interpreter
@@ -94,7 +97,7 @@ class Baseline:
             raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict) or data.get("tool") != TOOL:
             raise BaselineError(f'baseline {path} is not a pytest-boundedload baseline (no "tool": "{TOOL}")')
-        if data.get("schema") != SCHEMA_VERSION:
+        if type(data.get("schema")) is not int or data.get("schema") != SCHEMA_VERSION:
             raise BaselineError(
                 f"baseline {path} has schema version {data.get('schema')!r};"
                 f" this version of pytest-boundedload reads version {SCHEMA_VERSION}"
@@ -106,13 +109,20 @@ class Baseline:
         return self.platforms.get(key or platform_key(), {})
 
     def update(
-        self, measured: Mapping[str, Mapping[str, Any]], *, prune: bool, key: str | None = None
+        self,
+        measured: Mapping[str, Mapping[str, Any]],
+        *,
+        prune: bool = False,
+        keep: Iterable[str] | None = None,
+        key: str | None = None,
     ) -> None:
-        """Put the figures of ``measured`` (test id -> Measurement dict) in; with ``prune``,
-        drop the tests of this platform that were not measured."""
+        """Put the figures of ``measured`` (test id -> Measurement dict) in. With
+        ``prune``, drop this platform's other tests; with ``keep``, drop those not in it."""
         tests = self.platforms.setdefault(key or platform_key(), {})
         if prune:
-            for nodeid in set(tests) - set(measured):
+            keep = measured
+        if keep is not None:
+            for nodeid in set(tests) - set(keep) - set(measured):
                 del tests[nodeid]
         for nodeid, figures in measured.items():
             tests[nodeid] = {metric: int(figures[metric]) for metric in COMPARED if metric in figures}
@@ -138,6 +148,20 @@ class Baseline:
     def save(self) -> None:
         """Write the file atomically."""
         write_atomically(self.path, self.dumps())
+
+
+def save_merged(
+    path: Path, measured: Mapping[str, Mapping[str, Any]], *, keep: Iterable[str] | None = None
+) -> None:
+    """Merge ``measured`` into the file at ``path`` under an exclusive lock: the file is
+    read again inside the lock, so sessions saving at the same time (tox -p, several
+    CI jobs on one checkout) add to each other's results instead of overwriting them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        baseline = Baseline.load(path)
+        baseline.update(measured, keep=keep)
+        baseline.save()
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -166,9 +190,11 @@ def _checked_platforms(path: Path, platforms: object) -> dict[str, dict[str, dic
             raise BaselineError(f"baseline {path}: platform {key!r} must map test ids to figures")
         for nodeid, figures in tests.items():
             if not isinstance(figures, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in figures.values()
+                type(v) is int and 0 <= v < _MAX_FIGURE for v in figures.values()
             ):
-                raise BaselineError(f"baseline {path}: the figures of {nodeid!r} must be integers")
+                raise BaselineError(
+                    f"baseline {path}: the figures of {nodeid!r} must be integers from 0 to 2**63 - 1"
+                )
         checked[key] = tests
     return checked
 

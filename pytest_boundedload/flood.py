@@ -141,11 +141,16 @@ class Flood:
         """
         recorder = self._recorder
         if not isolate:
+            if recorder.measuring:
+                raise RuntimeError("flood.scaling(isolate=False) cannot run inside a flood.measure() window")
             recorder.drop_implicit()
         report = measure_scaling(
             run, ns, gauge=recorder.gauge, interval=recorder.interval, isolate=isolate, cap=recorder.cap
         )
         recorder.scaling_reports.append(report)
+        if not isolate:
+            # Measured in this process: they are the test's windows, checked against its limits.
+            recorder.windows.extend(measurement for _, measurement in report.points)
         return report
 
     def measure(self) -> AbstractContextManager[MeasureResult]:

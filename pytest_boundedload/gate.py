@@ -24,6 +24,7 @@ from .baseline import (
     compare,
     platform_key,
     regressions,
+    save_merged,
     write_atomically,
 )
 from .properties import Decoded
@@ -61,6 +62,7 @@ class BaselineGate:
                 raise pytest.UsageError(f"boundedload: {exc}") from None
         self._entries = self.baseline.entries() if self.baseline is not None else {}
         self.results: dict[str, tuple[str, Decoded]] = {}  # nodeid -> (outcome, figures)
+        self._seen: set[str] = set()
 
     def check(self, nodeid: str, figures: dict[str, Any]) -> tuple[str | None, list[Delta]]:
         """("new" | "compared" | None, deltas) of one test against the baseline."""
@@ -73,8 +75,12 @@ class BaselineGate:
 
     def record(self, report: pytest.TestReport, decoded: Decoded) -> None:
         """Keep a call-phase report's figures for the baseline and the JSON report."""
-        if self.writer and decoded.measurement is not None:
+        if self.writer and (decoded.measurement is not None or decoded.violations):
             self.results[report.nodeid] = (report.outcome, decoded)
+
+    def seen(self, nodeid: str) -> None:
+        """A report of ``nodeid`` arrived: the test ran, whether or not it has figures."""
+        self._seen.add(nodeid)
 
     def finish(self) -> None:
         """Write the baseline (``--boundedload-save``) and the JSON report, once."""
@@ -86,8 +92,13 @@ class BaselineGate:
                 for nodeid, (_, decoded) in self.results.items()
                 if decoded.measurement is not None
             }
-            self.baseline.update(measured, prune=self.settings.prune)
-            self.baseline.save()
+            # --boundedload-prune drops the tests that did not run at all; a test that ran
+            # but left no figures (its worker crashed) keeps its entry.
+            keep = self._seen if self.settings.prune else None
+            try:
+                save_merged(self.settings.path, measured, keep=keep)
+            except BaselineError as exc:
+                raise pytest.UsageError(f"boundedload: {exc}") from None
         if self.settings.json_path is not None:
             write_atomically(
                 self.settings.json_path, json.dumps(self.report(), indent=2, sort_keys=True) + "\n"

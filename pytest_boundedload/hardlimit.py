@@ -131,26 +131,56 @@ def run_hard_limited(
         outcome = run_capped(_child, item, nextitem, recorder, cap=cap, on_message=on_message)
     except pytest.fail.Exception as exc:  # e.g. pytest-timeout's signal in this process
         interruption = exc
-    if interruption is None and outcome is not None and outcome.ok and "teardown" in phases:
-        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-        return
     missing = next((when for when in ("setup", "call", "teardown") if when not in phases), None)
-    if missing is None:  # every phase reported; the child only failed on its way out
-        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-        return
-    text = _failure_text(cap, outcome, interruption, progress[-1] if progress else None)
+    if missing is not None:
+        _report_stopped_child(
+            item,
+            missing,
+            _failure_text(cap, outcome, interruption, progress[-1] if progress else None),
+            memory=outcome is not None and outcome.out_of_memory,
+        )
+    _teardown_here(item, nextitem)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _report_stopped_child(item: pytest.Item, when: str, text: str, *, memory: bool) -> None:
+    """Log the phase the child did not finish as failed, then a teardown report that
+    carries the properties (JUnit XML writes them from the teardown report)."""
     # A memory failure is a violation (status M); a crash or a timeout is a plain failure.
-    memory = outcome is not None and outcome.out_of_memory
     properties = encode(violations=[text] if memory else [])
-    report = pytest.TestReport(
-        nodeid=item.nodeid,
-        location=item.location,
-        keywords=dict.fromkeys(item.keywords, 1),
+    common: dict[str, Any] = {
+        "nodeid": item.nodeid,
+        "location": item.location,
+        "keywords": dict.fromkeys(item.keywords, 1),
+        "user_properties": properties,
+    }
+    failed = pytest.TestReport(
         outcome="failed",
         longrepr=text,
-        when=missing,  # type: ignore[arg-type]
+        when=when,  # type: ignore[arg-type]
         sections=[(SECTION, text)],
-        user_properties=properties,
+        **common,
     )
-    ihook.pytest_runtest_logreport(report=report)
-    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    item.ihook.pytest_runtest_logreport(report=failed)
+    if when != "teardown":
+        closing = pytest.TestReport(outcome="passed", longrepr=None, when="teardown", **common)
+        item.ihook.pytest_runtest_logreport(report=closing)
+
+
+def _teardown_here(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Tear down, in this process, what earlier tests set up here and the next test does
+    not need (the child ran this test's own setup and teardown). pytest does this in the
+    teardown phase of a test; the child's teardown only reached its own copy."""
+    try:
+        item.session._setupstate.teardown_exact(nextitem)
+    except Exception as exc:  # a fixture's teardown failed: report it against this test
+        text = f"teardown of fixtures before the next test failed: {type(exc).__name__}: {exc}"
+        report = pytest.TestReport(
+            nodeid=item.nodeid,
+            location=item.location,
+            keywords=dict.fromkeys(item.keywords, 1),
+            outcome="failed",
+            longrepr=text,
+            when="teardown",
+        )
+        item.ihook.pytest_runtest_logreport(report=report)

@@ -18,6 +18,7 @@ parent never raises because of what the child did.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import os
 import pickle
@@ -26,8 +27,10 @@ import select
 import signal
 import struct
 import sys
+import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,8 @@ from .units import format_size
 __all__ = ["ChildOutcome", "run_capped"]
 
 _HEADER = struct.Struct("!I")
+_POLL = 0.05
+_PR_SET_PDEATHSIG = 1
 # Kept free in the child so a MemoryError can still be reported through the pipe.
 _RESERVE = 1 << 20
 
@@ -95,9 +100,16 @@ class _Cgroup:
                     return int(value)
         return None
 
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the cgroup."""
+        with contextlib.suppress(OSError):
+            for line in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    os.kill(int(line), signal.SIGKILL)
+
     def remove(self) -> None:
         """Delete the cgroup; the kernel may need a moment after its last process exits."""
-        for _ in range(50):
+        for _ in range(200):
             try:
                 self.path.rmdir()
                 return
@@ -105,6 +117,7 @@ class _Cgroup:
                 return
             except OSError:
                 time.sleep(0.01)
+        warnings.warn(f"boundedload: could not remove the cgroup {self.path}", RuntimeWarning, stacklevel=2)
 
 
 def _own_memory_cgroup() -> Path | None:
@@ -189,40 +202,78 @@ def _write(fd: int, kind: str, payload: Any) -> None:
         view = view[written:]
 
 
-def _read_all(
-    fd: int, deadline: float | None, pid: int, on_message: Callable[[Any], None] | None
-) -> tuple[list[tuple[str, Any]], bool]:
-    """Read messages until EOF, handing progress messages on as they come; kill the
-    child and stop at ``deadline``."""
-    buffer = bytearray()
-    messages: list[tuple[str, Any]] = []
-    timed_out = False
-    while True:
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([fd], [], [], wait)
+class _Reader:
+    """Parent side of the pipe: frames messages, hands progress on as it comes."""
+
+    def __init__(self, fd: int, on_message: Callable[[Any], None] | None) -> None:
+        self.fd = fd
+        self.on_message = on_message
+        self.messages: list[tuple[str, Any]] = []
+        self._buffer = bytearray()
+
+    def read_available(self, wait: float | None) -> bool:
+        """Read what arrives within ``wait`` seconds; False once the pipe is at EOF."""
+        ready, _, _ = select.select([self.fd], [], [], wait)
         if not ready:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            break
-        chunk = os.read(fd, 1 << 16)
+            return True
+        chunk = os.read(self.fd, 1 << 16)
         if not chunk:
-            break
-        buffer += chunk
+            return False
+        self._buffer += chunk
+        self._frame()
+        return True
+
+    def _frame(self) -> None:
+        buffer = self._buffer
         while len(buffer) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(buffer)
             if len(buffer) < _HEADER.size + size:
-                break
+                return
             data = bytes(buffer[_HEADER.size : _HEADER.size + size])
             del buffer[: _HEADER.size + size]
             try:
                 kind, payload = pickle.loads(data)
             except Exception:  # a message the parent cannot rebuild is dropped, not fatal
                 continue
-            messages.append((kind, payload))
-            if kind == "message" and on_message is not None:
-                on_message(payload)
-    return messages, timed_out
+            self.messages.append((kind, payload))
+            if kind == "message" and self.on_message is not None:
+                self.on_message(payload)
+
+
+def _wait_for_child(reader: _Reader, pid: int, deadline: float | None) -> tuple[int, bool]:
+    """Read messages until the child has exited; returns (wait status, timed out).
+
+    The child's exit, not the pipe's EOF, ends the wait: a process the child started
+    may hold the pipe open long after (and is killed with the child's group later).
+    """
+    timed_out = False
+    open_pipe = True
+    while True:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            break
+        if open_pipe:
+            open_pipe = reader.read_available(_POLL)
+        else:
+            time.sleep(_POLL)
+    # What the child wrote before it exited is in the pipe: take it all.
+    while open_pipe and select.select([reader.fd], [], [], 0)[0]:
+        open_pipe = reader.read_available(0)
+    return status, timed_out
+
+
+def _die_with_parent() -> None:
+    # If the parent is killed (pytest-timeout's thread method ends it with os._exit), the
+    # child must not run on as an orphan holding its memory. Linux only.
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _child_main(
@@ -230,20 +281,30 @@ def _child_main(
 ) -> None:
     reserve: bytearray | None = bytearray(_RESERVE)
     code = 0
+    # Several threads of the child may send at once (progress, reports): one frame at a time.
+    lock = threading.Lock()
+
+    def locked_write(kind: str, payload: Any) -> None:
+        with lock:
+            _write(write_fd, kind, payload)
+
     try:
+        # Its own process group: whatever it starts can be ended with it.
+        os.setpgid(0, 0)
+        _die_with_parent()
         if group is None or not group.join():
             resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
 
         def send(message: Any) -> None:
-            _write(write_fd, "message", message)
+            locked_write("message", message)
 
-        _write(write_fd, "result", function(send, *args))
+        locked_write("result", function(send, *args))
     except BaseException as exc:
         del reserve  # give the memory back so the report can be written
         code = 1
         with contextlib.suppress(BaseException):
             text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            _write(write_fd, "error", (text, traceback.format_exc()))
+            locked_write("error", (text, traceback.format_exc()))
     finally:
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
@@ -278,20 +339,28 @@ def run_capped(
         _child_main(write_fd, cap, group, function, args)
     os.close(write_fd)
     deadline = None if timeout is None else time.monotonic() + timeout
+    reader = _Reader(read_fd, on_message)
+    oom_kills: int | None = None
     try:
-        messages, timed_out = _read_all(read_fd, deadline, pid, on_message)
+        status, timed_out = _wait_for_child(reader, pid, deadline)
     except BaseException:
         # Interrupted here (Ctrl-C, a timeout signal in this process): the child must
         # not outlive the call.
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
         raise
     finally:
         os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-        oom_kills = group.oom_kills() if group is not None else None
+        # Processes the child left behind go with it: its group, and its cgroup.
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
         if group is not None:
+            oom_kills = group.oom_kills()
+            group.kill_all()
             group.remove()
+    messages = reader.messages
     cap_kind = "cgroup" if group is not None else "rlimit"
     outcome: dict[str, Any] = {"cap": cap, "cap_kind": cap_kind, "timed_out": timed_out}
     if oom_kills is not None:

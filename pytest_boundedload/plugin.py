@@ -261,12 +261,13 @@ class BoundedLoadPlugin:
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.gate.seen(report.nodeid)
         if report.when != "call" or report.skipped:
             return
         decoded = decode(report.user_properties)
         if decoded.measurement is not None:
             self.rows.append((report.nodeid, decoded.measurement, bool(decoded.violations)))
-            self.gate.record(report, decoded)
+        self.gate.record(report, decoded)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:

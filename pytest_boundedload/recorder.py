@@ -79,6 +79,11 @@ class Recorder:
         if window is not None:
             self.windows.append(window.stop())
 
+    @property
+    def measuring(self) -> bool:
+        """Whether a flood.measure() window of the test is open right now."""
+        return self._open is not None and self._open is not self._implicit
+
     def drop_implicit(self) -> None:
         """Close the implicit window for good: the test measures on its own from here."""
         window, self._implicit, self._open = self._implicit, None, None

@@ -73,12 +73,16 @@ class XdistController:
 
     def __init__(self) -> None:
         self.usage_errors: list[str] = []
-        self.notes_dir = Path(tempfile.mkdtemp(prefix="boundedload-notes-"))
+        self.notes_dir: Path | None = None  # made when the first worker is configured
 
     def pytest_configure_node(self, node: Any) -> None:
+        if self.notes_dir is None:
+            self.notes_dir = Path(tempfile.mkdtemp(prefix="boundedload-notes-"))
         node.workerinput[NOTES_DIR_KEY] = str(self.notes_dir)
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        if self.notes_dir is None:
+            return
         note = CrashNotes.find(self.notes_dir, crashitem)
         if note is None:
             return
@@ -90,7 +94,8 @@ class XdistController:
         report.sections.append((SECTION_LAST_KNOWN, line))
 
     def pytest_unconfigure(self) -> None:
-        shutil.rmtree(self.notes_dir, ignore_errors=True)
+        if self.notes_dir is not None:
+            shutil.rmtree(self.notes_dir, ignore_errors=True)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         message = getattr(node, "workeroutput", {}).get(USAGE_ERROR_KEY)

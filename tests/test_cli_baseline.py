@@ -135,7 +135,7 @@ CORRUPT = {
     "platforms-not-object": (_VALID_HEAD + "[]}", ': "platforms" must be an object'),
     "figures-not-ints": (
         _VALID_HEAD + '{"L": {"t": {"max_tasks": "51"}}}}',
-        ": the figures of 't' must be integers",
+        ": the figures of 't' must be integers from 0 to 2**63 - 1",
     ),
 }
 

@@ -234,3 +234,83 @@ def test_hard_limit_from_ini_applies_to_measured_tests(project: Project) -> None
             "PASSED *::test_plain_not_measured",
         ]
     )
+
+
+MODULE_A = """
+import pytest
+
+
+@pytest.fixture(scope="module")
+def resource():
+    yield "ready"
+
+
+def test_normal(resource):
+    assert resource == "ready"
+
+
+@pytest.mark.boundedload(hard_limit="512 MiB")
+def test_hard(flood, resource):
+    print("x" * (1 << 20))  # a report bigger than the pipe's buffer
+    assert resource == "ready"
+"""
+
+MODULE_B = """
+import multiprocessing
+import subprocess
+
+import pytest
+
+
+def test_other():
+    pass
+
+
+@pytest.mark.boundedload(hard_limit="512 MiB")
+def test_leaves_a_process_behind(flood):
+    # Holds the report pipe open for a minute; the test must still end at once.
+    subprocess.Popen(["sleep", "60"])
+"""
+
+
+def test_hard_limited_tests_among_others(project: Project) -> None:
+    project.pytester.makepyfile(test_a=MODULE_A, test_b=MODULE_B)
+    started = time.monotonic()
+    run = project.run("-rA", timeout=60)
+    run.result.assert_outcomes(passed=4)
+    assert "error" not in run.result.parseoutcomes()
+    assert time.monotonic() - started < 30
+    run.result.stdout.fnmatch_lines_random(
+        [
+            "PASSED test_a.py::test_hard",
+            "PASSED test_b.py::test_other",
+            "PASSED test_b.py::test_leaves_a_process_behind",
+        ]
+    )
+
+
+OOM_REPORTED = """
+import pytest
+
+
+@pytest.mark.boundedload(hard_limit="128 MiB")
+def test_oom(flood):
+    chunks = []
+    while True:
+        chunks.append(bytearray(1024 * 1024))
+"""
+
+
+def test_a_killed_test_is_in_the_json_report_and_junit(project: Project) -> None:
+    project.pytester.makepyfile(OOM_REPORTED)
+    report_path = project.path / "report.json"
+    junit = project.path / "junit.xml"
+    run = project.run(f"--boundedload-json={report_path}", f"--junitxml={junit}")
+    run.result.assert_outcomes(failed=1)
+    (test,) = json.loads(report_path.read_text())["tests"]
+    assert test["nodeid"] == "test_a_killed_test_is_in_the_json_report_and_junit.py::test_oom"
+    assert test["outcome"] == "failed"
+    assert test["measurement"] is None
+    assert test["violations"][0].startswith("exceeded hard_limit 128.0 MiB")
+    assert "exceeded hard_limit 128.0 MiB" in junit.read_text()
+    assert 'name="boundedload.violation"' in junit.read_text()

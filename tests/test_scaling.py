@@ -86,3 +86,35 @@ def test_growth_against_n_and_the_limit(project: Project, monkeypatch: pytest.Mo
     run.result.stdout.fnmatch_lines_random(
         ["MEMORY *::test_limit?semaphore_gather?*", "PASSED *::test_limit?streaming?"]
     )
+
+
+IN_PROCESS = """
+import asyncio
+
+import pytest
+
+
+@pytest.mark.boundedload(max_tasks=10)
+def test_in_process_points_are_the_tests_windows(flood):
+    async def gather(n):
+        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks(n)])
+
+    report = flood.scaling(gather, ns=(100, 200, 400), isolate=False)
+    assert [m.max_tasks for _, m in report.points] == [101, 201, 401]
+    assert flood.last.max_tasks == 401
+
+
+def test_not_inside_a_measure_window(flood):
+    with flood.measure():
+        with pytest.raises(RuntimeError, match="cannot run inside a flood.measure"):
+            flood.scaling(lambda n: None, isolate=False)
+"""
+
+
+def test_isolate_false_windows_are_checked(project: Project) -> None:
+    project.pytester.makepyfile(IN_PROCESS)
+    run = project.run("-rA")
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert run.violations("test_in_process_points_are_the_tests_windows") == [
+        "max_tasks 401 > limit 10 (live asyncio tasks high-water)"
+    ]
