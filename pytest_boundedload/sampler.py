@@ -166,6 +166,7 @@ class Sampler:
         self._max_threads = 0
         self._owner = os.getpid()
         self._threads_before = 0
+        self._tasks_before: list[str] = []
         self._children_before: frozenset[int] = frozenset()
         self._max_processes = 0
         self._children_peak = 0
@@ -187,6 +188,7 @@ class Sampler:
         # children alive now are left out of the counts (xdist's and pytest-timeout's
         # threads, a fixture's server process).
         self._threads_before = self._thread_count() - 1
+        self._tasks_before = self._other_threads()
         self._children.refresh()
         self._children_before = self._children.pids
         self._children.ignore(self._children_before)
@@ -272,10 +274,26 @@ class Sampler:
         # the code under test's.
         return count - sum(thread.is_alive() for thread in list(OWN_THREADS))
 
+    def _other_threads(self) -> list[str]:
+        """/proc paths of the threads running now besides the main thread."""
+        if not self._procfs:
+            return []
+        # The main thread counts, and the plugin's own threads are subtracted anyway.
+        skip = {str(os.getpid())} | {str(t.native_id) for t in list(OWN_THREADS) if t.is_alive()}
+        with contextlib.suppress(OSError):
+            return [f"/proc/self/task/{tid}" for tid in os.listdir("/proc/self/task") if tid not in skip]
+        return []
+
     def _sample_threads(self) -> None:
         if os.getpid() != self._owner:
             return  # a forked child running the parent's hooks: not this window's process
-        count = self._thread_count() - self._threads_before
+        if self._procfs:
+            # Threads of before the window that are still running; one that ended since
+            # must not be subtracted any more.
+            before = sum(os.path.exists(path) for path in self._tasks_before)
+        else:
+            before = self._threads_before
+        count = self._thread_count() - before
         with self._lock:
             if count > self._max_threads:
                 self._max_threads = count

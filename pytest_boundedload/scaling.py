@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
+import gc
 import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -50,12 +52,14 @@ Growth = Literal["constant", "linear", "superlinear"]
 # task, under the threshold; 128 B/task is ~1.9 MiB over that span, above the noise.
 CONSTANT_BELOW = 128
 # SUPERLINEAR_FACTOR: the curve bends up when the slope of its last segment is more than
-# this many times the slope of its first. Measured slopes of a linear flood differ between
-# segments by tens of percent (the same noise as above, plus allocator steps), so a factor
-# of 2 leaves them linear. A quadratic flood over the default sizes (spaced x4) gives a
-# factor of 4 and is caught; over sizes spaced x2 a pure quadratic gives exactly 2, so
-# only stronger bends count there. Needs at least three points (two segments).
-SUPERLINEAR_FACTOR = 2.0
+# this many times the slope of its first. The first segment of a linear flood is often
+# flattened: its smallest size partly fits in memory the heap already had (free pymalloc
+# pools a forked child inherits), so it shows less growth than it costs. Measured here:
+# last/first up to ~2.7 for linear floods (semaphore_gather, unbounded gather). A
+# quadratic flood over the default sizes (spaced x4) gives 4 and is caught; over sizes
+# spaced x2 a pure quadratic gives 2 and is not, so space sizes x4 to see a bend. Needs
+# at least three points (two segments).
+SUPERLINEAR_FACTOR = 3.0
 # A count (tasks, threads, ...) whose fitted slope is at least this many per task grows
 # with N: one more of it per two tasks or more. Bounded code has a slope near 0 (a pool
 # of 50 workers is 50 at every size); unbounded code near 1 (a task or thread per item).
@@ -231,10 +235,24 @@ def _measure(run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -
     return window.stop()
 
 
+def _release_free_memory() -> None:
+    """Hand the memory the parent had freed back to the kernel before measuring.
+
+    A forked child starts with its parent's heap, free blocks included; a small run
+    would fit in them and show no growth, a large one would not, and the fit would bend
+    upwards for no reason of the code's. Collecting garbage and trimming the C heap
+    (glibc's malloc_trim) makes every size start from resident memory that is in use.
+    """
+    gc.collect()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _in_child(send: Any, run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -> dict[str, Any]:
     # The child inherits the gauge, shared with the parent since the fork: its window
     # must neither reset nor add to the parent's counters.
     gauge.detach_after_fork()
+    _release_free_memory()
     try:
         return _measure(run, n, gauge, interval).to_dict()
     finally:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.base_events
+import collections
 import contextvars
 import threading
 import weakref
@@ -44,13 +45,17 @@ _VERIFY_ALL_UP_TO = 1024
 
 
 class _LoopState:
-    """Our factory on one loop, and the factory it creates tasks through (the user's)."""
+    """Our factory on one loop, the factory it creates tasks through (the user's), and
+    the loop's ready queue with the handle at its head when a task was last created."""
 
-    __slots__ = ("ours", "previous")
+    __slots__ = ("head", "ours", "previous", "ready")
 
-    def __init__(self, previous: TaskFactory | None) -> None:
-        self.previous = previous
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.previous: TaskFactory | None = loop.get_task_factory()
         self.ours: TaskFactory | None = None
+        ready = getattr(loop, "_ready", None)
+        self.ready: collections.deque[Any] | None = ready if isinstance(ready, collections.deque) else None
+        self.head: object = None
 
 
 class TaskTracker:
@@ -63,6 +68,8 @@ class TaskTracker:
         self._young: list[asyncio.Future[Any]] = []  # created since the last settling
         self._high = 0
         self._since_verified = 0
+        # The live count when it was last known exactly (None: not known since).
+        self._exact: int | None = None
         # The callback needs no context variables; passing one saves copying the task's.
         self._context = contextvars.Context()
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
@@ -80,6 +87,7 @@ class TaskTracker:
         """Begin counting: hook loop start-up and adopt the running loop, if any."""
         self._clear()
         self._high = 0
+        self._exact = None
         original = _BaseEventLoop.run_forever
         tracker = self
 
@@ -137,7 +145,7 @@ class TaskTracker:
         with self._lock:
             if loop in self._loops:
                 return
-            state = _LoopState(loop.get_task_factory())
+            state = _LoopState(loop)
             state.ours = self._factory_for(state)
             self._loops[loop] = state
             original_set = self._original_set_factory
@@ -170,12 +178,14 @@ class TaskTracker:
                 live.difference_update(finished)
                 n = len(live) + len(old)
                 self._since_verified = 0
+                self._exact = n
             if n > self._high:
                 self._high = n
 
     def _factory_for(self, state: _LoopState) -> TaskFactory:
         live, old, young = self._live, self._old, self._young
-        append, task_type, tracker = young.append, asyncio.Task, self
+        append, task_type, tracker, loops = young.append, asyncio.Task, self, self._loops
+        ready = state.ready
 
         def factory(
             loop: asyncio.AbstractEventLoop,
@@ -191,9 +201,24 @@ class TaskTracker:
             else:
                 task = task_type(coro, loop=loop)
             append(task)
-            n = len(young)
             # Tasks not known to be done bound the live count from above.
-            if n >= _YOUNG_LIMIT or n + len(live) + len(old) > tracker._high:
+            n = len(young) + len(live) + len(old)
+            # A task becomes done only in a step of its own, and every step is a handle
+            # taken from the head of the loop's ready queue. If the head is the one seen
+            # at the last creation, no step ran in between (a gather burst): nothing
+            # finished, so a count known exactly then is exact now plus one, with
+            # nothing to settle.
+            head = ready[0] if ready else None
+            exact = tracker._exact
+            if exact is not None and head is not None and head is state.head and len(loops) == 1:
+                exact += 1
+                tracker._exact = exact
+                if exact > tracker._high:
+                    tracker._high = exact
+                return task
+            state.head = head
+            tracker._exact = None
+            if len(young) >= _YOUNG_LIMIT or n > tracker._high:
                 tracker._settle()
             return task
 
