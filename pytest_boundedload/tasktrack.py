@@ -178,7 +178,7 @@ class TaskTracker:
                 live.difference_update(finished)
                 n = len(live) + len(old)
                 self._since_verified = 0
-                self._exact = n
+                self._exact = n  # exact now; young is empty after this settling
             if n > self._high:
                 self._high = n
 
@@ -203,23 +203,22 @@ class TaskTracker:
             append(task)
             # Tasks not known to be done bound the live count from above.
             n = len(young) + len(live) + len(old)
+            if n <= tracker._high and len(young) < _YOUNG_LIMIT:
+                return task  # cannot be a new high: the common case, kept cheap
             # A task becomes done only in a step of its own, and every step is a handle
             # taken from the head of the loop's ready queue. If the head is the one seen
-            # at the last creation, no step ran in between (a gather burst): nothing
-            # finished, so a count known exactly then is exact now plus one, with
-            # nothing to settle.
+            # when the count was last made exact, no step ran since (a gather burst):
+            # every task created since is alive, and the count is exact without settling.
             head = ready[0] if ready else None
             exact = tracker._exact
             if exact is not None and head is not None and head is state.head and len(loops) == 1:
-                exact += 1
-                tracker._exact = exact
-                if exact > tracker._high:
-                    tracker._high = exact
+                n = exact + len(young)
+                if n > tracker._high:
+                    tracker._high = n
                 return task
-            state.head = head
             tracker._exact = None
-            if len(young) >= _YOUNG_LIMIT or n > tracker._high:
-                tracker._settle()
+            tracker._settle()
+            state.head = head
             return task
 
         return factory
