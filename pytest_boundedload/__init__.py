@@ -8,6 +8,7 @@ from .flood import Flood
 from .limits import Limits, Violation
 from .measurement import Measurement
 from .recorder import MeasureResult
+from .scaling import ScalingError, ScalingReport
 from .units import InvalidValue, format_size, parse_duration, parse_size
 from .workload import SyntheticFailure, SyntheticTask, Workload
 
@@ -17,6 +18,8 @@ __all__ = [
     "Limits",
     "MeasureResult",
     "Measurement",
+    "ScalingError",
+    "ScalingReport",
     "SyntheticFailure",
     "SyntheticTask",
     "Violation",
