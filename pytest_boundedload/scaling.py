@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import dataclasses
-import gc
 import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
+from . import heap
 from .gauge import Gauge
 from .isolation import run_capped
 from .measurement import Measurement
@@ -52,11 +51,11 @@ Growth = Literal["constant", "linear", "superlinear"]
 # task, under the threshold; 128 B/task is ~1.9 MiB over that span, above the noise.
 CONSTANT_BELOW = 128
 # SUPERLINEAR_FACTOR: the curve bends up when the slope of its last segment is more than
-# this many times the slope of its first. The first segment of a linear flood is often
-# flattened: its smallest size partly fits in memory the heap already had (free pymalloc
-# pools a forked child inherits), so it shows less growth than it costs. Measured here:
-# last/first up to ~2.7 for linear floods (semaphore_gather, unbounded gather). A
-# quadratic flood over the default sizes (spaced x4) gives 4 and is caught; over sizes
+# this many times the slope of its first. Each isolated child first fills the free space
+# it inherits (heap.prepare), so a small size is measured at its full cost; measured
+# here: last/first 1.0-1.2 for linear floods (semaphore_gather, unbounded gather), up to
+# ~2.7 without the fill, and still up to ~2 in process (isolate=False) where the fill is
+# not done. A quadratic flood over the default sizes (spaced x4) gives 4 and is caught; over sizes
 # spaced x2 a pure quadratic gives 2 and is not, so space sizes x4 to see a bend. Needs
 # at least three points (two segments).
 SUPERLINEAR_FACTOR = 3.0
@@ -235,27 +234,17 @@ def _measure(run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -
     return window.stop()
 
 
-def _release_free_memory() -> None:
-    """Hand the memory the parent had freed back to the kernel before measuring.
-
-    A forked child starts with its parent's heap, free blocks included; a small run
-    would fit in them and show no growth, a large one would not, and the fit would bend
-    upwards for no reason of the code's. Collecting garbage and trimming the C heap
-    (glibc's malloc_trim) makes every size start from resident memory that is in use.
-    """
-    gc.collect()
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).malloc_trim(0)
-
-
 def _in_child(send: Any, run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -> dict[str, Any]:
     # The child inherits the gauge, shared with the parent since the fork: its window
     # must neither reset nor add to the parent's counters.
     gauge.detach_after_fork()
-    _release_free_memory()
+    # Kept alive until the window closes: it holds the free space inherited from the
+    # parent, so every size is measured at its full cost (see heap.py).
+    ballast = heap.prepare()
     try:
         return _measure(run, n, gauge, interval).to_dict()
     finally:
+        del ballast
         gauge.close()  # the child ends with os._exit: no finalizer would remove a shared file
 
 
