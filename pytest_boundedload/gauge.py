@@ -195,7 +195,9 @@ class Gauge:
 
     ``fast`` is true while the counters are plain ints of this process that need no lock
     (the probes inline that path; everything else goes through :meth:`enter` and
-    :meth:`leave`).
+    :meth:`leave`). On that path a call with nothing to do, which starts and ends with no
+    call or await in between, only raises ``high`` to ``in_flight + 1`` if need be and
+    adds one to ``instant``, which counts as started and done.
     """
 
     def __init__(self) -> None:
@@ -209,6 +211,7 @@ class Gauge:
         self.started = 0
         self.done = 0
         self.failed = 0
+        self.instant = 0
         _LIVE_GAUGES.add(self)
 
     @property
@@ -252,7 +255,9 @@ class Gauge:
         shared.update(-1, 0, int(done), int(failed))
 
     def _local_reading(self) -> GaugeReading:
-        return GaugeReading(self.in_flight, self.high, self.started, self.done, self.failed)
+        instant = self.instant
+        started, done = self.started + instant, self.done + instant
+        return GaugeReading(self.in_flight, self.high, started, done, self.failed)
 
     def read(self) -> GaugeReading:
         """Return the current counters."""
@@ -268,7 +273,7 @@ class Gauge:
             shared = self._shared
             if shared is None:
                 self.high = self.in_flight
-                self.started = self.done = self.failed = 0
+                self.started = self.done = self.failed = self.instant = 0
                 return
         current = shared.read().in_flight
         shared.write(GaugeReading(current, current, 0, 0, 0))
@@ -283,7 +288,7 @@ class Gauge:
         self._shared = None
         self._finalizer = None
         self.fast = _GIL
-        self.in_flight = self.high = self.started = self.done = self.failed = 0
+        self.in_flight = self.high = self.started = self.done = self.failed = self.instant = 0
 
     def close(self) -> None:
         """Release the shared file, if any. The gauge still counts in-process; forks no longer share it."""
@@ -293,6 +298,7 @@ class Gauge:
                 reading = shared.read()
                 self.in_flight, self.high = reading.in_flight, reading.max_in_flight
                 self.started, self.done, self.failed = reading.started, reading.done, reading.failed
+                self.instant = 0
                 shared.close(unlink=os.getpid() == self._owner)
                 self.fast = _GIL
             if self._finalizer is not None:

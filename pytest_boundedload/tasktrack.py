@@ -68,6 +68,12 @@ class TaskTracker:
         self._young: list[asyncio.Future[Any]] = []  # created since the last settling
         self._high = 0
         self._since_verified = 0
+        # How many young tasks may pile up before a new high is possible or a settling is
+        # due: min(_YOUNG_LIMIT, high - (live + old) + 1), set at each settling. The live
+        # count only falls between settlings and the high-water only rises, so it errs on
+        # the side of settling early. One cell, shared by every loop's factory.
+        self._room = [0]
+        self._loop_count = 0
         # The live count when it was last known exactly (None: not known since).
         self._exact: int | None = None
         # The callback needs no context variables; passing one saves copying the task's.
@@ -132,6 +138,7 @@ class TaskTracker:
                 if loop.get_task_factory() is state.ours:
                     loop.set_task_factory(state.previous)
             self._loops.clear()
+            self._loop_count = 0
             self._clear()
         return self._high
 
@@ -139,6 +146,7 @@ class TaskTracker:
         self._live.clear()
         self._old.clear()
         self._young.clear()
+        self._room[0] = 0
 
     def adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Install the counting factory on ``loop`` and count its live tasks."""
@@ -148,6 +156,7 @@ class TaskTracker:
             state = _LoopState(loop)
             state.ours = self._factory_for(state)
             self._loops[loop] = state
+            self._loop_count = len(self._loops)
             original_set = self._original_set_factory
             if original_set is not None and isinstance(loop, _BaseEventLoop):
                 original_set(loop, state.ours)  # past our own interceptor
@@ -169,8 +178,10 @@ class TaskTracker:
             young.clear()
             n = len(live) + len(old)
             self._since_verified += 1
-            if n > self._high and (
-                len(live) <= _VERIFY_ALL_UP_TO or self._since_verified * 8 >= len(live)
+            # Checking a small live set costs no more than the settling itself, and an
+            # exact count lets the rest of a burst go without settling (see the factory).
+            if len(live) <= _YOUNG_LIMIT or (
+                n > self._high and (len(live) <= _VERIFY_ALL_UP_TO or self._since_verified * 8 >= len(live))
             ):
                 # The live set may still hold tasks that finished in this loop iteration,
                 # whose discard callback has not run yet: a new high must not count them.
@@ -181,10 +192,14 @@ class TaskTracker:
                 self._exact = n  # exact now; young is empty after this settling
             if n > self._high:
                 self._high = n
+            self._room[0] = min(_YOUNG_LIMIT, self._high - (len(live) + len(old)) + 1)
+            # Loops that ended since are gone from the weak mapping: the burst check in
+            # the factories needs to know whether one loop is left.
+            self._loop_count = len(self._loops)
 
     def _factory_for(self, state: _LoopState) -> TaskFactory:
-        live, old, young = self._live, self._old, self._young
-        append, task_type, tracker, loops = young.append, asyncio.Task, self, self._loops
+        young, room = self._young, self._room
+        append, task_type, tracker = young.append, asyncio.Task, self
         ready = state.ready
 
         def factory(
@@ -201,20 +216,24 @@ class TaskTracker:
             else:
                 task = task_type(coro, loop=loop)
             append(task)
-            # Tasks not known to be done bound the live count from above.
-            n = len(young) + len(live) + len(old)
-            if n <= tracker._high and len(young) < _YOUNG_LIMIT:
-                return task  # cannot be a new high: the common case, kept cheap
+            # Tasks not known to be done (young, old, live) bound the live count from
+            # above; while young is within its room, that bound is not above the
+            # high-water and no settling is due: the common case, kept cheap.
+            if len(young) < room[0]:
+                return task
             # A task becomes done only in a step of its own, and every step is a handle
             # taken from the head of the loop's ready queue. If the head is the one seen
             # when the count was last made exact, no step ran since (a gather burst):
             # every task created since is alive, and the count is exact without settling.
             head = ready[0] if ready else None
             exact = tracker._exact
-            if exact is not None and head is not None and head is state.head and len(loops) == 1:
+            if exact is not None and head is not None and head is state.head and tracker._loop_count == 1:
                 n = exact + len(young)
                 if n > tracker._high:
                     tracker._high = n
+                # Come back when the next new high is possible, or after another
+                # _YOUNG_LIMIT tasks (a step may run in between and finish some).
+                room[0] = len(young) + min(_YOUNG_LIMIT, tracker._high - n + 1)
                 return task
             tracker._exact = None
             tracker._settle()

@@ -74,6 +74,36 @@ def test_async_probe_gather_counts_every_task(gauge: Gauge) -> None:
     )
 
 
+def test_async_probe_tasks_with_nothing_to_do_count_for_an_instant(gauge: Gauge) -> None:
+    probe = make_async_probe(gauge)
+    zero_work = Workload(1000)
+
+    async def alone() -> list[Any]:
+        return [await probe(t) for t in zero_work]
+
+    # One at a time: each is in flight alone, and every one is started and done.
+    assert asyncio.run(alone()) == list(range(1000))
+    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=1, started=1000, done=1000, failed=0)
+
+    async def beside_a_slow_one() -> None:
+        slow = asyncio.ensure_future(probe(Workload(1, latency=0.2)[0]))
+        await asyncio.sleep(0)  # one loop iteration: the slow probe's first step runs
+        assert gauge.read().in_flight == 1
+        await asyncio.gather(*(probe(t) for t in Workload(10)))
+        await slow
+
+    gauge.reset()
+    asyncio.run(beside_a_slow_one())
+    # The instant ones overlap the slow one: two in flight at once, never more.
+    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=2, started=11, done=11, failed=0)
+    # Sharing keeps what the instant ones counted, and counts on from there.
+    gauge.share()
+    assert asyncio.run(alone())[-1] == 999
+    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=2, started=1011, done=1011, failed=0)
+    gauge.close()
+    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=2, started=1011, done=1011, failed=0)
+
+
 def test_async_probe_under_semaphore_is_bounded_exactly(gauge: Gauge) -> None:
     probe = make_async_probe(gauge)
 

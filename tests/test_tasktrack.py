@@ -7,6 +7,8 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_boundedload.tasktrack import TaskTracker
 
@@ -190,3 +192,60 @@ def test_gather_of_n(n: int) -> None:
         await asyncio.gather(*[asyncio.sleep(0) for _ in range(n)])
 
     assert _tracked(main) == n + 1
+
+
+# A random program of task creations and loop iterations; the reference count goes up
+# at each creation and down as each task's coroutine ends (the task is done in that same
+# step), so its high-water is the exact one the tracker must report.
+_OPS = st.lists(
+    st.one_of(
+        # spawn k tasks one by one (create_task), each living `life` loop iterations
+        st.tuples(st.just("spawn"), st.integers(1, 150), st.integers(0, 4)),
+        # k tasks at once through gather, awaited
+        st.tuples(st.just("gather"), st.integers(1, 150), st.integers(0, 4)),
+        # let the loop run `k` iterations
+        st.tuples(st.just("yield"), st.integers(1, 5), st.just(0)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_OPS)
+def test_high_water_is_exact_for_random_programs(ops: list[tuple[str, int, int]]) -> None:
+    alive = 0
+    reference = 0
+
+    def created() -> None:
+        nonlocal alive, reference
+        alive += 1
+        reference = max(reference, alive)
+
+    async def child(life: int) -> None:
+        nonlocal alive
+        try:
+            for _ in range(life):
+                await asyncio.sleep(0)
+        finally:
+            alive -= 1
+
+    async def main() -> None:
+        background: list[asyncio.Task[None]] = []
+        for op, k, life in ops:
+            if op == "spawn":
+                for _ in range(k):
+                    created()
+                    background.append(asyncio.ensure_future(child(life)))
+            elif op == "gather":
+                children = []
+                for _ in range(k):
+                    created()
+                    children.append(asyncio.ensure_future(child(life)))
+                await asyncio.gather(*children)
+            else:
+                for _ in range(k):
+                    await asyncio.sleep(0)
+        await asyncio.gather(*background)
+
+    high = _tracked(main)
+    assert high == reference + 1  # and the main task
