@@ -7,6 +7,9 @@ process. If the child runs out of memory, is killed by a signal or is stopped by
 timeout in the parent, the parent reports the phase that was running as failed, naming
 the cap, the signal and the last figures; the session and every other test go on.
 
+Warnings raised in the child are recorded in the parent, as pytest records a test's
+warnings, so they show in its warnings summary and count in its outcome line.
+
 The child tears down only what belongs to the test itself: fixtures of wider scope that
 it set up are left to the parent, which sets them up again when a later test needs them
 (a forked child cannot hand live objects back).
@@ -14,7 +17,9 @@ it set up are left to the parent, which sets them up again when a later test nee
 
 from __future__ import annotations
 
+import pickle
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +53,35 @@ class _ReportStreamer:
         return report
 
 
+def _warning_to_dict(message: warnings.WarningMessage, nodeid: str) -> dict[str, Any]:
+    """A recorded warning as plain data; a warning object that does not pickle goes as text."""
+    warning: object = message.message
+    category: object = message.category
+    try:
+        pickle.dumps((warning, category))
+    except Exception:
+        category_name = getattr(message.category, "__name__", str(message.category))
+        warning, category = UserWarning(f"{category_name}: {message.message}"), UserWarning
+    return {
+        "message": warning,
+        "category": category,
+        "filename": message.filename,
+        "lineno": message.lineno,
+        "line": message.line,
+        "nodeid": nodeid,
+    }
+
+
+def _record_warning(config: pytest.Config, data: dict[str, Any]) -> None:
+    """Record a warning from the child here, as pytest records a test's warnings."""
+    message = warnings.WarningMessage(
+        data["message"], data["category"], data["filename"], data["lineno"], line=data["line"]
+    )
+    config.hook.pytest_warning_recorded.call_historic(
+        kwargs={"warning_message": message, "when": "runtest", "nodeid": data["nodeid"], "location": None}
+    )
+
+
 def _progress(recorder: Callable[[], Recorder | None]) -> dict[str, int]:
     current = recorder()
     started = current.gauge.read().started if current is not None else 0
@@ -70,13 +104,19 @@ def _child(
     reporter = threading.Thread(target=report_progress, name="boundedload-progress", daemon=True)
     OWN_THREADS.add(reporter)
     reporter.start()
-    try:
-        # Tear down only the test's own fixtures (see the module docstring): the parent
-        # keeps its wider-scoped ones and tears them down itself.
-        runtestprotocol(item, log=False, nextitem=item.parent)  # type: ignore[arg-type]
-    finally:
-        stop.set()
-        send(("progress", _progress(recorder)))
+    # The parent's pytest records the test's warnings around this call, with the
+    # session's and the test's filters in place; here the record is the child's own copy,
+    # so the child records them (under the same filters) and sends them over.
+    with warnings.catch_warnings(record=True) as log:
+        try:
+            # Tear down only the test's own fixtures (see the module docstring): the
+            # parent keeps its wider-scoped ones and tears them down itself.
+            runtestprotocol(item, log=False, nextitem=item.parent)  # type: ignore[arg-type]
+        finally:
+            stop.set()
+            for message in log:
+                send(("warning", _warning_to_dict(message, item.nodeid)))
+            send(("progress", _progress(recorder)))
 
 
 def _failure_text(
@@ -124,6 +164,8 @@ def run_hard_limited(
             ihook.pytest_runtest_logreport(report=report)
         elif kind == "progress":
             progress.append(payload)
+        elif kind == "warning":
+            _record_warning(config, payload)
 
     outcome: ChildOutcome | None = None
     interruption: BaseException | None = None

@@ -179,6 +179,45 @@ def test_a_passing_hard_limited_test_reports_like_an_in_process_one(project: Pro
     assert "::test_in_child" in summary
 
 
+WARNINGS = """
+import warnings
+
+import pytest
+
+warnings.warn("at import", UserWarning)  # recorded at collection, in the parent
+
+
+class LocalWarning(Warning):
+    pass
+
+
+@pytest.mark.filterwarnings("ignore:quiet")
+@pytest.mark.boundedload(hard_limit="256 MiB")
+def test_warns_in_child(flood):
+    warnings.warn("careful in the child", DeprecationWarning)
+    warnings.warn("a local kind", LocalWarning)
+    warnings.warn("quiet please", UserWarning)  # the test's own filter applies in the child
+
+
+def test_after():
+    pass
+"""
+
+
+def test_warnings_in_the_child_are_recorded_in_the_parent(project: Project) -> None:
+    project.pytester.makepyfile(WARNINGS)
+    run = project.run()
+    # Three warnings in all: the one from collection once (not replayed back from the
+    # child) and the child's two, with their categories and the test's name.
+    run.result.assert_outcomes(passed=2, warnings=3)
+    summary = run.text.split("warnings summary", 1)[1]
+    assert summary.count("UserWarning: at import") == 1
+    assert "test_warns_in_child" in summary
+    assert "DeprecationWarning: careful in the child" in summary
+    assert "LocalWarning: a local kind" in summary
+    assert "UserWarning: quiet please" not in summary
+
+
 TIMEOUT = """
 import time
 
