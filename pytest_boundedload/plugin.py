@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import hookspecs
 from .baseline import Delta
 from .flood import Flood
 from .gate import BaselineGate
@@ -28,6 +29,9 @@ from .report import (
 from .sampler import peak_rss_now, vmhwm_available
 from .units import InvalidValue, format_size
 from .xdist_glue import NOTES_DIR_KEY, USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker
+
+if TYPE_CHECKING:
+    import pluggy
 
 MARKER = "boundedload"
 _MARKER_HELP = (
@@ -57,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
     notes = None
@@ -66,7 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
             notes = CrashNotes(directory, config.workerinput["workerid"])  # type: ignore[attr-defined]
     settings = read_settings(config)
     gate = BaselineGate(settings.gate, writer=not is_worker(config))
-    plugin = BoundedLoadPlugin(settings, gate, notes)
+    # Workers' reports reach the controller, which announces them.
+    plugin = BoundedLoadPlugin(settings, gate, notes, hook=None if is_worker(config) else config.hook)
     config.stash[_PLUGIN_KEY] = plugin
     config.pluginmanager.register(plugin, "boundedload-session")
     if not is_worker(config):
@@ -106,10 +115,17 @@ def _marker_limits(item: pytest.Item) -> Limits:
 class BoundedLoadPlugin:
     """Session state and the hooks that need it."""
 
-    def __init__(self, settings: Settings, gate: BaselineGate, notes: CrashNotes | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        gate: BaselineGate,
+        notes: CrashNotes | None = None,
+        hook: pluggy.HookRelay | None = None,
+    ) -> None:
         self.settings = settings
         self.gate = gate
         self.notes = notes
+        self.hook = hook  # None in an xdist worker
         self.rows: list[tuple[str, Measurement, bool]] = []
 
     def recorder_for(self, item: pytest.Item) -> Recorder:
@@ -268,6 +284,10 @@ class BoundedLoadPlugin:
         if decoded.measurement is not None:
             self.rows.append((report.nodeid, decoded.measurement, bool(decoded.violations)))
         self.gate.record(report, decoded)
+        if self.hook is not None and decoded.measurement is not None:
+            self.hook.pytest_boundedload_measured(
+                report=report, measurement=decoded.measurement, violations=list(decoded.violations)
+            )
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
