@@ -10,9 +10,10 @@ the cap, the signal and the last figures; the session and every other test go on
 Warnings raised in the child are recorded in the parent, as pytest records a test's
 warnings, so they show in its warnings summary and count in its outcome line.
 
-The child tears down only what belongs to the test itself: fixtures of wider scope that
-it set up are left to the parent, which sets them up again when a later test needs them
-(a forked child cannot hand live objects back).
+What outlives the test is set up in the parent before the fork: the collectors above it
+and the fixtures of wider scope it uses (session, package, module, class), so they are
+set up once, shared with later tests and torn down by the parent when pytest would. The
+child inherits them, sets up and tears down only the test's own (function) fixtures.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _pytest.outcomes import OutcomeException
 from _pytest.runner import runtestprotocol
 
 from .isolation import ChildOutcome, run_capped
@@ -153,27 +155,28 @@ def run_hard_limited(
     ihook = item.ihook
     config = item.config
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    phases: list[str] = []
+    phases: dict[str, bool] = {}  # when -> passed
     progress: list[dict[str, int]] = []
 
     def on_message(message: Any) -> None:
         kind, payload = message
         if kind == "report":
             report = config.hook.pytest_report_from_serializable(config=config, data=payload)
-            phases.append(report.when)
+            phases[report.when] = report.passed
             ihook.pytest_runtest_logreport(report=report)
         elif kind == "progress":
             progress.append(payload)
         elif kind == "warning":
             _record_warning(config, payload)
 
+    _set_up_wider_scopes(item)
     outcome: ChildOutcome | None = None
     interruption: BaseException | None = None
     try:
         outcome = run_capped(_child, item, nextitem, recorder, cap=cap, on_message=on_message)
     except pytest.fail.Exception as exc:  # e.g. pytest-timeout's signal in this process
         interruption = exc
-    missing = next((when for when in ("setup", "call", "teardown") if when not in phases), None)
+    missing = _unfinished_phase(phases)
     if missing is not None:
         _report_stopped_child(
             item,
@@ -182,7 +185,23 @@ def run_hard_limited(
             memory=outcome is not None and outcome.out_of_memory,
         )
     _teardown_here(item, nextitem)
+    if getattr(item, "_request", None):
+        # As pytest does after a test: a rerun starts with a fresh request.
+        item._request = False  # type: ignore[attr-defined]
+        item.funcargs = None  # type: ignore[attr-defined]
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _unfinished_phase(phases: dict[str, bool]) -> str | None:
+    """The phase the child did not report, or None when its protocol ran to the end.
+    A setup that did not pass is followed by teardown, with no call phase."""
+    if "teardown" in phases:
+        return None
+    if "setup" not in phases:
+        return "setup"
+    if phases["setup"] and "call" not in phases:
+        return "call"
+    return "teardown"
 
 
 def _report_stopped_child(item: pytest.Item, when: str, text: str, *, memory: bool) -> None:
@@ -207,6 +226,38 @@ def _report_stopped_child(item: pytest.Item, when: str, text: str, *, memory: bo
     if when != "teardown":
         closing = pytest.TestReport(outcome="passed", longrepr=None, when="teardown", **common)
         item.ihook.pytest_runtest_logreport(report=closing)
+
+
+def _set_up_wider_scopes(item: pytest.Item) -> None:
+    """Set up here what outlives the test: the collectors above it and the fixtures of
+    wider scope than a function that it uses, in pytest's order (wider scopes first).
+
+    A failure is not reported here: pytest remembers it (the setup stack keeps a
+    collector's error, a fixture definition its cached exception), so the child's setup
+    meets the same error and reports it as the test's own setup error.
+    """
+    parent = item.parent
+    request = getattr(item, "_request", None)
+    info = getattr(item, "_fixtureinfo", None)
+    setupstate = item.session._setupstate
+    try:
+        if parent is not None:
+            setupstate.setup(parent)  # type: ignore[arg-type]
+        if not request or info is None:
+            return
+        # pytest serves fixtures only to a test on its setup stack: the test goes on it
+        # while its wider fixtures are set up, and off again (untouched: the child sets
+        # the test itself up).
+        setupstate.stack[item] = ([], None)
+        try:
+            for name in item.fixturenames:  # type: ignore[attr-defined]
+                definitions = info.name2fixturedefs.get(name)
+                if definitions and definitions[-1].scope != "function":
+                    request.getfixturevalue(name)
+        finally:
+            setupstate.stack.pop(item, None)
+    except (Exception, OutcomeException):
+        pass
 
 
 def _teardown_here(item: pytest.Item, nextitem: pytest.Item | None) -> None:

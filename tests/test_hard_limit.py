@@ -227,7 +227,7 @@ import pytest
 @pytest.mark.timeout(1)
 @pytest.mark.boundedload(hard_limit="256 MiB")
 def test_hangs(flood):
-    time.sleep(60)
+    time.sleep(600)
 
 
 def test_after():
@@ -238,9 +238,8 @@ def test_after():
 @pytest.mark.parametrize("method", ["signal"])
 def test_timeout_in_the_child_is_a_failed_test(project: Project, method: str) -> None:
     project.pytester.makepyfile(TIMEOUT)
-    started = time.monotonic()
+    # A child that outlived its timeout would hold the run far past pytester's timeout.
     run = project.run("-rA", f"--timeout-method={method}", timeout=60)
-    assert time.monotonic() - started < 30
     run.result.assert_outcomes(passed=1, failed=1)
     run.result.stdout.fnmatch_lines_random(
         ["Timeout (>1.0s) from pytest-timeout.", "FAILED *::test_hangs*", "PASSED *::test_after"]
@@ -307,18 +306,17 @@ def test_other():
 
 @pytest.mark.boundedload(hard_limit="512 MiB")
 def test_leaves_a_process_behind(flood):
-    # Holds the report pipe open for a minute; the test must still end at once.
-    subprocess.Popen(["sleep", "60"])
+    # Holds the report pipe open for ten minutes; the test must still end at once.
+    subprocess.Popen(["sleep", "600"])
 """
 
 
 def test_hard_limited_tests_among_others(project: Project) -> None:
     project.pytester.makepyfile(test_a=MODULE_A, test_b=MODULE_B)
-    started = time.monotonic()
+    # Waiting for the pipe to close would hold the run far past pytester's timeout.
     run = project.run("-rA", timeout=60)
     run.result.assert_outcomes(passed=4)
     assert "error" not in run.result.parseoutcomes()
-    assert time.monotonic() - started < 30
     run.result.stdout.fnmatch_lines_random(
         [
             "PASSED test_a.py::test_hard",
@@ -353,3 +351,92 @@ def test_a_killed_test_is_in_the_json_report_and_junit(project: Project) -> None
     assert test["violations"][0].startswith("exceeded hard_limit 128.0 MiB")
     assert "exceeded hard_limit 128.0 MiB" in junit.read_text()
     assert 'name="boundedload.violation"' in junit.read_text()
+
+
+WIDER_SCOPES = """
+import os
+
+import pytest
+
+
+def log(line):
+    with open(os.environ["SETUP_LOG"], "a") as f:
+        f.write(f"{line} {os.getpid()}\\n")
+
+
+@pytest.fixture(scope="session")
+def server():
+    log("setup server")
+    yield "up"
+    log("teardown server")
+
+
+@pytest.fixture(scope="module")
+def table(server):
+    log("setup table")
+    yield []
+    log("teardown table")
+
+
+@pytest.fixture
+def row(table):
+    log("setup row")
+    table.append("row")
+    yield
+    log("teardown row")
+
+
+@pytest.mark.boundedload(hard_limit="256 MiB")
+def test_first_user_is_hard_limited(flood, server, row, table):
+    assert server == "up"
+    assert table == ["row"]
+
+
+def test_later_user(server, table):
+    # The parent's table: the child's append happened in the child's copy.
+    assert server == "up"
+    assert table == []
+
+
+@pytest.fixture(scope="module")
+def broken():
+    raise RuntimeError("the module fixture is broken")
+
+
+@pytest.mark.boundedload(hard_limit="256 MiB")
+def test_broken_wider_fixture(flood, broken):
+    pass
+"""
+
+
+def test_wider_fixtures_are_set_up_once_in_the_parent(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_log = project.path / "setup.log"
+    monkeypatch.setenv("SETUP_LOG", str(setup_log))
+    project.pytester.makepyfile(WIDER_SCOPES)
+    run = project.run("-rA")
+    run.result.assert_outcomes(passed=2, errors=1)
+    # The wider fixture's error is the hard-limited test's setup error, as without the cap.
+    run.result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_broken_wider_fixture*",
+            "E       RuntimeError: the module fixture is broken",
+        ]
+    )
+    assert "FAILED" not in run.text  # one error, and no made-up failure besides it
+    assert "getfixturevalue" not in run.text  # no deprecation warning from pytest either
+    lines = [line.rsplit(" ", 1) for line in setup_log.read_text().splitlines()]
+    events = [event for event, _ in lines]
+    assert events == [
+        "setup server",
+        "setup table",
+        "setup row",
+        "teardown row",
+        "teardown table",
+        "teardown server",
+    ]
+    pids = {event: pid for event, pid in lines}
+    # Session and module fixtures live in the session's process; the test's own in the child.
+    assert pids["setup server"] == pids["teardown server"] == pids["setup table"] == pids["teardown table"]
+    assert pids["setup row"] == pids["teardown row"] != pids["setup server"]

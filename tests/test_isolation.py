@@ -122,10 +122,9 @@ def test_signal_is_named(signo: signal.Signals) -> None:
 
 
 def test_timeout_kills_the_child() -> None:
-    started = time.monotonic()
+    # Without the timeout this would hang until the suite's own timeout fails it.
     outcome = run_capped(_hangs, cap=512 * MiB, timeout=0.5)
     assert outcome.timed_out
     assert outcome.signal == "SIGKILL"
     assert not outcome.out_of_memory
-    assert time.monotonic() - started < 30
     assert outcome.describe().startswith("timed out")
