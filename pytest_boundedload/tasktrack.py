@@ -45,10 +45,11 @@ _VERIFY_ALL_UP_TO = 1024
 
 
 class _LoopState:
-    """Our factory on one loop, the factory it creates tasks through (the user's), and
-    the loop's ready queue with the handle at its head when a task was last created."""
+    """Our factory on one loop, the factory it creates tasks through (the user's), the
+    loop's ready queue, and where the loop was when the live count was last exact: the
+    handle at the head of the queue and the iteration (``mark``; -1: none)."""
 
-    __slots__ = ("head", "ours", "previous", "ready")
+    __slots__ = ("head", "iteration", "mark", "ours", "previous", "ready", "run_once")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.previous: TaskFactory | None = loop.get_task_factory()
@@ -56,6 +57,32 @@ class _LoopState:
         ready = getattr(loop, "_ready", None)
         self.ready: collections.deque[Any] | None = ready if isinstance(ready, collections.deque) else None
         self.head: object = None
+        self.iteration = 0  # loop iterations run since adoption, if counted
+        self.mark = -1
+        self.run_once: Callable[[], None] | None = None  # our iteration counter on the loop
+
+    def count_iterations(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count the loop's iterations: one call per iteration, not per task.
+
+        The same handle can head the ready queue again in a later iteration (a reader or
+        writer callback is one handle, queued each time its file is ready), but not twice
+        in one: the head identifies a point only together with the iteration.
+        """
+        original = getattr(loop, "_run_once", None)
+        if not isinstance(loop, _BaseEventLoop) or original is None:
+            return
+
+        def run_once() -> None:
+            self.iteration += 1
+            original()
+
+        loop._run_once = run_once  # type: ignore[attr-defined]
+        self.run_once = run_once
+
+    def uncount_iterations(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.run_once is not None and vars(loop).get("_run_once") is self.run_once:
+            del loop._run_once  # type: ignore[attr-defined]
+        self.run_once = None
 
 
 class TaskTracker:
@@ -137,6 +164,7 @@ class TaskTracker:
             for loop, state in list(self._loops.items()):
                 if loop.get_task_factory() is state.ours:
                     loop.set_task_factory(state.previous)
+                state.uncount_iterations(loop)
             self._loops.clear()
             self._loop_count = 0
             self._clear()
@@ -155,6 +183,7 @@ class TaskTracker:
                 return
             state = _LoopState(loop)
             state.ours = self._factory_for(state)
+            state.count_iterations(loop)
             self._loops[loop] = state
             self._loop_count = len(self._loops)
             original_set = self._original_set_factory
@@ -185,7 +214,8 @@ class TaskTracker:
             ):
                 # The live set may still hold tasks that finished in this loop iteration,
                 # whose discard callback has not run yet: a new high must not count them.
-                finished = [task for task in live if task.done()]
+                # A snapshot: done callbacks of loops in other threads discard from it.
+                finished = [task for task in tuple(live) if task.done()]
                 live.difference_update(finished)
                 n = len(live) + len(old)
                 self._since_verified = 0
@@ -223,11 +253,18 @@ class TaskTracker:
                 return task
             # A task becomes done only in a step of its own, and every step is a handle
             # taken from the head of the loop's ready queue. If the head is the one seen
-            # when the count was last made exact, no step ran since (a gather burst):
-            # every task created since is alive, and the count is exact without settling.
+            # when the count was last made exact, in the same iteration, no step ran since
+            # (a gather burst): every task created since is alive, and the count is exact
+            # without settling.
             head = ready[0] if ready else None
             exact = tracker._exact
-            if exact is not None and head is not None and head is state.head and tracker._loop_count == 1:
+            if (
+                exact is not None
+                and head is not None
+                and head is state.head
+                and state.iteration == state.mark
+                and tracker._loop_count == 1
+            ):
                 n = exact + len(young)
                 if n > tracker._high:
                     tracker._high = n
@@ -238,6 +275,7 @@ class TaskTracker:
             tracker._exact = None
             tracker._settle()
             state.head = head
+            state.mark = state.iteration if state.run_once is not None else -1
             return task
 
         return factory

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from typing import Any
 
@@ -249,3 +250,45 @@ def test_high_water_is_exact_for_random_programs(ops: list[tuple[str, int, int]]
 
     high = _tracked(main)
     assert high == reference + 1  # and the main task
+
+
+@pytest.mark.parametrize("before", [0, 100])
+def test_a_handle_queued_again_is_not_mistaken_for_no_progress(before: int) -> None:
+    # A reader callback is one handle, queued again each time its socket is readable:
+    # it can head the ready queue in one iteration after another while tasks finish.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        loop.add_reader(reader, reader.recv, 1)
+        try:
+            await asyncio.gather(*[asyncio.sleep(0) for _ in range(before)])
+
+            async def short() -> None:
+                return None
+
+            for _ in range(500):
+                writer.send(b"x")
+                asyncio.ensure_future(short())  # noqa: RUF006 - done after one step
+                await asyncio.sleep(0)
+        finally:
+            loop.remove_reader(reader)
+            reader.close()
+            writer.close()
+
+    # The main task, and one short task at a time (or the gather's, before).
+    assert _tracked(main) == max(2, before + 1)
+
+
+def test_stop_leaves_no_iteration_counter_on_the_loop() -> None:
+    loop = asyncio.new_event_loop()
+    tracker = TaskTracker()
+    tracker.start()
+    try:
+        loop.run_until_complete(asyncio.sleep(0))
+        assert "_run_once" in vars(loop)
+    finally:
+        tracker.stop()
+    assert "_run_once" not in vars(loop)
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
