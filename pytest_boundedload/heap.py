@@ -1,43 +1,59 @@
 """Bring a forked child's heap to a state where new objects cost new resident memory.
 
 A forked child starts with its parent's heap, free space included: blocks the C
-allocator keeps after ``free`` and, above all, empty and half-used pymalloc pools inside
-arenas that are still partly in use (CPython never returns those to the kernel). That
-space is resident already, so objects placed in it do not raise the child's RSS. A small
-run fits in it and shows little growth, a large one overflows it, and growth against N
-looks bent upwards for no reason of the code's: measured here, 1-2 MiB of such space
-hides most of what 1,000 asyncio tasks cost.
+allocator keeps after ``free`` and, above all, free blocks in half-used pymalloc pools
+and empty pools inside arenas that are still partly in use (CPython never returns those
+to the kernel). That space is resident already, so objects placed in it do not raise the
+child's RSS. A small run fits in it and shows little growth, a large one overflows it,
+and growth against N looks bent upwards for no reason of the code's: measured here,
+1-2 MiB of such space hides most of what 1,000 asyncio tasks cost.
 
 :func:`prepare` trims what can be trimmed and fills the rest with small objects the
-caller keeps alive while it measures: once the fill itself starts to raise RSS, the free
-space is used up and every later allocation is measured at its full cost.
+caller keeps alive while it measures. How much to fill, size by size, comes from
+pymalloc's own statistics (``sys._debugmallocstats``), so it does not depend on page
+sizes or on how the kernel backs them. Run it before a memory cap applies: filling
+inherited pages copies them, and a cgroup charges the copies to the child.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import os
+import re
 import sys
+import tempfile
 
-__all__ = ["FILL_LIMIT", "Ballast", "prepare", "resident_bytes"]
+__all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "free_space", "prepare", "resident_bytes"]
 
 # Never fill more than this (bytes of blocks): a parent with more free space than that is
-# unusual, and the fill must stay small next to a child's memory cap.
+# unusual, and the fill is memory the child holds while it measures.
 FILL_LIMIT = 64 << 20
-# pymalloc hands out blocks of 16 to 512 bytes, 16 apart, each size from its own pools of
-# 16 KiB (CPython 3.10+ on 64-bit); a half-used pool serves only its own size, an empty
-# one any size. So the fill goes size by size, in steps of two pools' worth of blocks.
-_BLOCK_SIZES = range(16, 513, 16)
-_STEP_BYTES = 2 * 16 * 1024
-# A step whose RSS rise is at least this share of its blocks ran on fresh pages; after
-# two such steps in a row this size's free space is used up.
-_FRESH_SHARE = 0.75
-_FRESH_STEPS = 2
 _BYTES_HEADER = sys.getsizeof(b"")  # a bytes object of length L takes L + this
+_POOL_HEADER = 48  # bytes of a pool's header (CPython 3.10+, 64-bit); an estimate is enough
+_LARGEST = 512
+
+_CLASS_ROW = re.compile(r"^\s*\d+\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s*$")
+_UNUSED_POOLS = re.compile(r"^\s*(\d+) unused pools \* ([\d,]+) bytes")
 
 Ballast = list[list[object]]
+
+
+@dataclasses.dataclass(frozen=True)
+class FreeSpace:
+    """pymalloc's free space: free blocks per block size, and whole unused pools."""
+
+    free_blocks: dict[int, int]
+    unused_pools: int
+    pool_size: int
+
+    @property
+    def bytes(self) -> int:
+        """All of it, in bytes."""
+        in_blocks = sum(size * count for size, count in self.free_blocks.items())
+        return in_blocks + self.unused_pools * self.pool_size
 
 
 def resident_bytes() -> int:
@@ -49,6 +65,46 @@ def resident_bytes() -> int:
         return 0
 
 
+def _malloc_stats() -> str:
+    """What ``sys._debugmallocstats()`` writes to the C-level stderr ("" without it)."""
+    stats = getattr(sys, "_debugmallocstats", None)
+    if stats is None:
+        return ""
+    with tempfile.TemporaryFile() as out:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            stats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        return out.read().decode("ascii", "replace")
+
+
+def free_space(text: str | None = None) -> FreeSpace | None:
+    """Parse pymalloc's statistics (this process's, or ``text``); None without pymalloc."""
+    if text is None:
+        text = _malloc_stats()
+    free_blocks: dict[int, int] = {}
+    unused = pool_size = 0
+    for line in text.splitlines():
+        row = _CLASS_ROW.match(line)
+        if row is not None:
+            size, available = int(row[1]), int(row[2])
+            if 0 < size <= _LARGEST and size % 16 == 0 and available:
+                free_blocks[size] = available
+            continue
+        pools = _UNUSED_POOLS.match(line)
+        if pools is not None:
+            unused, pool_size = int(pools[1]), int(pools[2].replace(",", ""))
+    if not free_blocks and not pool_size:
+        return None
+    return FreeSpace(free_blocks, unused, pool_size)
+
+
 def _make(block: int, index: int) -> object:
     """A new object that takes exactly one pymalloc block of ``block`` bytes."""
     if block == 16:
@@ -58,21 +114,11 @@ def _make(block: int, index: int) -> object:
     return bytes(block - _BYTES_HEADER)
 
 
-def _fill_size(block: int, ballast: Ballast, budget: int) -> int:
-    """Fill the free blocks of one size (and, for the first size, the empty pools);
-    return the bytes of blocks used."""
-    count = _STEP_BYTES // block
-    used = 0
-    fresh = 0
-    while fresh < _FRESH_STEPS and used < budget:
-        chunk: list[object] = [None] * count  # its own pages are touched before measuring
-        before = resident_bytes()
-        for i in range(count):
-            chunk[i] = _make(block, i)
-        ballast.append(chunk)
-        used += count * block
-        fresh = fresh + 1 if resident_bytes() - before >= _FRESH_SHARE * count * block else 0
-    return used
+def _fill(ballast: Ballast, block: int, count: int) -> None:
+    chunk: list[object] = [None] * count  # one allocation, before the objects
+    for i in range(count):
+        chunk[i] = _make(block, i)
+    ballast.append(chunk)
 
 
 def _trim() -> None:
@@ -82,22 +128,29 @@ def _trim() -> None:
 
 
 def prepare(limit: int = FILL_LIMIT) -> Ballast:
-    """Trim the heap, then fill its resident free space; keep the result alive while measuring.
+    """Trim the heap, then fill pymalloc's free space; keep the result alive while measuring.
 
     Collects garbage and hands free C-heap pages back to the kernel (glibc's
-    ``malloc_trim``). Then, for every pymalloc block size, allocates objects of that
-    size until two steps in a row raise RSS by most of what they allocated (at most
-    ``limit`` bytes in all). What remains free afterwards is under a pool per size,
-    about 0.5 MiB; the ballast itself holds about 2 MiB plus the space it filled.
-    Without ``/proc`` (no way to see RSS) it only trims and returns an empty ballast.
+    ``malloc_trim``). Then allocates one object per free block of each block size (the
+    half-used pools first, as pymalloc does) and enough 512-byte objects to take every
+    unused pool, at most ``limit`` bytes of blocks in all. Without pymalloc statistics
+    (another allocator) it only trims and returns an empty ballast.
     """
     _trim()
     ballast: Ballast = []
-    if not resident_bytes():
+    space = free_space()
+    if space is None:
         return ballast
     left = limit
-    for block in _BLOCK_SIZES:
-        if left <= 0:
+    for block, count in sorted(space.free_blocks.items()):
+        count = min(count, left // block)
+        if count <= 0:
             break
-        left -= _fill_size(block, ballast, left)
+        _fill(ballast, block, count)
+        left -= count * block
+    if space.unused_pools and space.pool_size > _POOL_HEADER:
+        per_pool = (space.pool_size - _POOL_HEADER) // _LARGEST
+        count = min(space.unused_pools * per_pool, left // _LARGEST)
+        if count > 0:
+            _fill(ballast, _LARGEST, count)
     return ballast

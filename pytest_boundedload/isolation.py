@@ -277,7 +277,12 @@ def _die_with_parent() -> None:
 
 
 def _child_main(
-    write_fd: int, cap: int, group: _Cgroup | None, function: Callable[..., Any], args: tuple[Any, ...]
+    write_fd: int,
+    cap: int,
+    group: _Cgroup | None,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    prepare: Callable[[], object] | None,
 ) -> None:
     reserve: bytearray | None = bytearray(_RESERVE)
     code = 0
@@ -292,6 +297,8 @@ def _child_main(
         # Its own process group: whatever it starts can be ended with it.
         os.setpgid(0, 0)
         _die_with_parent()
+        # Made before the cap, which must not count it; kept alive until the child exits.
+        prepared = prepare() if prepare is not None else None
         if group is None or not group.join():
             resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
 
@@ -299,6 +306,7 @@ def _child_main(
             locked_write("message", message)
 
         locked_write("result", function(send, *args))
+        del prepared
     except BaseException as exc:
         del reserve  # give the memory back so the report can be written
         code = 1
@@ -319,6 +327,7 @@ def run_capped(
     timeout: float | None = None,
     on_message: Callable[[Any], None] | None = None,
     method: str = "auto",
+    prepare: Callable[[], object] | None = None,
 ) -> ChildOutcome:
     """Call ``function(send, *args)`` in a forked child whose data segment is capped at
     ``cap`` bytes, and return how it ended.
@@ -328,6 +337,9 @@ def run_capped(
     :attr:`ChildOutcome.messages`. ``timeout`` (seconds) kills a child that runs too
     long. The return value must be picklable. ``method`` picks the cap: ``"auto"``
     (a cgroup where possible, else ``RLIMIT_DATA``), ``"cgroup"`` or ``"rlimit"``.
+    ``prepare()``, if given, runs in the child before the cap applies (a cgroup charges
+    a child only for the pages it touches after joining); what it returns is kept alive
+    until the child exits.
     """
     group = _Cgroup.create(cap) if method in ("auto", "cgroup") else None
     if group is None and method == "cgroup":
@@ -336,7 +348,7 @@ def run_capped(
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which exits through os._exit
         os.close(read_fd)
-        _child_main(write_fd, cap, group, function, args)
+        _child_main(write_fd, cap, group, function, args, prepare)
     os.close(write_fd)
     deadline = None if timeout is None else time.monotonic() + timeout
     reader = _Reader(read_fd, on_message)

@@ -238,13 +238,9 @@ def _in_child(send: Any, run: Callable[[int], Any], n: int, gauge: Gauge, interv
     # The child inherits the gauge, shared with the parent since the fork: its window
     # must neither reset nor add to the parent's counters.
     gauge.detach_after_fork()
-    # Kept alive until the window closes: it holds the free space inherited from the
-    # parent, so every size is measured at its full cost (see heap.py).
-    ballast = heap.prepare()
     try:
         return _measure(run, n, gauge, interval).to_dict()
     finally:
-        del ballast
         gauge.close()  # the child ends with os._exit: no finalizer would remove a shared file
 
 
@@ -269,7 +265,9 @@ def run_point(
     """
     if not isolate:
         return _measure(run, n, gauge, interval)
-    outcome = run_capped(_in_child, run, n, gauge, interval, cap=cap, timeout=timeout)
+    # heap.prepare fills the free space the child inherits, before the cap applies and
+    # kept until the child exits, so every size is measured at its full cost.
+    outcome = run_capped(_in_child, run, n, gauge, interval, cap=cap, timeout=timeout, prepare=heap.prepare)
     if not outcome.ok:
         raise ScalingError(n, outcome.describe(), outcome.traceback)
     if not isinstance(outcome.value, dict):

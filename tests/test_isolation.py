@@ -128,3 +128,31 @@ def test_timeout_kills_the_child() -> None:
     assert outcome.signal == "SIGKILL"
     assert not outcome.out_of_memory
     assert outcome.describe().startswith("timed out")
+
+
+def _holds_96_mib() -> bytearray:
+    return bytearray(96 * MiB)
+
+
+def _answers(send: Any) -> str:
+    return "measured"
+
+
+def _prepare_fails() -> None:
+    raise OSError("cannot prepare")
+
+
+def test_prepare_runs_before_the_cap_and_its_failure_is_the_childs() -> None:
+    probe = _Cgroup.create(64 * MiB)
+    if probe is None:
+        pytest.skip("this machine gives no writable memory cgroup")
+    probe.remove()
+    # 96 MiB made before joining a 64 MiB cgroup: charged to this process's group, not
+    # the child's; the child lives on with it and answers.
+    outcome = run_capped(_answers, cap=64 * MiB, method="cgroup", prepare=_holds_96_mib, timeout=60)
+    assert outcome.ok, outcome.describe()
+    assert outcome.value == "measured"
+    # A prepare that raises ends the child with that error, like the function's own.
+    outcome = run_capped(_answers, cap=64 * MiB, prepare=_prepare_fails, timeout=60)
+    assert not outcome.ok
+    assert outcome.describe() == "raised OSError: cannot prepare"
