@@ -56,11 +56,12 @@ class _ReportStreamer:
 
 
 def _warning_to_dict(message: warnings.WarningMessage, nodeid: str) -> dict[str, Any]:
-    """A recorded warning as plain data; a warning object that does not pickle goes as text."""
+    """A recorded warning as plain data; a warning that does not come back whole from
+    pickling (say, a class whose ``__init__`` takes other arguments) goes as text."""
     warning: object = message.message
     category: object = message.category
     try:
-        pickle.dumps((warning, category))
+        pickle.loads(pickle.dumps((warning, category)))
     except Exception:
         category_name = getattr(message.category, "__name__", str(message.category))
         warning, category = UserWarning(f"{category_name}: {message.message}"), UserWarning
@@ -74,12 +75,14 @@ def _warning_to_dict(message: warnings.WarningMessage, nodeid: str) -> dict[str,
     }
 
 
-def _record_warning(config: pytest.Config, data: dict[str, Any]) -> None:
+def _record_warning(item: pytest.Item, data: dict[str, Any]) -> None:
     """Record a warning from the child here, as pytest records a test's warnings."""
+    if item.config.pluginmanager.is_blocked("warnings"):  # -p no:warnings: none recorded
+        return
     message = warnings.WarningMessage(
         data["message"], data["category"], data["filename"], data["lineno"], line=data["line"]
     )
-    config.hook.pytest_warning_recorded.call_historic(
+    item.ihook.pytest_warning_recorded.call_historic(
         kwargs={"warning_message": message, "when": "runtest", "nodeid": data["nodeid"], "location": None}
     )
 
@@ -167,7 +170,7 @@ def run_hard_limited(
         elif kind == "progress":
             progress.append(payload)
         elif kind == "warning":
-            _record_warning(config, payload)
+            _record_warning(item, payload)
 
     _set_up_wider_scopes(item)
     outcome: ChildOutcome | None = None

@@ -22,5 +22,6 @@ def pytest_boundedload_measured(
     (the worst of its windows) and ``violations`` the lines that failed it (crossed
     limits, baseline regressions), empty when it kept within them. A test that produced
     no figures (skipped before its window, or whose capped child was killed) is not
-    reported. For dashboards and custom gates; the return value is ignored.
+    reported, nor are the reports of its subtests or of runs that will be rerun. For
+    dashboards and custom gates; the return value is ignored.
     """

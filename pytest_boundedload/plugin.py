@@ -284,7 +284,10 @@ class BoundedLoadPlugin:
         if decoded.measurement is not None:
             self.rows.append((report.nodeid, decoded.measurement, bool(decoded.violations)))
         self.gate.record(report, decoded)
-        if self.hook is not None and decoded.measurement is not None:
+        # Once per test: not for the reports of its subtests (they carry the figures so
+        # far) nor for a rerun's (pytest-rerunfailures: outcome "rerun").
+        final = type(report) is pytest.TestReport and report.outcome in ("passed", "failed")
+        if self.hook is not None and decoded.measurement is not None and final:
             self.hook.pytest_boundedload_measured(
                 report=report, measurement=decoded.measurement, violations=list(decoded.violations)
             )

@@ -191,12 +191,18 @@ class LocalWarning(Warning):
     pass
 
 
+class ParamWarning(UserWarning):
+    def __init__(self, name, since):
+        super().__init__(f"{name} is deprecated since {since}")
+
+
 @pytest.mark.filterwarnings("ignore:quiet")
 @pytest.mark.boundedload(hard_limit="256 MiB")
 def test_warns_in_child(flood):
     warnings.warn("careful in the child", DeprecationWarning)
     warnings.warn("a local kind", LocalWarning)
     warnings.warn("quiet please", UserWarning)  # the test's own filter applies in the child
+    warnings.warn(ParamWarning("size", "2.0"))  # does not unpickle: comes back as text
 
 
 def test_after():
@@ -207,15 +213,20 @@ def test_after():
 def test_warnings_in_the_child_are_recorded_in_the_parent(project: Project) -> None:
     project.pytester.makepyfile(WARNINGS)
     run = project.run()
-    # Three warnings in all: the one from collection once (not replayed back from the
-    # child) and the child's two, with their categories and the test's name.
-    run.result.assert_outcomes(passed=2, warnings=3)
+    # Four warnings in all: the one from collection once (not replayed back from the
+    # child) and the child's three, with their categories and the test's name.
+    run.result.assert_outcomes(passed=2, warnings=4)
     summary = run.text.split("warnings summary", 1)[1]
     assert summary.count("UserWarning: at import") == 1
     assert "test_warns_in_child" in summary
     assert "DeprecationWarning: careful in the child" in summary
     assert "LocalWarning: a local kind" in summary
     assert "UserWarning: quiet please" not in summary
+    assert "UserWarning: ParamWarning: size is deprecated since 2.0" in summary
+    # Without pytest's warnings plugin, none are recorded, from the child either.
+    run = project.run("-p", "no:warnings")
+    run.result.assert_outcomes(passed=2)
+    assert "warnings summary" not in run.text
 
 
 TIMEOUT = """

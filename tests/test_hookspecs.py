@@ -64,6 +64,13 @@ def test_not_measured():
 @pytest.mark.skip(reason="not today")
 def test_skipped(flood):
     pass
+
+
+def test_with_subtests(flood, subtests):
+    for n in (10, 20):
+        with subtests.test(n=n):
+            with flood.measure():
+                gather(flood, n)
 """
 
 
@@ -77,11 +84,12 @@ def test_each_measured_test_is_announced_once_in_the_main_process(
     conftest.write_text(conftest.read_text() + HOOK_CONFTEST)
     project.pytester.makepyfile(SAMPLE)
     run = project.run(*workers)
-    run.result.assert_outcomes(passed=3, failed=1, skipped=1)
+    run.result.assert_outcomes(passed=4, failed=1, skipped=1)
 
     entries = [json.loads(line) for line in measured.read_text().splitlines()]
     by_test = {entry["nodeid"].split("::", 1)[1]: entry for entry in entries}
-    assert len(entries) == len(by_test) == 3, entries  # once each; not the unmeasured or skipped
+    # Once each, not for every subtest; not the unmeasured or skipped ones.
+    assert len(entries) == len(by_test) == 4, entries
     assert by_test["test_within"]["max_tasks"] == 51
     assert by_test["test_within"]["violations"] == []
     assert by_test["test_crossed"]["max_tasks"] == 51
@@ -89,6 +97,7 @@ def test_each_measured_test_is_announced_once_in_the_main_process(
         "max_tasks 51 > limit 20 (live asyncio tasks high-water)"
     ]
     assert by_test["test_in_child"]["max_tasks"] == 31
+    assert by_test["test_with_subtests"]["max_tasks"] == 21  # the worst of its windows
     assert {entry["when"] for entry in entries} == {"call"}
     # All in one process, the session's own: the controller under xdist, the parent of
     # the hard_limit child.
