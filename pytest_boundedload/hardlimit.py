@@ -10,10 +10,11 @@ the cap, the signal and the last figures; the session and every other test go on
 Warnings raised in the child are recorded in the parent, as pytest records a test's
 warnings, so they show in its warnings summary and count in its outcome line.
 
-What outlives the test is set up in the parent before the fork: the collectors above it
-and the fixtures of wider scope it uses (session, package, module, class), so they are
-set up once, shared with later tests and torn down by the parent when pytest would. The
-child inherits them, sets up and tears down only the test's own (function) fixtures.
+The child tears down only what belongs to the test itself: fixtures of wider scope that
+it set up are left to the parent, which sets them up again when a later test needs them
+(a forked child cannot hand live objects back). Setting them up in the parent before the
+fork instead would run them ahead of the test's skip marks, and would share live
+resources (an event loop's selector, sockets) between the two processes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _pytest.outcomes import OutcomeException
 from _pytest.runner import runtestprotocol
 
 from .isolation import ChildOutcome, run_capped
@@ -172,7 +172,6 @@ def run_hard_limited(
         elif kind == "warning":
             _record_warning(item, payload)
 
-    _set_up_wider_scopes(item)
     outcome: ChildOutcome | None = None
     interruption: BaseException | None = None
     try:
@@ -229,38 +228,6 @@ def _report_stopped_child(item: pytest.Item, when: str, text: str, *, memory: bo
     if when != "teardown":
         closing = pytest.TestReport(outcome="passed", longrepr=None, when="teardown", **common)
         item.ihook.pytest_runtest_logreport(report=closing)
-
-
-def _set_up_wider_scopes(item: pytest.Item) -> None:
-    """Set up here what outlives the test: the collectors above it and the fixtures of
-    wider scope than a function that it uses, in pytest's order (wider scopes first).
-
-    A failure is not reported here: pytest remembers it (the setup stack keeps a
-    collector's error, a fixture definition its cached exception), so the child's setup
-    meets the same error and reports it as the test's own setup error.
-    """
-    parent = item.parent
-    request = getattr(item, "_request", None)
-    info = getattr(item, "_fixtureinfo", None)
-    setupstate = item.session._setupstate
-    try:
-        if parent is not None:
-            setupstate.setup(parent)  # type: ignore[arg-type]
-        if not request or info is None:
-            return
-        # pytest serves fixtures only to a test on its setup stack: the test goes on it
-        # while its wider fixtures are set up, and off again (untouched: the child sets
-        # the test itself up).
-        setupstate.stack[item] = ([], None)
-        try:
-            for name in item.fixturenames:  # type: ignore[attr-defined]
-                definitions = info.name2fixturedefs.get(name)
-                if definitions and definitions[-1].scope != "function":
-                    request.getfixturevalue(name)
-        finally:
-            setupstate.stack.pop(item, None)
-    except (Exception, OutcomeException):
-        pass
 
 
 def _teardown_here(item: pytest.Item, nextitem: pytest.Item | None) -> None:
