@@ -23,10 +23,12 @@ import dataclasses
 import gc
 import os
 import re
+import struct
 import sys
 import tempfile
+from collections.abc import Callable
 
-__all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "free_space", "prepare", "resident_bytes"]
+__all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "debug_overhead", "free_space", "prepare", "resident_bytes"]
 
 # Never fill more than this (bytes of blocks): a parent with more free space than that is
 # unusual, and the fill is memory the child holds while it measures.
@@ -66,22 +68,39 @@ def resident_bytes() -> int:
 
 
 def _malloc_stats() -> str:
-    """What ``sys._debugmallocstats()`` writes to the C-level stderr ("" without it)."""
+    """What ``sys._debugmallocstats()`` writes to the C-level stderr ("" without it, or
+    when there is no descriptor 2 or no temporary file to catch it in)."""
     stats = getattr(sys, "_debugmallocstats", None)
     if stats is None:
         return ""
-    with tempfile.TemporaryFile() as out:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            os.dup2(out.fileno(), 2)
-            stats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        out.seek(0)
-        return out.read().decode("ascii", "replace")
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        with tempfile.TemporaryFile() as out:
+            saved = os.dup(2)
+            try:
+                os.dup2(out.fileno(), 2)
+                stats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            out.seek(0)
+            return out.read().decode("ascii", "replace")
+    except OSError:
+        return ""
+
+
+def debug_overhead() -> int:
+    """Bytes the allocator's debug hooks add to every request (0 without them).
+
+    ``-X dev`` installs them unless ``PYTHONMALLOC`` names an allocator; so do the
+    ``*debug`` values of ``PYTHONMALLOC``. They put a word before and two after each
+    block (the size, padding), so a request lands in a larger pymalloc size class.
+    """
+    mode = "" if sys.flags.ignore_environment else os.environ.get("PYTHONMALLOC", "")
+    if mode.endswith("debug") or (sys.flags.dev_mode and not mode):
+        return 3 * struct.calcsize("P")
+    return 0
 
 
 def free_space(text: str | None = None) -> FreeSpace | None:
@@ -105,19 +124,25 @@ def free_space(text: str | None = None) -> FreeSpace | None:
     return FreeSpace(free_blocks, unused, pool_size)
 
 
-def _make(block: int, index: int) -> object:
-    """A new object that takes exactly one pymalloc block of ``block`` bytes."""
-    if block == 16:
-        return object()
-    if block == 32:
-        return float(index) + 0.5
-    return bytes(block - _BYTES_HEADER)
+def _maker(block: int, overhead: int) -> Callable[[int], object] | None:
+    """Makes new objects that take one pymalloc block of ``block`` bytes each (a request
+    of more than ``block - 16`` and at most ``block`` bytes, with ``overhead`` added);
+    None when no object has a size that fits."""
+    low, high = block - 16 - overhead, block - overhead
+    if low < 16 <= high:
+        return lambda i: object()
+    if low < 24 <= high:
+        return lambda i: float(i) + 0.5
+    if high - _BYTES_HEADER >= 1:  # bytes(0) is a shared object
+        length = high - _BYTES_HEADER
+        return lambda i: bytes(length)
+    return None
 
 
-def _fill(ballast: Ballast, block: int, count: int) -> None:
+def _fill(ballast: Ballast, make: Callable[[int], object], count: int) -> None:
     chunk: list[object] = [None] * count  # one allocation, before the objects
     for i in range(count):
-        chunk[i] = _make(block, i)
+        chunk[i] = make(i)
     ballast.append(chunk)
 
 
@@ -141,16 +166,19 @@ def prepare(limit: int = FILL_LIMIT) -> Ballast:
     space = free_space()
     if space is None:
         return ballast
+    overhead = debug_overhead()
     left = limit
     for block, count in sorted(space.free_blocks.items()):
+        make = _maker(block, overhead)
         count = min(count, left // block)
-        if count <= 0:
-            break
-        _fill(ballast, block, count)
+        if make is None or count <= 0:
+            continue
+        _fill(ballast, make, count)
         left -= count * block
-    if space.unused_pools and space.pool_size > _POOL_HEADER:
+    make = _maker(_LARGEST, overhead)
+    if make is not None and space.unused_pools and space.pool_size > _POOL_HEADER:
         per_pool = (space.pool_size - _POOL_HEADER) // _LARGEST
         count = min(space.unused_pools * per_pool, left // _LARGEST)
         if count > 0:
-            _fill(ballast, _LARGEST, count)
+            _fill(ballast, make, count)
     return ballast

@@ -32,11 +32,11 @@ print((heap.resident_bytes() - before) / (20_000 * 240 + 20_000 * 144))
 """
 
 
-def share(kwargs: str) -> tuple[int, tuple[int, int], float]:
+def share(kwargs: str, *flags: str) -> tuple[int, tuple[int, int], float]:
     """Bytes of blocks the fill took, pymalloc's free bytes before and after it, and the
     new objects' RSS cost per block byte."""
     out = subprocess.run(
-        [sys.executable, "-c", FRAGMENTED, kwargs], check=True, capture_output=True, text=True
+        [sys.executable, *flags, "-c", FRAGMENTED, kwargs], check=True, capture_output=True, text=True
     ).stdout.split()
     return int(out[0]), (int(out[1]), int(out[2])), float(out[3])
 
@@ -49,6 +49,24 @@ def test_new_objects_cost_resident_memory_after_prepare() -> None:
     # arena, which cost fresh pages when used: nothing that hides growth.
     assert free_after < 2 << 20
     assert cost > 0.75
+
+
+def test_the_fill_allows_for_the_allocators_debug_hooks() -> None:
+    # -X dev adds 24 bytes to every request: the same objects land one size class up.
+    _, (free_before, free_after), cost = share("{}", "-X", "dev")
+    assert free_after < free_before / 10
+    assert cost > 0.75
+
+
+def test_without_descriptor_2_it_only_trims() -> None:
+    # With 0 closed too, the temporary file takes descriptor 0 and 2 stays closed.
+    script = (
+        "import os; os.close(0); os.close(2)\n"
+        "from pytest_boundedload import heap\n"
+        "print(len(heap.prepare()))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    assert out.stdout.split() == ["0"]
 
 
 def test_without_the_fill_free_space_hides_the_cost() -> None:
