@@ -68,13 +68,16 @@ class _LoopState:
         writer callback is one handle, queued each time its file is ready), but not twice
         in one: the head identifies a point only together with the iteration.
         """
-        original = getattr(loop, "_run_once", None)
+        original = getattr(type(loop), "_run_once", None)
         if not isinstance(loop, _BaseEventLoop) or original is None:
             return
+        # Through a weak reference: the loop holds this function, which must not keep
+        # the loop alive once its user drops it.
+        loop_ref = weakref.ref(loop)
 
         def run_once() -> None:
             self.iteration += 1
-            original()
+            original(loop_ref())
 
         loop._run_once = run_once  # type: ignore[attr-defined]
         self.run_once = run_once
@@ -126,7 +129,14 @@ class TaskTracker:
 
         def run_forever(loop: _BaseEventLoop) -> None:
             tracker.adopt(loop)
-            original(loop)
+            try:
+                original(loop)
+            finally:
+                # The handle would keep the loop alive (it holds a task, which holds
+                # the loop); a stopped loop's next run starts from a new head anyway.
+                state = tracker._loops.get(loop)
+                if state is not None:
+                    state.head = None
 
         original_set = _BaseEventLoop.set_task_factory
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -292,3 +294,24 @@ def test_stop_leaves_no_iteration_counter_on_the_loop() -> None:
     assert "_run_once" not in vars(loop)
     loop.run_until_complete(asyncio.sleep(0))
     loop.close()
+
+
+def test_tracking_keeps_no_ended_loop_alive() -> None:
+    # A loop that ended is let go once tasks of the next one are counted: the count
+    # keeps no handle of it, and its iteration counter holds it only weakly.
+    refs: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> None:
+        refs.append(weakref.ref(asyncio.get_running_loop()))
+        await asyncio.gather(*[asyncio.sleep(0) for _ in range(100)])
+        if len(refs) == 2:
+            gc.collect()
+            assert refs[0]() is None
+
+    tracker = TaskTracker()
+    tracker.start()
+    try:
+        asyncio.run(main())
+        asyncio.run(main())
+    finally:
+        assert tracker.stop() == 101
