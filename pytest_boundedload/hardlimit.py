@@ -187,10 +187,6 @@ def run_hard_limited(
             memory=outcome is not None and outcome.out_of_memory,
         )
     _teardown_here(item, nextitem)
-    if getattr(item, "_request", None):
-        # As pytest does after a test: a rerun starts with a fresh request.
-        item._request = False  # type: ignore[attr-defined]
-        item.funcargs = None  # type: ignore[attr-defined]
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 
 

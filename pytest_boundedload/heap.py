@@ -28,7 +28,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-__all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "debug_overhead", "free_space", "prepare", "resident_bytes"]
+__all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "debug_overhead", "free_space", "prepare"]
 
 # Never fill more than this (bytes of blocks): a parent with more free space than that is
 # unusual, and the fill is memory the child holds while it measures.
@@ -56,15 +56,6 @@ class FreeSpace:
         """All of it, in bytes."""
         in_blocks = sum(size * count for size, count in self.free_blocks.items())
         return in_blocks + self.unused_pools * self.pool_size
-
-
-def resident_bytes() -> int:
-    """This process's resident set size in bytes, from ``/proc/self/statm`` (0 without it)."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def _malloc_stats() -> str:

@@ -16,6 +16,7 @@ from pytest_boundedload import heap
 FRAGMENTED = """
 import sys
 from pytest_boundedload import heap
+from pytest_boundedload.sampler import current_rss
 
 half = [bytes(207) for _ in range(80_000)]  # 240-byte blocks, ~18 MiB
 half = half[::8]
@@ -26,9 +27,9 @@ free_before = heap.free_space().bytes
 ballast = heap.prepare(**eval(sys.argv[1]))
 print(sum((sys.getsizeof(obj) + 15) // 16 * 16 for chunk in ballast for obj in chunk))
 print(free_before, heap.free_space().bytes)
-before = heap.resident_bytes()
+before = current_rss()
 new = [bytes(207) for _ in range(20_000)] + [bytes(100) for _ in range(20_000)]
-print((heap.resident_bytes() - before) / (20_000 * 240 + 20_000 * 144))
+print((current_rss() - before) / (20_000 * 240 + 20_000 * 144))
 """
 
 
