@@ -1,7 +1,7 @@
 """Overhead of measurement on the cheapest asyncio workload there is.
 
 Floods N zero-latency tasks through a bounded pending set (at most LIMIT tasks alive),
-once with the plugin's machinery (probe worker, gauge, live-task factory, sampler
+once with the plugin's machinery (probe worker, in-flight counter, live-task factory, sampler
 thread: the same objects a measured test uses) and once with a plain coroutine worker
 and nothing else. Both arms iterate the same lazy workload, so the ratio is the cost of
 measuring, not of making inputs. Rounds alternate to share any drift of the machine;
@@ -19,10 +19,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from pytest_boundedload.gauge import Gauge
-from pytest_boundedload.probe import make_async_probe
-from pytest_boundedload.window import Window
-from pytest_boundedload.workload import SyntheticTask, Workload
+from pytest_boundedload.flood.probe import make_async_probe
+from pytest_boundedload.flood.workload import SyntheticTask, Workload
+from pytest_boundedload.measure.inflight import InFlightCounter
+from pytest_boundedload.measure.window import Window
 
 LIMIT = 100
 
@@ -53,11 +53,11 @@ def run_plain(n: int) -> float:
 
 
 def run_measured(n: int) -> float:
-    gauge = Gauge()
-    window = Window(gauge, interval=0.01)
+    in_flight = InFlightCounter()
+    window = Window(in_flight, interval=0.01)
     started = time.perf_counter()
     window.start()
-    asyncio.run(pending_set(Workload(n), make_async_probe(gauge)))
+    asyncio.run(pending_set(Workload(n), make_async_probe(in_flight)))
     measurement = window.stop()
     elapsed = time.perf_counter() - started
     assert measurement.max_in_flight <= LIMIT, measurement

@@ -5,12 +5,13 @@ The ``flood`` fixture and the ``boundedload`` marker come from the pytest plugin
 """
 
 from .flood import Flood
+from .flood.fit import ScalingReport
+from .flood.scaling import ScalingError
+from .flood.windows import MeasureResult
+from .flood.workload import SyntheticFailure, SyntheticTask, Workload
 from .limits import Limits, Violation
-from .measurement import Measurement
-from .recorder import MeasureResult
-from .scaling import ScalingError, ScalingReport
+from .measure.measurement import Measurement
 from .units import InvalidValue, format_size, parse_duration, parse_size
-from .workload import SyntheticFailure, SyntheticTask, Workload
 
 __all__ = [
     "Flood",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .measurement import Measurement
+    from .measure.measurement import Measurement
 
 
 @pytest.hookspec

@@ -1,95 +1,94 @@
-"""The limits a measured test must stay within, and the check against a Measurement."""
+"""The limits a measured test must stay within, and the check against a Measurement.
+
+:data:`LIMITS` is the one table of limits: the marker keywords, the ini keys and the
+command-line options are all made from it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from .measurement import Measurement
+from .measure.measurement import Measurement, is_size
 from .units import InvalidValue, format_size, parse_count, parse_size
 
-__all__ = ["LIMITS", "LimitSpec", "Limits", "Violation", "parse_limits"]
-
-Kind = Literal["size", "count"]
+__all__ = ["LIMITS", "LimitSpec", "Limits", "Violation", "marker_limits", "parse_limits"]
 
 
 @dataclasses.dataclass(frozen=True)
 class LimitSpec:
     """One limit: its key, the Measurement field it bounds (None for the limits that are
-    not checked against a window), and how to read its value."""
+    not checked against a window: ``max_bytes_per_task``, ``hard_limit``), its words in a
+    failure line and its help text."""
 
     name: str
     field: str | None
-    kind: Kind
     description: str
     help: str
 
+    @property
+    def is_size(self) -> bool:
+        """A limit on a size figure is a size; the limits without a figure are sizes too."""
+        return self.field is None or is_size(self.field)
+
     def parse(self, value: object, source: str) -> int:
         """Validate a raw value for this limit (from a marker, ini or CLI)."""
-        if self.kind == "size":
+        if self.is_size:
             return parse_size(value, key=self.name, source=source)
         return parse_count(value, key=self.name, source=source)
 
     def format(self, value: int) -> str:
         """Render a value of this limit for people."""
-        return format_size(value) if self.kind == "size" else str(value)
+        return format_size(value) if self.is_size else str(value)
 
 
 LIMITS: tuple[LimitSpec, ...] = (
     LimitSpec(
         "max_rss",
         "peak_rss",
-        "size",
         "peak RSS of the test process",
         "Fail measured tests whose peak RSS exceeds this size (e.g. '1 GiB').",
     ),
     LimitSpec(
         "max_rss_growth",
         "rss_growth",
-        "size",
         "RSS growth over the window",
         "Fail measured tests whose peak RSS grows by more than this size over the window.",
     ),
     LimitSpec(
         "max_in_flight",
         "max_in_flight",
-        "count",
         "probe tasks in flight high-water",
         "Fail measured tests whose probe workers have more calls in flight at once.",
     ),
     LimitSpec(
         "max_tasks",
         "max_tasks",
-        "count",
         "live asyncio tasks high-water",
         "Fail measured tests with more live asyncio tasks at once.",
     ),
     LimitSpec(
         "max_threads",
         "max_threads",
-        "count",
         "OS threads high-water",
         "Fail measured tests whose process runs more OS threads at once.",
     ),
     LimitSpec(
         "max_processes",
         "max_processes",
-        "count",
         "child processes high-water",
         "Fail measured tests with more live child processes at once.",
     ),
     LimitSpec(
         "max_bytes_per_task",
         None,
-        "size",
         "RSS growth per task, fitted over flood.scaling()",
         "Fail tests whose flood.scaling() fit shows more RSS growth per task than this (e.g. '256 B').",
     ),
     LimitSpec(
         "hard_limit",
         None,
-        "size",
         "hard memory cap",
         "Run measured tests in a forked child under this memory cap; going over fails the test"
         " instead of killing the session.",
@@ -168,6 +167,20 @@ class Limits:
         """``max_tasks=100, max_rss=1.0 GiB`` or ``none``."""
         parts = [f"{name}={_BY_NAME[name].format(v)}" for name, v in self.set().items()]
         return ", ".join(parts) or "none"
+
+
+def marker_limits(marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str) -> Limits:
+    """Limits from a test's ``boundedload`` markers as (args, kwargs), closest first
+    (function over class over module): the closest marker that sets a limit wins."""
+    limits = Limits()
+    source = f"from marker on {nodeid}"
+    for args, kwargs in reversed(list(marks)):
+        if args:
+            raise InvalidValue(
+                f"invalid boundedload marker on {nodeid}: takes keyword arguments only, got {args!r}"
+            )
+        limits = parse_limits(kwargs, source).over(limits)
+    return limits
 
 
 def parse_limits(values: Mapping[str, object], source: str) -> Limits:

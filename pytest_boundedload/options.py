@@ -8,23 +8,22 @@ the command line wins over the ini file.
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from .baseline import DEFAULT_PATH, DEFAULT_TOLERANCES, Tolerance, parse_tolerance
-from .gate import GateSettings
+from .baseline.compare import DEFAULT_TOLERANCES, Tolerance, parse_tolerance
+from .baseline.gate import GateSettings
+from .baseline.store import DEFAULT_PATH
 from .limits import LIMITS, Limits
-from .units import InvalidValue, parse_duration
+from .units import InvalidValue, parse_count, parse_duration
 
 __all__ = ["Settings", "add_options", "read_settings"]
 
 T = TypeVar("T")
 
-_DIGITS = re.compile(r"[0-9]+")
 DEFAULT_INTERVAL = 0.01
 DEFAULT_SUMMARY = 10
 
@@ -40,76 +39,68 @@ _HELP_TOLERANCE = (
 _HELP_JSON = "Write every measured test's figures, limits, violations and baseline deltas to PATH."
 _HELP_SUMMARY = "Rank the N measured tests with the highest peak RSS at the end (0: none). Default: 10."
 
+# Settings with a value: (name, metavar, help, also an ini key).
+_VALUED: tuple[tuple[str, str | None, str, bool], ...] = (
+    *((spec.name, None, spec.help, True) for spec in LIMITS),
+    ("interval", None, _HELP_INTERVAL, True),
+    ("summary", "N", _HELP_SUMMARY, True),
+    ("baseline", "PATH", _HELP_BASELINE, True),
+    ("tolerance", "SPEC", _HELP_TOLERANCE, True),
+    ("json", "PATH", _HELP_JSON, False),
+)
+_FLAGS = (("save", _HELP_SAVE), ("compare", _HELP_COMPARE), ("prune", _HELP_PRUNE))
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Session-wide settings after validation."""
+    """Session-wide settings after validation; ``limit_sources`` says where each limit
+    that is set came from (``option`` or ``ini``)."""
 
     limits: Limits
     interval: float
     summary: int
     gate: GateSettings
+    limit_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _option(name: str) -> str:
+    return "--boundedload-" + name.replace("_", "-")
 
 
 def add_options(parser: pytest.Parser) -> None:
     """Register the options and ini keys."""
     group = parser.getgroup("boundedload", "bounded concurrency and memory (pytest-boundedload)")
-    for spec in LIMITS:
-        option = "--boundedload-" + spec.name.replace("_", "-")
-        group.addoption(option, dest=f"boundedload_{spec.name}", default=None, help=spec.help)
-        parser.addini(f"boundedload_{spec.name}", spec.help, default=None)
-    group.addoption("--boundedload-interval", dest="boundedload_interval", default=None, help=_HELP_INTERVAL)
-    parser.addini("boundedload_interval", _HELP_INTERVAL, default=None)
-    group.addoption(
-        "--boundedload-summary",
-        dest="boundedload_summary",
-        default=None,
-        metavar="N",
-        help=_HELP_SUMMARY,
-    )
-    parser.addini("boundedload_summary", _HELP_SUMMARY, default=None)
-    group.addoption("--boundedload-save", action="store_true", default=False, help=_HELP_SAVE)
-    group.addoption("--boundedload-compare", action="store_true", default=False, help=_HELP_COMPARE)
-    group.addoption("--boundedload-prune", action="store_true", default=False, help=_HELP_PRUNE)
-    group.addoption(
-        "--boundedload-baseline",
-        dest="boundedload_baseline",
-        default=None,
-        metavar="PATH",
-        help=_HELP_BASELINE,
-    )
-    parser.addini("boundedload_baseline", _HELP_BASELINE, default=None)
-    group.addoption(
-        "--boundedload-tolerance",
-        dest="boundedload_tolerance",
-        default=None,
-        metavar="SPEC",
-        help=_HELP_TOLERANCE,
-    )
-    parser.addini("boundedload_tolerance", _HELP_TOLERANCE, default=None)
-    group.addoption(
-        "--boundedload-json", dest="boundedload_json", default=None, metavar="PATH", help=_HELP_JSON
-    )
+    for name, metavar, help_text, ini in _VALUED:
+        group.addoption(
+            _option(name), dest=f"boundedload_{name}", default=None, metavar=metavar, help=help_text
+        )
+        if ini:
+            parser.addini(f"boundedload_{name}", help_text, default=None)
+    for name, help_text in _FLAGS:
+        group.addoption(_option(name), action="store_true", default=False, help=help_text)
 
 
-def _given(config: pytest.Config, name: str) -> list[tuple[object, str]]:
-    """Each value given for a setting with where it came from: ini first, then CLI."""
-    given: list[tuple[object, str]] = []
+def _given(config: pytest.Config, name: str) -> list[tuple[object, str, str]]:
+    """Each value given for a setting, with where it came from: ini first, then CLI."""
+    given: list[tuple[object, str, str]] = []
     ini = config.getini(f"boundedload_{name}")
     if ini is not None and ini != "":
-        given.append((ini, f"from ini boundedload_{name}"))
+        given.append((ini, "ini", f"from ini boundedload_{name}"))
     cli = config.getoption(f"boundedload_{name}")
     if cli is not None:
-        given.append((cli, f"from option --boundedload-{name.replace('_', '-')}"))
+        given.append((cli, "option", f"from option {_option(name)}"))
     return given
 
 
-def _setting(config: pytest.Config, name: str, parse: Callable[[object, str], T], default: T) -> T:
-    """Validate every value given for ``name`` (an overridden ini value too); the CLI wins."""
-    value = default
-    for raw, source in _given(config, name):
-        value = parse(raw, source)
-    return value
+def _setting(
+    config: pytest.Config, name: str, parse: Callable[[object, str], T], default: T
+) -> tuple[T, str | None]:
+    """Validate every value given for ``name`` (an overridden ini value too); the CLI
+    wins. Returns the value and its source (None for the default)."""
+    value, source = default, None
+    for raw, kind, phrase in _given(config, name):
+        value, source = parse(raw, phrase), kind
+    return value, source
 
 
 def _parse_interval(raw: object, source: str) -> float:
@@ -120,10 +111,7 @@ def _parse_interval(raw: object, source: str) -> float:
 
 
 def _parse_summary(raw: object, source: str) -> int:
-    text = str(raw).strip()
-    if not _DIGITS.fullmatch(text):
-        raise InvalidValue(f"invalid summary={raw!r} {source}: expected an integer >= 0")
-    return int(text)
+    return parse_count(raw, key="summary", source=source, allow_zero=True)
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -136,15 +124,17 @@ def read_settings(config: pytest.Config) -> Settings:
 
 def _read(config: pytest.Config) -> Settings:
     parsed: dict[str, int] = {}
+    sources: dict[str, str] = {}
     for spec in LIMITS:
-        value = _setting(config, spec.name, spec.parse, None)
-        if value is not None:
-            parsed[spec.name] = value
+        value, source = _setting(config, spec.name, spec.parse, None)
+        if value is not None and source is not None:
+            parsed[spec.name], sources[spec.name] = value, source
     return Settings(
         limits=Limits(**parsed),
-        interval=_setting(config, "interval", _parse_interval, DEFAULT_INTERVAL),
-        summary=_setting(config, "summary", _parse_summary, DEFAULT_SUMMARY),
+        interval=_setting(config, "interval", _parse_interval, DEFAULT_INTERVAL)[0],
+        summary=_setting(config, "summary", _parse_summary, DEFAULT_SUMMARY)[0],
         gate=_read_gate(config),
+        limit_sources=sources,
     )
 
 
@@ -153,7 +143,7 @@ def _parse_tolerances(raw: object, source: str) -> dict[str, Tolerance]:
 
 
 def _read_gate(config: pytest.Config) -> GateSettings:
-    path = Path(_setting(config, "baseline", lambda raw, source: str(raw), DEFAULT_PATH))
+    path = Path(_setting(config, "baseline", lambda raw, source: str(raw), DEFAULT_PATH)[0])
     json_path = config.getoption("boundedload_json")
     save, compare = config.getoption("boundedload_save"), config.getoption("boundedload_compare")
     prune = config.getoption("boundedload_prune")
@@ -164,6 +154,6 @@ def _read_gate(config: pytest.Config) -> GateSettings:
         save=save,
         compare=compare,
         prune=prune,
-        tolerances=_setting(config, "tolerance", _parse_tolerances, dict(DEFAULT_TOLERANCES)),
+        tolerances=_setting(config, "tolerance", _parse_tolerances, dict(DEFAULT_TOLERANCES))[0],
         json_path=Path(json_path).absolute() if json_path else None,
     )

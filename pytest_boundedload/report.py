@@ -1,21 +1,41 @@
-"""Text the plugin shows: the measurement section, the failure message, the summary."""
+"""Text the plugin shows: report sections, the failure message, the header and the summary."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .limits import Limits, Violation
-from .measurement import Measurement
+from .measure.measurement import Measurement, is_size
+from .table import Column, render_table
 from .units import format_size
 
 __all__ = [
+    "SECTION_CROSSED",
+    "SECTION_HARD_LIMIT",
+    "SECTION_MEASUREMENT",
+    "SECTION_SCALING",
     "failure_message",
     "header_line",
     "measurement_section",
     "summary_lines",
+    "write_summary",
 ]
 
-_SIZE_FIELDS = frozenset({"peak_rss", "rss_growth", "children_peak_rss"})
+SECTION_SCALING = "boundedload scaling"
+SECTION_MEASUREMENT = "boundedload measurement"
+SECTION_CROSSED = "boundedload limits crossed"
+SECTION_HARD_LIMIT = "boundedload hard_limit"
+
+_SUMMARY_COLUMNS = (
+    Column("peak rss", width=10),
+    Column("growth", width=10, gap=1),
+    Column("in flight", width=9, gap=1),
+    Column("tasks", width=7, gap=1),
+    Column("threads", width=7, gap=1),
+    Column("procs", width=5, gap=1),
+    Column("test", "<"),
+)
 
 
 def failure_message(violations: Sequence[Violation]) -> str:
@@ -29,7 +49,7 @@ def measurement_section(measurement: Measurement, limits: Limits) -> str:
     """The whole Measurement, one field a line, with the limits that applied."""
     lines = []
     for name, value in measurement.to_dict().items():
-        if name in _SIZE_FIELDS:
+        if is_size(name):
             shown = f"{format_size(value)} ({value} bytes)"
         elif name == "duration":
             shown = f"{value:.3f} s"
@@ -51,14 +71,29 @@ def header_line(limits: Limits, peak_source: str, interval: float) -> str:
 def summary_lines(rows: Sequence[tuple[str, Measurement, bool]], top: int) -> list[str]:
     """A table of the ``top`` measured tests by peak RSS; rows are (nodeid, figures, crossed)."""
     ranked = sorted(rows, key=lambda row: row[1].peak_rss, reverse=True)[:top]
-    head = f"{'peak rss':>10} {'growth':>10} {'in flight':>9} {'tasks':>7} {'threads':>7} {'procs':>5}  test"
-    lines = [head]
-    for nodeid, m, crossed in ranked:
-        mark = "  [limit crossed]" if crossed else ""
-        lines.append(
-            f"{format_size(m.peak_rss):>10} {format_size(m.rss_growth):>10} {m.max_in_flight:>9}"
-            f" {m.max_tasks:>7} {m.max_threads:>7} {m.max_processes:>5}  {nodeid}{mark}"
-        )
+    lines = render_table(
+        _SUMMARY_COLUMNS,
+        (
+            (
+                format_size(m.peak_rss),
+                format_size(m.rss_growth),
+                str(m.max_in_flight),
+                str(m.max_tasks),
+                str(m.max_threads),
+                str(m.max_processes),
+                nodeid + ("  [limit crossed]" if crossed else ""),
+            )
+            for nodeid, m, crossed in ranked
+        ),
+    )
     if len(rows) > len(ranked):
         lines.append(f"... {len(rows) - len(ranked)} more measured tests (--boundedload-summary=N)")
     return lines
+
+
+def write_summary(terminal: Any, rows: Sequence[tuple[str, Measurement, bool]], top: int) -> None:
+    """The terminal summary's table, under its title."""
+    noun = "test" if len(rows) == 1 else "tests"
+    terminal.write_sep("=", f"boundedload: {len(rows)} measured {noun} by peak RSS")
+    for line in summary_lines(rows, top):
+        terminal.write_line(line)

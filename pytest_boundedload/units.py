@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
+from typing import TypeVar
 
 __all__ = [
     "InvalidValue",
@@ -19,6 +20,8 @@ __all__ = [
     "parse_duration",
     "parse_size",
 ]
+
+_Unit = TypeVar("_Unit", int, float)
 
 _SIZE_UNITS: dict[str, int] = {
     "": 1,
@@ -60,9 +63,21 @@ def _fail(key: str, value: object, source: str, why: str) -> InvalidValue:
     return InvalidValue(f"invalid {key}={value!r}{where}: {why}")
 
 
-def parse_size(
-    value: object, *, key: str = "size", source: str = "", allow_zero: bool = False
-) -> int:
+def _number_and_unit(
+    value: str, units: dict[str, _Unit], hint: str, what: str, key: str, source: str
+) -> tuple[str, _Unit]:
+    """Split ``"1.5 GiB"`` into the number's text and the unit's multiplier."""
+    match = _NUMBER_UNIT.match(value)
+    if match is None:
+        raise _fail(key, value, source, f"not a {what} ({hint})")
+    number, unit = match.groups()
+    multiplier = units.get(unit.lower())
+    if multiplier is None:
+        raise _fail(key, value, source, f"unknown unit {unit!r} ({hint})")
+    return number, multiplier
+
+
+def parse_size(value: object, *, key: str = "size", source: str = "", allow_zero: bool = False) -> int:
     """Return ``value`` as a number of bytes.
 
     Accepts an int of bytes or a string such as ``"512 MiB"``, ``"1.5GB"`` or ``"100"``.
@@ -75,13 +90,7 @@ def parse_size(
     if isinstance(value, int):
         amount = value
     else:
-        match = _NUMBER_UNIT.match(value)
-        if match is None:
-            raise _fail(key, value, source, f"not a size ({_SIZE_HINT})")
-        number, unit = match.groups()
-        multiplier = _SIZE_UNITS.get(unit.lower())
-        if multiplier is None:
-            raise _fail(key, value, source, f"unknown unit {unit!r} ({_SIZE_HINT})")
+        number, multiplier = _number_and_unit(value, _SIZE_UNITS, _SIZE_HINT, "size", key, source)
         # Decimal keeps "4.1 MB" at 4,100,000 bytes, where float arithmetic loses one.
         exact = Decimal(number) * multiplier
         if exact > _MAX_BYTES:
@@ -98,15 +107,18 @@ def _check_amount(amount: int, key: str, value: object, source: str, allow_zero:
     return amount
 
 
-def parse_count(value: object, *, key: str = "count", source: str = "") -> int:
-    """Return ``value`` as a positive int; digit strings ("50") are accepted."""
+def parse_count(value: object, *, key: str = "count", source: str = "", allow_zero: bool = False) -> int:
+    """Return ``value`` as a positive int (``allow_zero``: an int >= 0); digit strings
+    ("50") are accepted."""
     if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         amount = int(value.strip())
     elif isinstance(value, int) and not isinstance(value, bool):
         amount = value
     else:
-        raise _fail(key, value, source, "expected a positive integer")
-    return _check_amount(amount, key, value, source, allow_zero=False)
+        raise _fail(
+            key, value, source, "expected an integer >= 0" if allow_zero else "expected a positive integer"
+        )
+    return _check_amount(amount, key, value, source, allow_zero)
 
 
 def parse_duration(value: object, *, key: str = "duration", source: str = "") -> float:
@@ -118,13 +130,7 @@ def parse_duration(value: object, *, key: str = "duration", source: str = "") ->
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _fail(key, value, source, "expected seconds or a string like '5ms'")
     if isinstance(value, str):
-        match = _NUMBER_UNIT.match(value)
-        if match is None:
-            raise _fail(key, value, source, f"not a duration ({_DURATION_HINT})")
-        number, unit = match.groups()
-        multiplier = _DURATION_UNITS.get(unit.lower())
-        if multiplier is None:
-            raise _fail(key, value, source, f"unknown unit {unit!r} ({_DURATION_HINT})")
+        number, multiplier = _number_and_unit(value, _DURATION_UNITS, _DURATION_HINT, "duration", key, source)
         seconds = float(number) * multiplier
     else:
         seconds = float(value)

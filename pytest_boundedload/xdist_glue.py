@@ -21,11 +21,14 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .measure.inflight import InFlightCounter
+from .measure.sampler import peak_rss_now
 from .units import format_size
 
 __all__ = ["NOTES_DIR_KEY", "USAGE_ERROR_KEY", "CrashNotes", "XdistController", "is_worker"]
@@ -50,6 +53,19 @@ class CrashNotes:
         except OSError:
             pass  # notes are a courtesy for crash reports; never fail a test over one
 
+    @classmethod
+    def of_worker(cls, config: pytest.Config) -> CrashNotes | None:
+        """The notes of this xdist worker, or None outside one (or without a directory)."""
+        workerinput = getattr(config, "workerinput", {})
+        directory = workerinput.get(NOTES_DIR_KEY)
+        return cls(directory, workerinput["workerid"]) if directory else None
+
+    def ticker(self, nodeid: str, in_flight: InFlightCounter) -> Callable[[], None]:
+        """What a window calls now and then: note the test's latest figures."""
+        return lambda: self.write(
+            nodeid, {"tasks_started": in_flight.read().started, "peak_rss": peak_rss_now()}
+        )
+
     @staticmethod
     def find(directory: Path, nodeid: str) -> dict[str, Any] | None:
         """The latest note about ``nodeid`` in ``directory``."""
@@ -70,6 +86,12 @@ def is_worker(config: pytest.Config) -> bool:
 
 class XdistController:
     """Hooks of the xdist controller."""
+
+    @classmethod
+    def register(cls, config: pytest.Config) -> None:
+        """Register the controller's hooks, where xdist is loaded."""
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(cls(), "boundedload-xdist")
 
     def __init__(self) -> None:
         self.usage_errors: list[str] = []

@@ -13,7 +13,7 @@ import pytest
 _RECORDING_CONFTEST = '''
 import json, os
 
-from pytest_boundedload.properties import decode
+from pytest_boundedload.outcome import decode
 
 
 def pytest_runtest_logreport(report):
@@ -30,7 +30,7 @@ def pytest_runtest_logreport(report):
             "measurement": decoded.measurement.to_dict(),
             "violations": decoded.violations,
             "baseline": decoded.baseline,
-            "deltas": decoded.deltas,
+            "deltas": [delta.to_dict() for delta in decoded.deltas],
         }) + "\\n")
 '''
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_boundedload.baseline import Baseline, platform_key
+from pytest_boundedload.baseline.store import Baseline, platform_key
 
 if TYPE_CHECKING:
     from conftest import Project

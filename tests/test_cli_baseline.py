@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_boundedload.baseline import COMPARED, Baseline, platform_key
-from pytest_boundedload.cli_baseline import add_parser, run
+from pytest_boundedload.baseline.store import COMPARED, Baseline, platform_key
+from pytest_boundedload.commands.baseline import add_parser, run
 
 MiB = 1 << 20
 OTHER = "Haiku-PyPy-3.9"  # a platform key that is never this one

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from pytest_boundedload import SyntheticFailure, SyntheticTask, Workload
-from pytest_boundedload.gauge import Gauge, GaugeReading
+from pytest_boundedload.flood.probe import SyncProbe, make_async_probe
 from pytest_boundedload.limits import Limits, Violation, parse_limits
-from pytest_boundedload.measurement import Measurement
-from pytest_boundedload.probe import SyncProbe, make_async_probe
+from pytest_boundedload.measure.inflight import InFlightCounter, InFlightReading
+from pytest_boundedload.measure.measurement import Measurement
 from pytest_boundedload.units import InvalidValue
 
 MiB = 1 << 20
@@ -36,8 +36,8 @@ KNOWN = (
 
 
 @pytest.fixture
-def gauge() -> Iterator[Gauge]:
-    g = Gauge()
+def gauge() -> Iterator[InFlightCounter]:
+    g = InFlightCounter()
     yield g
     g.close()
 
@@ -62,19 +62,19 @@ needs_fork = pytest.mark.skipif(
 # --- async probe ------------------------------------------------------------------------
 
 
-def test_async_probe_gather_counts_every_task(gauge: Gauge) -> None:
+def test_async_probe_gather_counts_every_task(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
 
     async def main() -> list[Any]:
         return await asyncio.gather(*(probe(t) for t in Workload(100, latency=0.05)))
 
     assert asyncio.run(main()) == list(range(100))
-    assert gauge.read() == GaugeReading(
+    assert gauge.read() == InFlightReading(
         in_flight=0, max_in_flight=100, started=100, done=100, failed=0
     )
 
 
-def test_async_probe_tasks_with_nothing_to_do_count_for_an_instant(gauge: Gauge) -> None:
+def test_async_probe_tasks_with_nothing_to_do_count_for_an_instant(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
     zero_work = Workload(1000)
 
@@ -83,7 +83,7 @@ def test_async_probe_tasks_with_nothing_to_do_count_for_an_instant(gauge: Gauge)
 
     # One at a time: each is in flight alone, and every one is started and done.
     assert asyncio.run(alone()) == list(range(1000))
-    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=1, started=1000, done=1000, failed=0)
+    assert gauge.read() == InFlightReading(in_flight=0, max_in_flight=1, started=1000, done=1000, failed=0)
 
     async def beside_a_slow_one() -> None:
         slow = asyncio.ensure_future(probe(Workload(1, latency=0.2)[0]))
@@ -95,16 +95,16 @@ def test_async_probe_tasks_with_nothing_to_do_count_for_an_instant(gauge: Gauge)
     gauge.reset()
     asyncio.run(beside_a_slow_one())
     # The instant ones overlap the slow one: two in flight at once, never more.
-    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=2, started=11, done=11, failed=0)
+    assert gauge.read() == InFlightReading(in_flight=0, max_in_flight=2, started=11, done=11, failed=0)
     # Sharing keeps what the instant ones counted, and counts on from there.
     gauge.share()
     assert asyncio.run(alone())[-1] == 999
-    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=2, started=1011, done=1011, failed=0)
+    assert gauge.read() == InFlightReading(in_flight=0, max_in_flight=2, started=1011, done=1011, failed=0)
     gauge.close()
-    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=2, started=1011, done=1011, failed=0)
+    assert gauge.read() == InFlightReading(in_flight=0, max_in_flight=2, started=1011, done=1011, failed=0)
 
 
-def test_async_probe_under_semaphore_is_bounded_exactly(gauge: Gauge) -> None:
+def test_async_probe_under_semaphore_is_bounded_exactly(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
 
     async def main() -> None:
@@ -122,7 +122,7 @@ def test_async_probe_under_semaphore_is_bounded_exactly(gauge: Gauge) -> None:
     assert (reading.in_flight, reading.started, reading.done) == (0, 100, 100)
 
 
-def test_async_probe_sequential_awaits_never_overlap(gauge: Gauge) -> None:
+def test_async_probe_sequential_awaits_never_overlap(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
 
     async def main() -> None:
@@ -130,10 +130,10 @@ def test_async_probe_sequential_awaits_never_overlap(gauge: Gauge) -> None:
             await probe(task)
 
     asyncio.run(main())
-    assert gauge.read() == GaugeReading(0, 1, 20, 20, 0)
+    assert gauge.read() == InFlightReading(0, 1, 20, 20, 0)
 
 
-def test_async_probe_failures_count_as_failed_not_done(gauge: Gauge) -> None:
+def test_async_probe_failures_count_as_failed_not_done(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
     tasks = [SyntheticTask(i, fail=i % 3 == 0) for i in range(30)]
 
@@ -151,22 +151,22 @@ def test_async_probe_failures_count_as_failed_not_done(gauge: Gauge) -> None:
     assert (reading.started, reading.done, reading.failed, reading.in_flight) == (30, 20, 10, 0)
 
 
-def test_async_probe_cancellation_leaves_the_gauge(gauge: Gauge) -> None:
+def test_async_probe_cancellation_leaves_the_gauge(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
 
     async def main() -> None:
         running = asyncio.create_task(probe(SyntheticTask(0, latency=30.0)))
         await asyncio.sleep(0)  # the probe runs up to its sleep
-        assert gauge.read() == GaugeReading(1, 1, 1, 0, 0)
+        assert gauge.read() == InFlightReading(1, 1, 1, 0, 0)
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
 
     asyncio.run(main())
-    assert gauge.read() == GaugeReading(in_flight=0, max_in_flight=1, started=1, done=0, failed=0)
+    assert gauge.read() == InFlightReading(in_flight=0, max_in_flight=1, started=1, done=0, failed=0)
 
 
-def test_async_probe_returns_other_items_as_they_are(gauge: Gauge) -> None:
+def test_async_probe_returns_other_items_as_they_are(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
     item = {"id": 1}
     lookalike = (0, 0, 0.0, True)  # a plain tuple, not a SyntheticTask: never fails
@@ -178,11 +178,11 @@ def test_async_probe_returns_other_items_as_they_are(gauge: Gauge) -> None:
     assert got[0] is item
     assert got[1] is lookalike
     assert got[2] is None
-    assert gauge.read() == GaugeReading(0, 1, 3, 3, 0)
+    assert gauge.read() == InFlightReading(0, 1, 3, 3, 0)
 
 
 @needs_procfs
-def test_async_probe_holds_payload_while_in_flight(gauge: Gauge) -> None:
+def test_async_probe_holds_payload_while_in_flight(gauge: InFlightCounter) -> None:
     probe = make_async_probe(gauge)
 
     async def main() -> tuple[int, int]:
@@ -205,7 +205,7 @@ def test_async_probe_holds_payload_while_in_flight(gauge: Gauge) -> None:
 # --- sync probe in threads --------------------------------------------------------------
 
 
-def test_sync_probe_returns_index_or_item(gauge: Gauge) -> None:
+def test_sync_probe_returns_index_or_item(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     assert probe(SyntheticTask(5)) == 5
     item = object()
@@ -214,11 +214,11 @@ def test_sync_probe_returns_index_or_item(gauge: Gauge) -> None:
     with pytest.raises(SyntheticFailure) as excinfo:
         probe(SyntheticTask(9, fail=True))
     assert excinfo.value.index == 9
-    assert gauge.read() == GaugeReading(0, 1, 4, 3, 1)
+    assert gauge.read() == InFlightReading(0, 1, 4, 3, 1)
 
 
 @needs_procfs
-def test_sync_probe_holds_payload_while_in_flight(gauge: Gauge) -> None:
+def test_sync_probe_holds_payload_while_in_flight(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     before = vmrss()
     thread = threading.Thread(target=probe, args=(SyntheticTask(0, 64 * MiB, 0.5),))
@@ -240,17 +240,17 @@ def test_sync_probe_holds_payload_while_in_flight(gauge: Gauge) -> None:
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["local", "shared"])
-def test_thread_pool_is_bounded_by_its_workers(gauge: Gauge, shared: bool) -> None:
+def test_thread_pool_is_bounded_by_its_workers(gauge: InFlightCounter, shared: bool) -> None:
     if shared:
         gauge.share()
     probe = SyncProbe(gauge)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(probe, Workload(200, latency=0.005)))
     assert results == list(range(200))
-    assert gauge.read() == GaugeReading(0, 8, 200, 200, 0)
+    assert gauge.read() == InFlightReading(0, 8, 200, 200, 0)
 
 
-def test_threads_behind_a_barrier_all_count(gauge: Gauge) -> None:
+def test_threads_behind_a_barrier_all_count(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     barrier = threading.Barrier(16)
 
@@ -263,10 +263,10 @@ def test_threads_behind_a_barrier_all_count(gauge: Gauge) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert gauge.read() == GaugeReading(0, 16, 16, 16, 0)
+    assert gauge.read() == InFlightReading(0, 16, 16, 16, 0)
 
 
-def test_thread_failures_count_as_failed(gauge: Gauge) -> None:
+def test_thread_failures_count_as_failed(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     workload = Workload(500, fail_rate=0.2, seed=4)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -282,7 +282,7 @@ def test_thread_failures_count_as_failed(gauge: Gauge) -> None:
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_process_pool_is_counted_across_processes(gauge: Gauge, method: str) -> None:
+def test_process_pool_is_counted_across_processes(gauge: InFlightCounter, method: str) -> None:
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} start method")
     gc.collect()  # dead gauges of earlier tests must not be shared by the fork hook
@@ -296,11 +296,11 @@ def test_process_pool_is_counted_across_processes(gauge: Gauge, method: str) -> 
         results = list(pool.map(probe, Workload(40, latency=0.1)))
     assert results == list(range(40))
     assert gauge.shared is not None
-    assert gauge.read() == GaugeReading(0, 4, 40, 40, 0)
+    assert gauge.read() == InFlightReading(0, 4, 40, 40, 0)
 
 
 @needs_fork
-def test_process_pool_failures_are_counted(gauge: Gauge) -> None:
+def test_process_pool_failures_are_counted(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     workload = Workload(40, fail_rate=0.25, seed=2)
     expected = sum(t.fail for t in workload)
@@ -317,7 +317,7 @@ def test_process_pool_failures_are_counted(gauge: Gauge) -> None:
 
 
 @needs_fork
-def test_forked_processes_share_the_gauge_without_pickling(gauge: Gauge) -> None:
+def test_forked_processes_share_the_gauge_without_pickling(gauge: InFlightCounter) -> None:
     gc.collect()
     probe = SyncProbe(gauge)
     assert gauge.shared is None
@@ -329,14 +329,14 @@ def test_forked_processes_share_the_gauge_without_pickling(gauge: Gauge) -> None
         proc.join(timeout=30)
     assert [proc.exitcode for proc in procs] == [0] * 5
     assert gauge.shared is not None  # shared by the at-fork hook
-    assert gauge.read() == GaugeReading(0, 5, 5, 5, 0)
+    assert gauge.read() == InFlightReading(0, 5, 5, 5, 0)
     # The parent keeps counting into the same shared figures.
     probe(SyntheticTask(99))
-    assert gauge.read() == GaugeReading(0, 5, 6, 6, 0)
+    assert gauge.read() == InFlightReading(0, 5, 6, 6, 0)
 
 
 @needs_fork
-def test_process_pool_worker_does_not_leak_descriptors(gauge: Gauge) -> None:
+def test_process_pool_worker_does_not_leak_descriptors(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     ctx = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
@@ -351,7 +351,7 @@ def test_process_pool_worker_does_not_leak_descriptors(gauge: Gauge) -> None:
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["local", "shared"])
-def test_reset_keeps_in_flight_and_zeroes_counts(gauge: Gauge, shared: bool) -> None:
+def test_reset_keeps_in_flight_and_zeroes_counts(gauge: InFlightCounter, shared: bool) -> None:
     if shared:
         gauge.share()
     for _ in range(3):
@@ -359,28 +359,28 @@ def test_reset_keeps_in_flight_and_zeroes_counts(gauge: Gauge, shared: bool) -> 
     gauge.leave(done=True, failed=False)
     gauge.enter()
     gauge.leave(done=False, failed=True)
-    assert gauge.read() == GaugeReading(2, 3, 4, 1, 1)
+    assert gauge.read() == InFlightReading(2, 3, 4, 1, 1)
     gauge.reset()
-    assert gauge.read() == GaugeReading(2, 2, 0, 0, 0)
+    assert gauge.read() == InFlightReading(2, 2, 0, 0, 0)
     gauge.enter()
-    assert gauge.read() == GaugeReading(3, 3, 1, 0, 0)
+    assert gauge.read() == InFlightReading(3, 3, 1, 0, 0)
     gauge.leave(done=True, failed=False)
     gauge.leave(done=True, failed=False)
     gauge.leave(done=True, failed=False)
-    assert gauge.read() == GaugeReading(0, 3, 1, 3, 0)
+    assert gauge.read() == InFlightReading(0, 3, 1, 3, 0)
 
 
-def test_share_is_idempotent_and_keeps_counts(gauge: Gauge) -> None:
+def test_share_is_idempotent_and_keeps_counts(gauge: InFlightCounter) -> None:
     SyncProbe(gauge)(SyntheticTask(0))
     gauge.enter()
     first = gauge.share()
     assert gauge.share() is first
     assert gauge.shared is first
     assert os.path.exists(first.path)
-    assert gauge.read() == GaugeReading(1, 1, 2, 1, 0)
+    assert gauge.read() == InFlightReading(1, 1, 2, 1, 0)
 
 
-def test_close_removes_the_shared_file_and_keeps_counts(gauge: Gauge) -> None:
+def test_close_removes_the_shared_file_and_keeps_counts(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     shared = gauge.share()
     path = shared.path
@@ -388,23 +388,23 @@ def test_close_removes_the_shared_file_and_keeps_counts(gauge: Gauge) -> None:
     with pytest.raises(SyntheticFailure):
         probe(SyntheticTask(1, fail=True))
     gauge.enter()
-    assert gauge.read() == GaugeReading(1, 1, 3, 1, 1)
+    assert gauge.read() == InFlightReading(1, 1, 3, 1, 1)
     gauge.close()
     assert not os.path.exists(path)
     assert gauge.shared is None
-    assert gauge.read() == GaugeReading(1, 1, 3, 1, 1)
+    assert gauge.read() == InFlightReading(1, 1, 3, 1, 1)
     # It keeps counting in-process.
     gauge.leave(done=True, failed=False)
     probe(SyntheticTask(2))
-    assert gauge.read() == GaugeReading(0, 1, 4, 3, 1)
+    assert gauge.read() == InFlightReading(0, 1, 4, 3, 1)
     gauge.close()  # a second close is harmless
 
 
-def test_close_of_an_unshared_gauge_keeps_counts(gauge: Gauge) -> None:
+def test_close_of_an_unshared_gauge_keeps_counts(gauge: InFlightCounter) -> None:
     SyncProbe(gauge)(SyntheticTask(0))
     gauge.close()
     assert gauge.shared is None
-    assert gauge.read() == GaugeReading(0, 1, 1, 1, 0)
+    assert gauge.read() == InFlightReading(0, 1, 1, 1, 0)
 
 
 # --- Measurement ------------------------------------------------------------------------
@@ -433,7 +433,7 @@ def test_measurement_round_trip() -> None:
     assert Measurement.from_dict({}) == Measurement()
 
 
-def test_worst_of_takes_max_peaks_and_sums_counts() -> None:
+def test_combine_takes_max_peaks_and_sums_counts() -> None:
     a = Measurement(
         peak_rss=100,
         rss_growth=50,
@@ -460,7 +460,7 @@ def test_worst_of_takes_max_peaks_and_sums_counts() -> None:
         tasks_failed=0,
         duration=0.25,
     )
-    assert Measurement.worst_of([a, b]) == Measurement(
+    assert Measurement.combine([a, b]) == Measurement(
         peak_rss=100,
         rss_growth=70,
         children_peak_rss=9,
@@ -474,19 +474,19 @@ def test_worst_of_takes_max_peaks_and_sums_counts() -> None:
         duration=0.75,
         peak_source="vmhwm",
     )
-    assert Measurement.worst_of(iter([a])) == a
+    assert Measurement.combine(iter([a])) == a
 
 
-def test_worst_of_peak_source() -> None:
+def test_combine_peak_source() -> None:
     vm, sampled = Measurement(peak_source="vmhwm"), Measurement(peak_source="sampled")
-    assert Measurement.worst_of([vm, vm]).peak_source == "vmhwm"
-    assert Measurement.worst_of([vm, sampled, vm]).peak_source == "sampled"
-    assert Measurement.worst_of([sampled, sampled]).peak_source == "sampled"
+    assert Measurement.combine([vm, vm]).peak_source == "vmhwm"
+    assert Measurement.combine([vm, sampled, vm]).peak_source == "sampled"
+    assert Measurement.combine([sampled, sampled]).peak_source == "sampled"
 
 
-def test_worst_of_nothing_is_an_error() -> None:
-    with pytest.raises(ValueError, match=r"^worst_of\(\) needs at least one Measurement$"):
-        Measurement.worst_of([])
+def test_combine_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"^combine\(\) needs at least one Measurement$"):
+        Measurement.combine([])
 
 
 # --- Limits -----------------------------------------------------------------------------
@@ -610,7 +610,7 @@ def test_parse_limits_errors(values: dict[str, object], message: str) -> None:
 
 
 def test_files_of_dead_owners_are_removed(tmp_path: Path) -> None:
-    from pytest_boundedload import gauge as gauge_module
+    from pytest_boundedload.measure import inflight as gauge_module
 
     # A process that has exited: its pid is free now.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -632,7 +632,7 @@ def test_files_of_dead_owners_are_removed(tmp_path: Path) -> None:
 
 
 def test_a_shared_gauge_names_its_owner() -> None:
-    gauge = Gauge()
+    gauge = InFlightCounter()
     try:
         shared = gauge.share()
         assert os.path.basename(shared.path).startswith(f"boundedload-gauge-{os.getpid()}-")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pytest_boundedload import heap
+from pytest_boundedload.measure import heap
 
 # A parent that freed a lot: half-used pools of one block size (7 of every 8 objects
 # freed) and empty pools in arenas kept alive by a few objects. Then 20,000 objects of
@@ -15,8 +15,8 @@ from pytest_boundedload import heap
 # as a share of the blocks they take.
 FRAGMENTED = """
 import sys
-from pytest_boundedload import heap
-from pytest_boundedload.sampler import current_rss
+from pytest_boundedload.measure import heap
+from pytest_boundedload.measure.sampler import current_rss
 
 half = [bytes(207) for _ in range(80_000)]  # 240-byte blocks, ~18 MiB
 half = half[::8]
@@ -63,7 +63,7 @@ def test_without_descriptor_2_it_only_trims() -> None:
     # With 0 closed too, the temporary file takes descriptor 0 and 2 stays closed.
     script = (
         "import os; os.close(0); os.close(2)\n"
-        "from pytest_boundedload import heap\n"
+        "from pytest_boundedload.measure import heap\n"
         "print(len(heap.prepare()))"
     )
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)

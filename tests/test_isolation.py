@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_boundedload.isolation import _Cgroup, run_capped
+from pytest_boundedload.isolate.capped import run_capped
+from pytest_boundedload.isolate.cgroup import Cgroup
 
 MiB = 1024 * 1024
 
@@ -75,7 +76,7 @@ def test_rlimit_cap_turns_runaway_memory_into_memory_error() -> None:
 
 
 def test_cgroup_cap_brings_the_oom_killer() -> None:
-    probe = _Cgroup.create(64 * MiB)
+    probe = Cgroup.create(64 * MiB)
     if probe is None:
         pytest.skip("this machine gives no writable memory cgroup")
     probe.remove()
@@ -93,7 +94,7 @@ def test_cgroup_cap_brings_the_oom_killer() -> None:
 
 
 def test_a_sigkill_that_is_not_the_oom_killer_is_not_out_of_memory() -> None:
-    probe = _Cgroup.create(64 * MiB)
+    probe = Cgroup.create(64 * MiB)
     if probe is None:
         pytest.skip("this machine gives no writable memory cgroup")
     probe.remove()
@@ -143,7 +144,7 @@ def _prepare_fails() -> None:
 
 
 def test_prepare_runs_before_the_cap_and_its_failure_is_the_childs() -> None:
-    probe = _Cgroup.create(64 * MiB)
+    probe = Cgroup.create(64 * MiB)
     if probe is None:
         pytest.skip("this machine gives no writable memory cgroup")
     probe.remove()

@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from pytest_boundedload import sampler as sampler_module
-from pytest_boundedload.sampler import Sampler
+from pytest_boundedload.measure import sampler as sampler_module
+from pytest_boundedload.measure.sampler import Sampler
 
 MiB = 1024 * 1024
 

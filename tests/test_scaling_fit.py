@@ -14,18 +14,12 @@ from typing import Any
 
 import pytest
 
-from pytest_boundedload import scaling
-from pytest_boundedload.gauge import Gauge
-from pytest_boundedload.isolation import run_capped
-from pytest_boundedload.measurement import Measurement
-from pytest_boundedload.scaling import (
-    CONSTANT_BELOW,
-    ScalingError,
-    ScalingReport,
-    fit,
-    measure_scaling,
-    run_point,
-)
+from pytest_boundedload.flood import scaling
+from pytest_boundedload.flood.fit import CONSTANT_BELOW, ScalingReport, fit
+from pytest_boundedload.flood.scaling import ScalingError, measure_scaling, run_point
+from pytest_boundedload.isolate.capped import run_capped
+from pytest_boundedload.measure.inflight import InFlightCounter
+from pytest_boundedload.measure.measurement import Measurement
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -197,25 +191,25 @@ def test_fit_needs_two_different_sizes(ns: tuple[int, ...]) -> None:
         (1000, "flood.scaling(): ns must be a sequence of task counts, got 1000"),
     ],
 )
-def test_bad_ns_are_refused(ns: Any, message: str, gauge: Gauge) -> None:
+def test_bad_ns_are_refused(ns: Any, message: str, gauge: InFlightCounter) -> None:
     with pytest.raises(ValueError) as info:
-        measure_scaling(_bounded, ns, gauge=gauge, interval=INTERVAL)
+        measure_scaling(_bounded, ns, in_flight=gauge, interval=INTERVAL)
     assert str(info.value) == message
 
 
-def test_bad_run_and_cap_are_refused(gauge: Gauge) -> None:
+def test_bad_run_and_cap_are_refused(gauge: InFlightCounter) -> None:
     with pytest.raises(ValueError, match=r"run must be callable, got 5"):
-        measure_scaling(5, (1, 2), gauge=gauge, interval=INTERVAL)  # type: ignore[arg-type]
+        measure_scaling(5, (1, 2), in_flight=gauge, interval=INTERVAL)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"cap must be a positive number of bytes, got 0"):
-        measure_scaling(_bounded, (1, 2), gauge=gauge, interval=INTERVAL, cap=0)
+        measure_scaling(_bounded, (1, 2), in_flight=gauge, interval=INTERVAL, cap=0)
 
 
 # --- real runs ----------------------------------------------------------------------------
 
 
 @pytest.fixture
-def gauge() -> Iterator[Gauge]:
-    g = Gauge()
+def gauge() -> Iterator[InFlightCounter]:
+    g = InFlightCounter()
     yield g
     g.close()
 
@@ -238,22 +232,22 @@ async def _gather_sleeps(n: int) -> None:
     await asyncio.gather(*(asyncio.sleep(0) for _ in range(n)))
 
 
-def test_unbounded_run_grows_linearly(gauge: Gauge) -> None:
-    report = measure_scaling(_unbounded, (32000, 2000, 8000), gauge=gauge, interval=INTERVAL)
+def test_unbounded_run_grows_linearly(gauge: InFlightCounter) -> None:
+    report = measure_scaling(_unbounded, (32000, 2000, 8000), in_flight=gauge, interval=INTERVAL)
     assert [n for n, _ in report.points] == [2000, 8000, 32000]
     assert report.bytes_per_task > 3000, report.table()
     assert report.growth == "linear", report.table()
     assert report.r2 > 0.99, report.table()
 
 
-def test_bounded_run_is_constant(gauge: Gauge) -> None:
-    report = measure_scaling(_bounded, (2000, 8000, 32000), gauge=gauge, interval=INTERVAL)
+def test_bounded_run_is_constant(gauge: InFlightCounter) -> None:
+    report = measure_scaling(_bounded, (2000, 8000, 32000), in_flight=gauge, interval=INTERVAL)
     assert report.growth == "constant", report.table()
     assert report.growing == (), report.table()
 
 
-def test_async_run_counts_live_tasks(gauge: Gauge) -> None:
-    report = measure_scaling(_gather_sleeps, (1000, 4000, 16000), gauge=gauge, interval=INTERVAL)
+def test_async_run_counts_live_tasks(gauge: InFlightCounter) -> None:
+    report = measure_scaling(_gather_sleeps, (1000, 4000, 16000), in_flight=gauge, interval=INTERVAL)
     assert report.count_slopes["max_tasks"] > 0.9, report.table()
     assert "max_tasks" in report.growing
     for n, m in report.points:
@@ -268,22 +262,22 @@ class _Awaitable:
         return _gather_sleeps(self.n).__await__()
 
 
-def test_awaitable_result_is_awaited_in_the_window(gauge: Gauge) -> None:
-    m = run_point(_Awaitable, 500, gauge=gauge, interval=INTERVAL, isolate=False, cap=MiB)
+def test_awaitable_result_is_awaited_in_the_window(gauge: InFlightCounter) -> None:
+    m = run_point(_Awaitable, 500, in_flight=gauge, interval=INTERVAL, isolate=False, cap=MiB)
     assert m.max_tasks >= 500
 
 
-def test_isolated_runs_each_in_a_fresh_child(gauge: Gauge, tmp_path: Path) -> None:
+def test_isolated_runs_each_in_a_fresh_child(gauge: InFlightCounter, tmp_path: Path) -> None:
     def run(n: int) -> None:
         (tmp_path / f"{n}.pid").write_text(str(os.getpid()))
 
-    measure_scaling(run, (10, 20, 30), gauge=gauge, interval=INTERVAL)
+    measure_scaling(run, (10, 20, 30), in_flight=gauge, interval=INTERVAL)
     pids = {int((tmp_path / f"{n}.pid").read_text()) for n in (10, 20, 30)}
     assert len(pids) == 3
     assert os.getpid() not in pids
 
 
-def test_not_isolated_runs_here_and_raises_as_is(gauge: Gauge, tmp_path: Path) -> None:
+def test_not_isolated_runs_here_and_raises_as_is(gauge: InFlightCounter, tmp_path: Path) -> None:
     original = asyncio.base_events.BaseEventLoop.run_forever
 
     def run(n: int) -> None:
@@ -291,22 +285,22 @@ def test_not_isolated_runs_here_and_raises_as_is(gauge: Gauge, tmp_path: Path) -
         if n == 20:
             raise KeyError("as is")
 
-    m = run_point(run, 10, gauge=gauge, interval=INTERVAL, isolate=False, cap=MiB)
+    m = run_point(run, 10, in_flight=gauge, interval=INTERVAL, isolate=False, cap=MiB)
     assert isinstance(m, Measurement)
     assert int((tmp_path / "pid").read_text()) == os.getpid()
     with pytest.raises(KeyError, match="as is"):
-        measure_scaling(run, (10, 20), gauge=gauge, interval=INTERVAL, isolate=False)
+        measure_scaling(run, (10, 20), in_flight=gauge, interval=INTERVAL, isolate=False)
     # The window closed despite the exception: the loop hook is gone.
     assert asyncio.base_events.BaseEventLoop.run_forever is original
 
 
-def test_child_that_raises_gives_scaling_error(gauge: Gauge) -> None:
+def test_child_that_raises_gives_scaling_error(gauge: InFlightCounter) -> None:
     def run(n: int) -> None:
         if n == 4000:
             raise ValueError("boom")
 
     with pytest.raises(ScalingError) as info:
-        measure_scaling(run, (1000, 4000), gauge=gauge, interval=INTERVAL)
+        measure_scaling(run, (1000, 4000), in_flight=gauge, interval=INTERVAL)
     error = info.value
     assert str(error) == "flood.scaling: run(4000) failed in its child: raised ValueError: boom"
     assert error.n == 4000
@@ -318,12 +312,12 @@ def test_child_that_raises_gives_scaling_error(gauge: Gauge) -> None:
     assert (str(copy), copy.n, copy.traceback) == (str(error), 4000, error.traceback)
 
 
-def test_child_that_exits_without_result_gives_scaling_error(gauge: Gauge) -> None:
+def test_child_that_exits_without_result_gives_scaling_error(gauge: InFlightCounter) -> None:
     def run(n: int) -> None:
         os._exit(0)
 
     with pytest.raises(ScalingError, match=r"run\(7\) failed in its child: exited without a result"):
-        run_point(run, 7, gauge=gauge, interval=INTERVAL, isolate=True, cap=512 * MiB)
+        run_point(run, 7, in_flight=gauge, interval=INTERVAL, isolate=True, cap=512 * MiB)
 
 
 def _grows_forever(n: int) -> None:
@@ -334,19 +328,19 @@ def _grows_forever(n: int) -> None:
 
 @pytest.mark.parametrize("method", ["auto", "rlimit"])
 def test_child_over_the_cap_gives_scaling_error(
-    gauge: Gauge, monkeypatch: pytest.MonkeyPatch, method: str
+    gauge: InFlightCounter, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
     monkeypatch.setattr(scaling, "run_capped", functools.partial(run_capped, method=method))
     with pytest.raises(ScalingError) as info:
         run_point(
-            _grows_forever, 16000, gauge=gauge, interval=INTERVAL, isolate=True, cap=128 * MiB, timeout=60
+            _grows_forever, 16000, in_flight=gauge, interval=INTERVAL, isolate=True, cap=128 * MiB, timeout=60
         )
     message = str(info.value)
     assert message.startswith("flood.scaling: run(16000) failed in its child: exceeded cap 128.0 MiB")
     assert "timed out" not in message
 
 
-def test_children_count_on_their_own_gauge(gauge: Gauge) -> None:
+def test_children_count_on_their_own_gauge(gauge: InFlightCounter) -> None:
     def run(n: int) -> None:
         for _ in range(n):
             gauge.enter()
@@ -354,7 +348,7 @@ def test_children_count_on_their_own_gauge(gauge: Gauge) -> None:
             gauge.leave(done=True, failed=False)
 
     gauge.enter()  # the parent's own window is counting one probe call
-    report = measure_scaling(run, (10, 40), gauge=gauge, interval=INTERVAL)
+    report = measure_scaling(run, (10, 40), in_flight=gauge, interval=INTERVAL)
     assert [m.max_in_flight for _, m in report.points] == [10, 40]
     assert [m.tasks_done for _, m in report.points] == [10, 40]
     assert "max_in_flight" in report.growing

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_boundedload.tasktrack import TaskTracker
+from pytest_boundedload.measure.livetasks import LiveTaskCounter
 
 
 def _tracked(main: Any) -> int:
-    tracker = TaskTracker()
+    tracker = LiveTaskCounter()
     tracker.start()
     try:
         asyncio.run(main())
@@ -91,7 +91,7 @@ def test_user_task_factory_keeps_working_and_is_restored() -> None:
 
     loop = asyncio.new_event_loop()
     loop.set_task_factory(user_factory)
-    tracker = TaskTracker()
+    tracker = LiveTaskCounter()
     tracker.start()
     try:
 
@@ -120,7 +120,7 @@ def test_a_factory_set_during_the_window_goes_under_the_count() -> None:
         await asyncio.gather(*[asyncio.sleep(0) for _ in range(30)])
 
     loop = asyncio.new_event_loop()
-    tracker = TaskTracker()
+    tracker = LiveTaskCounter()
     tracker.start()
     try:
         loop.run_until_complete(main())
@@ -137,7 +137,7 @@ def test_running_loop_is_adopted_with_its_existing_tasks() -> None:
         stop = asyncio.Event()
         before = [asyncio.ensure_future(stop.wait()) for _ in range(4)]
         await asyncio.sleep(0)
-        tracker = TaskTracker()
+        tracker = LiveTaskCounter()
         tracker.start()  # inside a running loop, as flood.measure() in an async test
         more = [asyncio.ensure_future(stop.wait()) for _ in range(3)]
         await asyncio.sleep(0)
@@ -162,7 +162,7 @@ def test_loops_in_threads_add_up() -> None:
 
         asyncio.run(main())
 
-    tracker = TaskTracker()
+    tracker = LiveTaskCounter()
     tracker.start()
     threads = [threading.Thread(target=in_thread) for _ in range(3)]
     for thread in threads:
@@ -177,7 +177,7 @@ def test_stop_unhooks_run_forever() -> None:
     import asyncio.base_events
 
     original = asyncio.base_events.BaseEventLoop.run_forever
-    tracker = TaskTracker()
+    tracker = LiveTaskCounter()
     tracker.start()
     assert asyncio.base_events.BaseEventLoop.run_forever is not original
     tracker.stop()
@@ -284,7 +284,7 @@ def test_a_handle_queued_again_is_not_mistaken_for_no_progress(before: int) -> N
 
 def test_stop_leaves_no_iteration_counter_on_the_loop() -> None:
     loop = asyncio.new_event_loop()
-    tracker = TaskTracker()
+    tracker = LiveTaskCounter()
     tracker.start()
     try:
         loop.run_until_complete(asyncio.sleep(0))
@@ -308,7 +308,7 @@ def test_tracking_keeps_no_ended_loop_alive() -> None:
             gc.collect()
             assert refs[0]() is None
 
-    tracker = TaskTracker()
+    tracker = LiveTaskCounter()
     tracker.start()
     try:
         asyncio.run(main())

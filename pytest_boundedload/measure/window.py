@@ -1,14 +1,15 @@
-"""One measurement window: gauge, live-task tracker and sampler started and stopped together."""
+"""One measurement window: the in-flight counter, the live-task counter and the sampler,
+started and stopped together into one :class:`Measurement`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from .gauge import Gauge
+from .inflight import InFlightCounter
+from .livetasks import LiveTaskCounter
 from .measurement import Measurement
 from .sampler import Sampler
-from .tasktrack import TaskTracker
 
 __all__ = ["Window"]
 
@@ -17,16 +18,18 @@ class Window:
     """Measures from :meth:`start` to :meth:`stop`. Windows of one process must not overlap,
     because the kernel peak they reset is per process."""
 
-    def __init__(self, gauge: Gauge, interval: float, on_tick: Callable[[], None] | None = None) -> None:
-        self._gauge = gauge
+    def __init__(
+        self, in_flight: InFlightCounter, interval: float, on_tick: Callable[[], None] | None = None
+    ) -> None:
+        self._in_flight = in_flight
         self._sampler = Sampler(interval, on_tick)
-        self._tracker = TaskTracker()
+        self._live_tasks = LiveTaskCounter()
         self._started_at = 0.0
 
     def start(self) -> None:
         """Reset every high-water and begin measuring."""
-        self._gauge.reset()
-        self._tracker.start()
+        self._in_flight.reset()
+        self._live_tasks.start()
         self._sampler.start()
         self._started_at = time.perf_counter()
 
@@ -37,10 +40,10 @@ class Window:
         """
         duration = time.perf_counter() - self._started_at
         try:
-            max_tasks = self._tracker.stop()
+            max_tasks = self._live_tasks.stop()
         finally:
             sampled = self._sampler.stop()
-        reading = self._gauge.read()
+        reading = self._in_flight.read()
         return Measurement(
             peak_rss=sampled.peak_rss,
             rss_growth=max(0, sampled.peak_rss - sampled.start_rss),

@@ -1,4 +1,4 @@
-"""The ``boundedload`` command."""
+"""The ``boundedload`` command: its parser, and which command each word runs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import cli_baseline
+from ..units import InvalidValue, parse_count, parse_duration, parse_size
+from . import baseline
 from .calibrate import calibrate, format_calibration
 from .demo import PATTERNS, PROCESS_SCALE, THREAD_SCALE, DemoSettings, run_demo
-from .units import InvalidValue, parse_count, parse_duration, parse_size
 
 __all__ = ["main"]
 
@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         " flood's tasks need for N of them to overlap.",
     )
     calibrate.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
-    cli_baseline.add_parser(commands)
+    baseline.add_parser(commands)
     return parser
 
 
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "baseline":
-        return cli_baseline.run(args)
+        return baseline.run(args)
     if args.command == "calibrate":
         figures = calibrate()
         print(format_calibration(figures))

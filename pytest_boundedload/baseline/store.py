@@ -27,24 +27,21 @@ import fcntl
 import json
 import os
 import platform
-import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .units import InvalidValue, format_size, parse_size
+from ..measure.measurement import HIGH_WATERS, is_size
 
 __all__ = [
     "COMPARED",
+    "COUNTS",
     "DEFAULT_PATH",
     "SCHEMA_VERSION",
+    "SIZES",
     "Baseline",
     "BaselineError",
-    "Delta",
-    "Tolerance",
-    "compare",
-    "parse_tolerance",
     "platform_key",
     "save_merged",
     "write_atomically",
@@ -57,9 +54,9 @@ DEFAULT_PATH = ".boundedload/baseline.json"
 # The figures a baseline holds and compares. Not peak_rss: it includes the interpreter
 # and every plugin loaded, and moves with test order and xdist; the growth over the
 # window is what the code under test is responsible for.
-SIZES = ("rss_growth", "children_peak_rss")
-COUNTS = ("max_in_flight", "max_tasks", "max_threads", "max_processes")
-COMPARED = SIZES + COUNTS
+COMPARED = ("rss_growth", "children_peak_rss", *HIGH_WATERS)
+SIZES = tuple(metric for metric in COMPARED if is_size(metric))
+COUNTS = tuple(metric for metric in COMPARED if not is_size(metric))
 
 
 class BaselineError(Exception):
@@ -197,140 +194,3 @@ def _checked_platforms(path: Path, platforms: object) -> dict[str, dict[str, dic
                 )
         checked[key] = tests
     return checked
-
-
-@dataclasses.dataclass(frozen=True)
-class Tolerance:
-    """How far a figure may grow over its baseline: ``new <= old * (1 + relative) + absolute``."""
-
-    relative: float = 0.0
-    absolute: int = 0
-
-    def allows(self, old: int, new: int) -> bool:
-        """Whether ``new`` is within the tolerance of ``old``."""
-        return new <= old * (1.0 + self.relative) + self.absolute
-
-    def __str__(self) -> str:
-        return self.describe(size=True)
-
-    def describe(self, *, size: bool) -> str:
-        """``10%+1.0 MiB`` for a size, ``10%+2`` for a count."""
-        parts = []
-        if self.relative:
-            parts.append(f"{self.relative * 100:g}%")
-        if self.absolute or not parts:
-            parts.append(format_size(self.absolute) if size and self.absolute else str(self.absolute))
-        return "+".join(parts)
-
-
-DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    **{metric: Tolerance(0.10, 1 << 20) for metric in SIZES},
-    **{metric: Tolerance() for metric in COUNTS},
-}
-
-_PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%\s*$")
-
-
-def _parse_one(text: str, metric: str | None, source: str) -> Tolerance:
-    relative = 0.0
-    absolute = 0
-    where = f"tolerance for {metric}" if metric else "tolerance"
-    source = f" {source}" if source else ""
-    for part in text.split("+"):
-        part = part.strip()
-        match = _PERCENT.match(part)
-        if match:
-            relative += float(match.group(1)) / 100
-            continue
-        if metric in COUNTS:
-            if not part.isascii() or not part.isdigit():
-                raise InvalidValue(
-                    f"invalid {where} {text!r}{source}: counts take a percentage or a whole number"
-                )
-            absolute += int(part)
-            continue
-        try:
-            absolute += parse_size(part, allow_zero=True)
-        except InvalidValue:
-            raise InvalidValue(
-                f"invalid {where} {text!r}{source}: expected e.g. '10%', '1 MiB' or '10%+1MiB'"
-            ) from None
-    return Tolerance(relative, absolute)
-
-
-def parse_tolerance(text: str, source: str = "") -> dict[str, Tolerance]:
-    """Tolerances per metric from ``"10%+1MiB"`` (for every size) or a per-metric list
-    ``"max_tasks:0,rss_growth:15%+2MiB"``; metrics not named keep their defaults."""
-    tolerances = dict(DEFAULT_TOLERANCES)
-    where = f" {source}" if source else ""
-    text = text.strip()
-    if not text:
-        raise InvalidValue(f"invalid tolerance ''{where}: expected e.g. '10%+1MiB'")
-    if ":" not in text:
-        size_tolerance = _parse_one(text, None, source)
-        return {**tolerances, **dict.fromkeys(SIZES, size_tolerance)}
-    for item in text.split(","):
-        metric, sep, value = item.partition(":")
-        metric = metric.strip()
-        if not sep or metric not in COMPARED:
-            raise InvalidValue(
-                f"invalid tolerance {item.strip()!r}{where}: expected METRIC:TOLERANCE with METRIC"
-                f" one of {', '.join(COMPARED)}"
-            )
-        tolerances[metric] = _parse_one(value, metric, source)
-    return tolerances
-
-
-@dataclasses.dataclass(frozen=True)
-class Delta:
-    """One figure of one test against its baseline."""
-
-    metric: str
-    old: int
-    new: int
-    tolerance: Tolerance
-    regressed: bool
-
-    @property
-    def percent(self) -> float | None:
-        """The change in percent of the baseline (None when the baseline is 0)."""
-        return None if self.old == 0 else (self.new - self.old) * 100.0 / self.old
-
-    def _show(self, value: int) -> str:
-        return format_size(value) if self.metric in SIZES else str(value)
-
-    def __str__(self) -> str:
-        change = "new from 0" if self.percent is None else f"{self.percent:+.1f}%"
-        tolerance = self.tolerance.describe(size=self.metric in SIZES)
-        verdict = f"over tolerance {tolerance}" if self.regressed else f"within {tolerance}"
-        return f"{self.metric} {self._show(self.old)} -> {self._show(self.new)} ({change}), {verdict}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
-            "metric": self.metric,
-            "old": self.old,
-            "new": self.new,
-            "percent": self.percent,
-            "tolerance": self.tolerance.describe(size=self.metric in SIZES),
-            "regressed": self.regressed,
-        }
-
-
-def compare(
-    old: Mapping[str, int], new: Mapping[str, Any], tolerances: Mapping[str, Tolerance] = DEFAULT_TOLERANCES
-) -> list[Delta]:
-    """The compared figures of one test, old against new, in ``COMPARED`` order."""
-    deltas = []
-    for metric in COMPARED:
-        if metric not in old or metric not in new:
-            continue
-        before, after = int(old[metric]), int(new[metric])
-        tolerance = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
-        deltas.append(Delta(metric, before, after, tolerance, not tolerance.allows(before, after)))
-    return deltas
-
-
-def regressions(deltas: Iterable[Delta]) -> list[Delta]:
-    """The deltas over their tolerance."""
-    return [delta for delta in deltas if delta.regressed]

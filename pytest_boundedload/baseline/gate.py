@@ -11,28 +11,29 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .baseline import (
-    SIZES,
-    Baseline,
-    BaselineError,
-    Delta,
-    Tolerance,
-    compare,
-    platform_key,
-    regressions,
-    save_merged,
-    write_atomically,
-)
-from .properties import Decoded
-from .units import format_size
+from ..measure.measurement import format_figure
+from ..table import Column, render_table
+from .compare import Delta, Tolerance, compare
+from .store import Baseline, BaselineError, platform_key, save_merged, write_atomically
+
+if TYPE_CHECKING:
+    from ..outcome import Outcome
 
 __all__ = ["BaselineGate", "GateSettings"]
 
 JSON_SCHEMA_VERSION = 1
+
+_REGRESSION_COLUMNS = (
+    Column("metric", "<", width=18),
+    Column("baseline", width=12, gap=1),
+    Column("now", width=12, gap=1),
+    Column("change", width=8, gap=1),
+    Column("test", "<"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +62,7 @@ class BaselineGate:
                 # Also stops --boundedload-save from overwriting a file that is not ours.
                 raise pytest.UsageError(f"boundedload: {exc}") from None
         self._entries = self.baseline.entries() if self.baseline is not None else {}
-        self.results: dict[str, tuple[str, Decoded]] = {}  # nodeid -> (outcome, figures)
+        self.results: dict[str, tuple[str, Outcome]] = {}  # nodeid -> (pytest outcome, verdict)
         self._seen: set[str] = set()
 
     def check(self, nodeid: str, figures: dict[str, Any]) -> tuple[str | None, list[Delta]]:
@@ -73,10 +74,10 @@ class BaselineGate:
             return "new", []
         return "compared", compare(old, figures, self.settings.tolerances)
 
-    def record(self, report: pytest.TestReport, decoded: Decoded) -> None:
-        """Keep a call-phase report's figures for the baseline and the JSON report."""
-        if self.writer and (decoded.measurement is not None or decoded.violations):
-            self.results[report.nodeid] = (report.outcome, decoded)
+    def record(self, nodeid: str, result: str, outcome: Outcome) -> None:
+        """Keep a call-phase report's verdict for the baseline and the JSON report."""
+        if self.writer and (outcome.measurement is not None or outcome.violations):
+            self.results[nodeid] = (result, outcome)
 
     def seen(self, nodeid: str) -> None:
         """A report of ``nodeid`` arrived: the test ran, whether or not it has figures."""
@@ -88,9 +89,9 @@ class BaselineGate:
             return
         if self.settings.save and self.baseline is not None:
             measured = {
-                nodeid: decoded.measurement.to_dict()
-                for nodeid, (_, decoded) in self.results.items()
-                if decoded.measurement is not None
+                nodeid: outcome.measurement.to_dict()
+                for nodeid, (_, outcome) in self.results.items()
+                if outcome.measurement is not None
             }
             # --boundedload-prune drops the tests that did not run at all; a test that ran
             # but left no figures (its worker crashed) keeps its entry.
@@ -108,18 +109,29 @@ class BaselineGate:
         """The JSON report: every measured test with figures, limits, violations, deltas."""
         tests = []
         for nodeid in sorted(self.results):
-            outcome, decoded = self.results[nodeid]
+            result, outcome = self.results[nodeid]
             tests.append(
                 {
                     "nodeid": nodeid,
-                    "outcome": outcome,
-                    "measurement": decoded.measurement.to_dict() if decoded.measurement else None,
-                    "limits": decoded.limits,
-                    "violations": decoded.violations,
-                    "baseline": {"status": decoded.baseline, "deltas": decoded.deltas},
+                    "outcome": result,
+                    "measurement": outcome.measurement.to_dict() if outcome.measurement else None,
+                    "limits": dict(outcome.limits),
+                    "violations": list(outcome.violations),
+                    "baseline": {
+                        "status": outcome.baseline,
+                        "deltas": [delta.to_dict() for delta in outcome.deltas],
+                    },
                 }
             )
         return {"schema": JSON_SCHEMA_VERSION, "platform": platform_key(), "tests": tests}
+
+    def write_summary(self, terminal: Any) -> None:
+        """Regressions and new tests under a title, in the terminal summary."""
+        lines = self.summary_lines()
+        if lines:
+            terminal.write_sep("-", f"boundedload: compared with {self.settings.path}")
+            for line in lines:
+                terminal.write_line(line)
 
     def summary_lines(self) -> list[str]:
         """Regressions and new tests, for the terminal summary."""
@@ -128,24 +140,24 @@ class BaselineGate:
         lines = []
         regressed = [
             (nodeid, delta)
-            for nodeid, (_, decoded) in sorted(self.results.items())
-            for delta in decoded.deltas
-            if delta.get("regressed")
+            for nodeid, (_, outcome) in sorted(self.results.items())
+            for delta in outcome.deltas
+            if delta.regressed
         ]
         if regressed:
-            lines.append(f"{'metric':<18} {'baseline':>12} {'now':>12} {'change':>8}  test")
-            for nodeid, delta in regressed:
-                show = format_size if delta["metric"] in SIZES else str
-                change = "new" if delta["percent"] is None else f"{delta['percent']:+.1f}%"
-                old, new = show(delta["old"]), show(delta["new"])
-                lines.append(f"{delta['metric']:<18} {old:>12} {new:>12} {change:>8}  {nodeid}")
-        fresh = [nodeid for nodeid, (_, decoded) in sorted(self.results.items()) if decoded.baseline == "new"]
+            rows = [
+                (
+                    delta.metric,
+                    format_figure(delta.metric, delta.old),
+                    format_figure(delta.metric, delta.new),
+                    delta.change,
+                    nodeid,
+                )
+                for nodeid, delta in regressed
+            ]
+            lines.extend(render_table(_REGRESSION_COLUMNS, rows))
+        fresh = [nodeid for nodeid, (_, outcome) in sorted(self.results.items()) if outcome.baseline == "new"]
         lines.extend(f"new (no baseline entry): {nodeid}" for nodeid in fresh)
         if not lines:
             lines.append(f"no regressions against {self.settings.path}")
         return lines
-
-
-def failure_lines(deltas: list[Delta]) -> list[str]:
-    """The failure message lines of the regressed deltas."""
-    return [f"baseline regression: {delta}" for delta in regressions(deltas)]

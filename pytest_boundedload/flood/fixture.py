@@ -1,4 +1,7 @@
-"""The ``flood`` fixture's object: synthetic workloads, probes, patching and windows."""
+"""The ``flood`` fixture's object: synthetic workloads, probes, patching and windows.
+
+It only hands out what the test asks for; the windows themselves are :mod:`.windows`'.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from .measurement import Measurement
+from ..measure.measurement import Measurement
+from .fit import ScalingReport
 from .probe import AsyncProbe, SyncProbe, make_async_probe
-from .recorder import MeasureResult, Recorder
-from .scaling import ScalingReport, measure_scaling
+from .windows import MeasureResult, TestWindows
 from .workload import Workload
 
 __all__ = ["Flood"]
@@ -59,11 +62,11 @@ class Flood:
     - :attr:`last` is the latest closed window's Measurement.
     """
 
-    def __init__(self, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
-        self._recorder = recorder
+    def __init__(self, windows: TestWindows, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._windows = windows
         self._monkeypatch = monkeypatch
-        self._aworker = make_async_probe(recorder.gauge)
-        self._worker = SyncProbe(recorder.gauge)
+        self._aworker = make_async_probe(windows.in_flight)
+        self._worker = SyncProbe(windows.in_flight)
 
     def tasks(
         self,
@@ -139,19 +142,7 @@ class Flood:
         ``isolate=False`` runs every size in this process, one window each; the test's
         own call-phase window is closed for it (windows cannot overlap).
         """
-        recorder = self._recorder
-        if not isolate:
-            if recorder.measuring:
-                raise RuntimeError("flood.scaling(isolate=False) cannot run inside a flood.measure() window")
-            recorder.drop_implicit()
-        report = measure_scaling(
-            run, ns, gauge=recorder.gauge, interval=recorder.interval, isolate=isolate, cap=recorder.cap
-        )
-        recorder.scaling_reports.append(report)
-        if not isolate:
-            # Measured in this process: they are the test's windows, checked against its limits.
-            recorder.windows.extend(measurement for _, measurement in report.points)
-        return report
+        return self._windows.scaling(run, ns, isolate=isolate)
 
     def measure(self) -> AbstractContextManager[MeasureResult]:
         """An explicit measurement window: ``with flood.measure() as m: ...``.
@@ -160,12 +151,12 @@ class Flood:
         windows itself, its limits are checked against the worst of them instead of the
         whole call phase.
         """
-        return self._recorder.measure()
+        return self._windows.measure()
 
     @property
     def last(self) -> Measurement:
         """The Measurement of the latest closed window."""
-        last = self._recorder.last
+        last = self._windows.last
         if last is None:
             raise RuntimeError("no measurement window has closed yet")
         return last

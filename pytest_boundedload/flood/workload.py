@@ -6,7 +6,7 @@ import operator
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, overload
 
-from .units import parse_duration, parse_size
+from ..units import parse_duration, parse_size
 
 __all__ = ["SyntheticFailure", "SyntheticTask", "Workload"]
 

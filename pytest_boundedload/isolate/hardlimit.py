@@ -28,16 +28,15 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from .isolation import ChildOutcome, run_capped
-from .properties import encode
-from .recorder import Recorder
-from .sampler import OWN_THREADS, peak_rss_now
-from .units import format_size
+from ..measure.sampler import OWN_THREADS, peak_rss_now
+from ..outcome import stopped
+from ..report import SECTION_HARD_LIMIT
+from ..units import format_size
+from .capped import ChildOutcome, run_capped
 
 __all__ = ["run_hard_limited"]
 
 _PROGRESS_PERIOD = 0.1
-SECTION = "boundedload hard_limit"
 
 
 class _ReportStreamer:
@@ -87,24 +86,22 @@ def _record_warning(item: pytest.Item, data: dict[str, Any]) -> None:
     )
 
 
-def _progress(recorder: Callable[[], Recorder | None]) -> dict[str, int]:
-    current = recorder()
-    started = current.gauge.read().started if current is not None else 0
-    return {"tasks_started": started, "peak_rss": peak_rss_now()}
+def _progress(tasks_started: Callable[[], int]) -> dict[str, int]:
+    return {"tasks_started": tasks_started(), "peak_rss": peak_rss_now()}
 
 
 def _child(
     send: Callable[[Any], None],
     item: pytest.Item,
     nextitem: pytest.Item | None,
-    recorder: Callable[[], Recorder | None],
+    tasks_started: Callable[[], int],
 ) -> None:
     item.config.pluginmanager.register(_ReportStreamer(send, item.config), "boundedload-child-streamer")
     stop = threading.Event()
 
     def report_progress() -> None:
         while not stop.wait(_PROGRESS_PERIOD):
-            send(("progress", _progress(recorder)))
+            send(("progress", _progress(tasks_started)))
 
     reporter = threading.Thread(target=report_progress, name="boundedload-progress", daemon=True)
     OWN_THREADS.add(reporter)
@@ -121,7 +118,7 @@ def _child(
             stop.set()
             for message in log:
                 send(("warning", _warning_to_dict(message, item.nodeid)))
-            send(("progress", _progress(recorder)))
+            send(("progress", _progress(tasks_started)))
 
 
 def _failure_text(
@@ -141,20 +138,23 @@ def _failure_text(
     if interruption is not None:
         return f"{interruption}\n(in the hard_limit {limit} child, stopped{figures})"
     assert outcome is not None
-    if outcome.out_of_memory:
-        how = outcome.error if outcome.error is not None else f"killed by {outcome.signal}"
-        return f"exceeded hard_limit {limit}: {how}{figures}"
-    if outcome.signal is not None:
-        return f"killed by {outcome.signal} under hard_limit {limit}{figures}"
-    if outcome.error is not None:
-        return f"the hard_limit {limit} child failed: {outcome.error}{figures}\n{outcome.traceback or ''}"
+    kind, detail = outcome.ending
+    if kind == "memory":
+        return f"exceeded hard_limit {limit}: {detail}{figures}"
+    if kind == "signal":
+        return f"killed by {detail} under hard_limit {limit}{figures}"
+    if kind == "timeout":
+        return f"timed out under hard_limit {limit}{figures}"
+    if kind == "error":
+        return f"the hard_limit {limit} child failed: {detail}{figures}\n{outcome.traceback or ''}"
     return f"the hard_limit {limit} child exited with status {outcome.exit_code}{figures}"
 
 
 def run_hard_limited(
-    item: pytest.Item, nextitem: pytest.Item | None, cap: int, recorder: Callable[[], Recorder | None]
+    item: pytest.Item, nextitem: pytest.Item | None, cap: int, tasks_started: Callable[[], int]
 ) -> None:
-    """Run ``item``'s protocol in a capped child and log its reports here."""
+    """Run ``item``'s protocol in a capped child and log its reports here; the child
+    reports ``tasks_started()`` (probe calls so far) with its progress."""
     ihook = item.ihook
     config = item.config
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
@@ -175,7 +175,7 @@ def run_hard_limited(
     outcome: ChildOutcome | None = None
     interruption: BaseException | None = None
     try:
-        outcome = run_capped(_child, item, nextitem, recorder, cap=cap, on_message=on_message)
+        outcome = run_capped(_child, item, nextitem, tasks_started, cap=cap, on_message=on_message)
     except pytest.fail.Exception as exc:  # e.g. pytest-timeout's signal in this process
         interruption = exc
     missing = _unfinished_phase(phases)
@@ -206,7 +206,7 @@ def _report_stopped_child(item: pytest.Item, when: str, text: str, *, memory: bo
     """Log the phase the child did not finish as failed, then a teardown report that
     carries the properties (JUnit XML writes them from the teardown report)."""
     # A memory failure is a violation (status M); a crash or a timeout is a plain failure.
-    properties = encode(violations=[text] if memory else [])
+    properties = stopped(text, memory=memory).to_properties()
     common: dict[str, Any] = {
         "nodeid": item.nodeid,
         "location": item.location,
@@ -217,7 +217,7 @@ def _report_stopped_child(item: pytest.Item, when: str, text: str, *, memory: bo
         outcome="failed",
         longrepr=text,
         when=when,  # type: ignore[arg-type]
-        sections=[(SECTION, text)],
+        sections=[(SECTION_HARD_LIMIT, text)],
         **common,
     )
     item.ihook.pytest_runtest_logreport(report=failed)

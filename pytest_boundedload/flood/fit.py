@@ -1,29 +1,20 @@
-"""``flood.scaling``: run the code under test at several sizes and fit memory against N.
+"""The fit of ``flood.scaling``: memory and counts against N, and what the shape says.
 
 A test with 10 tasks never shows an unbounded flood; one with 16,000 might, but only if
 its limit is tight. What tells bounded from unbounded code is the *shape*: does the peak
-grow with N? :func:`measure_scaling` calls ``run(n)`` for each size, by default each in a
-fresh forked child (so the sizes do not share an allocator, a heap high-water or a leak),
-measures one window per call, and :func:`fit` fits ``rss_growth`` against ``n`` by least
-squares: the slope is the memory each extra task costs.
+grow with N? :func:`fit` fits ``rss_growth`` against ``n`` by least squares (the slope is
+the memory each extra task costs) and each high-water count the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from . import heap
-from .gauge import Gauge
-from .isolation import run_capped
-from .measurement import Measurement
-from .units import format_size
-from .window import Window
+from ..measure.measurement import HIGH_WATERS, Measurement
+from ..units import format_size
 
 __all__ = [
     "CONSTANT_BELOW",
@@ -31,11 +22,8 @@ __all__ = [
     "GROWING_COUNT_SLOPE",
     "SUPERLINEAR_FACTOR",
     "Growth",
-    "ScalingError",
     "ScalingReport",
     "fit",
-    "measure_scaling",
-    "run_point",
 ]
 
 Growth = Literal["constant", "linear", "superlinear"]
@@ -64,27 +52,7 @@ SUPERLINEAR_FACTOR = 3.0
 # of 50 workers is 50 at every size); unbounded code near 1 (a task or thread per item).
 GROWING_COUNT_SLOPE = 0.5
 
-COUNT_FIELDS = ("max_in_flight", "max_tasks", "max_threads", "max_processes")
-
-_DEFAULT_CAP = 2 << 30
-
-
-class ScalingError(RuntimeError):
-    """``run(n)`` failed in its child: raised, was killed or exceeded the cap.
-
-    ``n`` is the size, ``reason`` the outcome in words (``raised ValueError: boom``,
-    ``exceeded cap 128.0 MiB (cgroup): killed by SIGKILL``) and ``traceback`` the
-    child's traceback text when it raised (None when it was killed).
-    """
-
-    def __init__(self, n: int, reason: str, traceback: str | None = None) -> None:
-        super().__init__(f"flood.scaling: run({n}) failed in its child: {reason}")
-        self.n = n
-        self.reason = reason
-        self.traceback = traceback
-
-    def __reduce__(self) -> tuple[type[ScalingError], tuple[int, str, str | None]]:
-        return (type(self), (self.n, self.reason, self.traceback))
+COUNT_FIELDS = HIGH_WATERS
 
 
 def _least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float]:
@@ -209,109 +177,3 @@ def fit(points: Iterable[tuple[int, Measurement]]) -> ScalingReport:
         count_slopes=count_slopes,
         growing=growing,
     )
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def _measure(run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -> Measurement:
-    """One window around ``run(n)``; an awaitable result is run to completion inside it."""
-    window = Window(gauge, interval)
-    window.start()
-    try:
-        result = run(n)
-        if inspect.iscoroutine(result):
-            asyncio.run(result)
-        elif inspect.isawaitable(result):
-            asyncio.run(_await(result))
-    except BaseException:
-        # The window must not stay open (it hooks loops and thread starts); a failure to
-        # close it must not hide what run() raised.
-        with contextlib.suppress(Exception):
-            window.stop()
-        raise
-    return window.stop()
-
-
-def _in_child(send: Any, run: Callable[[int], Any], n: int, gauge: Gauge, interval: float) -> dict[str, Any]:
-    # The child inherits the gauge, shared with the parent since the fork: its window
-    # must neither reset nor add to the parent's counters.
-    gauge.detach_after_fork()
-    try:
-        return _measure(run, n, gauge, interval).to_dict()
-    finally:
-        gauge.close()  # the child ends with os._exit: no finalizer would remove a shared file
-
-
-def run_point(
-    run: Callable[[int], Any],
-    n: int,
-    *,
-    gauge: Gauge,
-    interval: float,
-    isolate: bool,
-    cap: int,
-    timeout: float | None = None,
-) -> Measurement:
-    """Measure one call of ``run(n)``.
-
-    With ``isolate`` the call runs in a fresh forked child capped at ``cap`` bytes
-    (:func:`~pytest_boundedload.isolation.run_capped`) and a failure there (an
-    exception, a signal, the cap, ``timeout`` seconds) raises :class:`ScalingError`.
-    Without it the call runs in this process and its exceptions propagate as they are.
-    A coroutine (or other awaitable) returned by ``run`` is run with ``asyncio.run``
-    inside the window.
-    """
-    if not isolate:
-        return _measure(run, n, gauge, interval)
-    # heap.prepare fills the free space the child inherits, before the cap applies and
-    # kept until the child exits, so every size is measured at its full cost.
-    outcome = run_capped(_in_child, run, n, gauge, interval, cap=cap, timeout=timeout, prepare=heap.prepare)
-    if not outcome.ok:
-        raise ScalingError(n, outcome.describe(), outcome.traceback)
-    if not isinstance(outcome.value, dict):
-        raise ScalingError(n, "exited without a result")
-    return Measurement.from_dict(outcome.value)
-
-
-def _check_ns(ns: object) -> tuple[int, ...]:
-    if isinstance(ns, (str, bytes)) or not isinstance(ns, Iterable):
-        raise ValueError(f"flood.scaling(): ns must be a sequence of task counts, got {ns!r}")
-    sizes = tuple(ns)
-    bad = [n for n in sizes if isinstance(n, bool) or not isinstance(n, int) or n <= 0]
-    if bad:
-        raise ValueError(f"flood.scaling(): ns must be positive ints, got {sizes!r} (bad: {bad[0]!r})")
-    if len(set(sizes)) < 2:
-        raise ValueError(f"flood.scaling(): ns needs at least two different sizes, got {sizes!r}")
-    return tuple(sorted(sizes))
-
-
-def measure_scaling(
-    run: Callable[[int], Any],
-    ns: Sequence[int],
-    *,
-    gauge: Gauge,
-    interval: float,
-    isolate: bool = True,
-    cap: int = _DEFAULT_CAP,
-    timeout: float | None = None,
-) -> ScalingReport:
-    """Call ``run(n)`` for each size in ``ns`` (ascending; each in its own forked child
-    unless ``isolate`` is false) and fit the measurements: see :func:`fit`.
-
-    ``ns`` needs at least two different positive sizes; a size given twice is measured
-    twice. ``cap`` (bytes) and ``timeout`` (seconds per size) apply to each child.
-    """
-    if not callable(run):
-        raise ValueError(f"flood.scaling(): run must be callable, got {run!r}")
-    sizes = _check_ns(ns)
-    if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
-        raise ValueError(f"flood.scaling(): cap must be a positive number of bytes, got {cap!r}")
-    if not interval > 0:
-        raise ValueError(f"flood.scaling(): interval must be a positive number of seconds, got {interval!r}")
-    points = [
-        (n, run_point(run, n, gauge=gauge, interval=interval, isolate=isolate, cap=cap, timeout=timeout))
-        for n in sizes
-    ]
-    return fit(points)

@@ -1,8 +1,8 @@
 """Exact in-flight counting for the probe workers, in one process or across many.
 
-Every probe call enters and leaves the gauge; nothing is sampled. Inside one process a
+Every probe call enters and leaves the counter; nothing is sampled. Inside one process a
 lock guards plain ints. As soon as the work may cross a process boundary (the sync probe
-is pickled for a process pool, or the process forks) the gauge moves its figures into a
+is pickled for a process pool, or the process forks) the counter moves its figures into a
 small shared file mapped into every process and guarded by a POSIX record lock, so a
 ``ProcessPoolExecutor`` running ``flood.worker`` is counted as exactly as threads are.
 """
@@ -19,9 +19,10 @@ import sys
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Gauge", "GaugeReading", "SharedCounters", "remove_stale"]
+__all__ = ["InFlightCounter", "InFlightReading", "SharedCounters", "remove_stale"]
 
 # in_flight, high-water, started, done, failed
 _LAYOUT = struct.Struct("5q")
@@ -30,7 +31,7 @@ _PREFIX = "boundedload-gauge-"
 
 
 def remove_stale() -> int:
-    """Remove the shared files of gauges whose owner process is gone; returns how many."""
+    """Remove the shared files of counters whose owner process is gone; returns how many."""
     removed = 0
     directory = _SHM_DIR or tempfile.gettempdir()
     try:
@@ -55,8 +56,8 @@ def remove_stale() -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class GaugeReading:
-    """Counters of a gauge at one moment."""
+class InFlightReading:
+    """An in-flight counter's figures at one moment."""
 
     in_flight: int
     max_in_flight: int
@@ -66,7 +67,7 @@ class GaugeReading:
 
 
 class SharedCounters:
-    """The gauge's figures in a mapped file, updated under ``lockf`` by any process.
+    """The counter's figures in a mapped file, updated under ``lockf`` by any process.
 
     Record locks belong to a process, so threads of one process also take a thread lock;
     it is re-created after a fork because the parent's lock may have been held then.
@@ -103,48 +104,39 @@ class SharedCounters:
         assert self._map is not None
         return self._map
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[mmap.mmap]:
+        """The mapping, held under the thread lock and the file's record lock."""
+        buf = self._attach()
+        with self._lock:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            try:
+                yield buf
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
     def update(self, in_flight: int, started: int, done: int, failed: int) -> None:
         """Add the deltas atomically and raise the high-water when in-flight grows."""
-        buf = self._attach()
-        with self._lock:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX)
-            try:
-                cur, high, s, d, f = _LAYOUT.unpack_from(buf)
-                cur += in_flight
-                _LAYOUT.pack_into(buf, 0, cur, max(high, cur), s + started, d + done, f + failed)
-            finally:
-                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        with self._locked() as buf:
+            current, high, s, d, f = _LAYOUT.unpack_from(buf)
+            current += in_flight
+            _LAYOUT.pack_into(buf, 0, current, max(high, current), s + started, d + done, f + failed)
 
-    def write(self, reading: GaugeReading) -> None:
-        """Overwrite all counters (used once, when a gauge switches to shared mode)."""
-        buf = self._attach()
-        with self._lock:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX)
-            try:
-                _LAYOUT.pack_into(buf, 0, *dataclasses.astuple(reading))
-            finally:
-                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+    def write(self, reading: InFlightReading) -> None:
+        """Overwrite all counters (used once, when a counter switches to shared mode)."""
+        with self._locked() as buf:
+            _LAYOUT.pack_into(buf, 0, *dataclasses.astuple(reading))
 
-    def read(self) -> GaugeReading:
+    def read(self) -> InFlightReading:
         """Return the current counters."""
-        buf = self._attach()
-        with self._lock:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX)
-            try:
-                return GaugeReading(*_LAYOUT.unpack_from(buf))
-            finally:
-                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        with self._locked() as buf:
+            return InFlightReading(*_LAYOUT.unpack_from(buf))
 
     def reset(self) -> None:
         """Zero the counts and set the high-water to what is in flight, in one locked step."""
-        buf = self._attach()
-        with self._lock:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX)
-            try:
-                current = _LAYOUT.unpack_from(buf)[0]
-                _LAYOUT.pack_into(buf, 0, current, current, 0, 0, 0)
-            finally:
-                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        with self._locked() as buf:
+            current = _LAYOUT.unpack_from(buf)[0]
+            _LAYOUT.pack_into(buf, 0, current, current, 0, 0, 0)
 
     def close(self, *, unlink: bool) -> None:
         """Unmap, and remove the file when this process created it."""
@@ -164,40 +156,40 @@ def _unlink_if_owner(path: str, owner: int) -> None:
             os.unlink(path)
 
 
-# Gauges that are open (not closed): a fork shares them.
-_LIVE_GAUGES: weakref.WeakSet[Gauge] = weakref.WeakSet()
+# Counters that are open (not closed): a fork shares them.
+_OPEN_COUNTERS: weakref.WeakSet[InFlightCounter] = weakref.WeakSet()
 
 
 def _share_before_fork() -> None:
-    # A child made by fork() inherits the gauge without pickling it; its counts only
-    # reach the parent if the gauge is shared before the fork happens.
-    for gauge in list(_LIVE_GAUGES):
-        gauge.share()
+    # A child made by fork() inherits the counter without pickling it; its counts only
+    # reach the parent if the counter is shared before the fork happens.
+    for counter in list(_OPEN_COUNTERS):
+        counter.share()
 
 
 def _renew_locks_in_child() -> None:
-    # Another thread may have held a gauge's lock at the moment of the fork.
-    for gauge in list(_LIVE_GAUGES):
-        gauge._lock = threading.Lock()
+    # Another thread may have held a counter's lock at the moment of the fork.
+    for counter in list(_OPEN_COUNTERS):
+        counter._lock = threading.Lock()
 
 
 os.register_at_fork(before=_share_before_fork, after_in_child=_renew_locks_in_child)
 
 
 # With the GIL, CPython switches threads only at calls and backward jumps, so the short
-# read-modify-write sequences of the fast path below cannot interleave between threads.
+# read-modify-write sequences of the lock-free path below cannot interleave between threads.
 # A free-threaded build gets the lock on every update instead.
 _GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
-class Gauge:
+class InFlightCounter:
     """High-water of probe calls in flight, exact at every enter and leave.
 
-    ``fast`` is true while the counters are plain ints of this process that need no lock
-    (the probes inline that path; everything else goes through :meth:`enter` and
+    ``lock_free`` is true while the counters are plain ints of this process that need no
+    lock (the probes inline that path; everything else goes through :meth:`enter` and
     :meth:`leave`). On that path a call with nothing to do, which starts and ends with no
-    call or await in between, only raises ``high`` to ``in_flight + 1`` if need be and
-    adds one to ``instant``, which counts as started and done.
+    call or await in between, only raises ``high_water`` to ``in_flight + 1`` if need be
+    and adds one to ``no_work_calls``, which count as started and done.
     """
 
     def __init__(self) -> None:
@@ -205,29 +197,29 @@ class Gauge:
         self._owner = os.getpid()
         self._shared: SharedCounters | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
-        self.fast = _GIL
+        self.lock_free = _GIL
         self.in_flight = 0
-        self.high = 0
+        self.high_water = 0
         self.started = 0
         self.done = 0
         self.failed = 0
-        self.instant = 0
-        _LIVE_GAUGES.add(self)
+        self.no_work_calls = 0
+        _OPEN_COUNTERS.add(self)
 
     @property
     def shared(self) -> SharedCounters | None:
-        """The shared counters once the gauge crossed a process boundary, else None."""
+        """The shared counters once the counter crossed a process boundary, else None."""
         return self._shared
 
     def share(self) -> SharedCounters:
         """Move the counters into shared memory (idempotent) and return them."""
         with self._lock:
             if self._shared is None:
-                self.fast = False
+                self.lock_free = False
                 shared = SharedCounters.create()
                 shared.write(self._local_reading())
                 self._shared = shared
-                # A gauge dropped without close() must not leave its file behind.
+                # A counter dropped without close() must not leave its file behind.
                 self._finalizer = weakref.finalize(self, _unlink_if_owner, shared.path, self._owner)
             return self._shared
 
@@ -238,8 +230,8 @@ class Gauge:
             if shared is None:
                 self.in_flight += 1
                 self.started += 1
-                if self.in_flight > self.high:
-                    self.high = self.in_flight
+                if self.in_flight > self.high_water:
+                    self.high_water = self.in_flight
                 return
         shared.update(1, 1, 0, 0)
 
@@ -254,12 +246,12 @@ class Gauge:
                 return
         shared.update(-1, 0, int(done), int(failed))
 
-    def _local_reading(self) -> GaugeReading:
-        instant = self.instant
-        started, done = self.started + instant, self.done + instant
-        return GaugeReading(self.in_flight, self.high, started, done, self.failed)
+    def _local_reading(self) -> InFlightReading:
+        no_work = self.no_work_calls
+        started, done = self.started + no_work, self.done + no_work
+        return InFlightReading(self.in_flight, self.high_water, started, done, self.failed)
 
-    def read(self) -> GaugeReading:
+    def read(self) -> InFlightReading:
         """Return the current counters."""
         with self._lock:
             shared = self._shared
@@ -272,11 +264,11 @@ class Gauge:
         with self._lock:
             shared = self._shared
             if shared is None:
-                self.high = self.in_flight
-                self.started = self.done = self.failed = self.instant = 0
+                self.high_water = self.in_flight
+                self.started = self.done = self.failed = self.no_work_calls = 0
                 return
         current = shared.read().in_flight
-        shared.write(GaugeReading(current, current, 0, 0, 0))
+        shared.write(InFlightReading(current, current, 0, 0, 0))
 
     def detach_after_fork(self) -> None:
         """In a forked child: count on its own from zero, apart from the parent's figures.
@@ -287,21 +279,21 @@ class Gauge:
         self._owner = os.getpid()
         self._shared = None
         self._finalizer = None
-        self.fast = _GIL
-        self.in_flight = self.high = self.started = self.done = self.failed = self.instant = 0
+        self.lock_free = _GIL
+        self.in_flight = self.high_water = self.started = self.done = self.failed = self.no_work_calls = 0
 
     def close(self) -> None:
-        """Release the shared file, if any. The gauge still counts in-process; forks no longer share it."""
+        """Release the shared file, if any. The counter still counts in-process; forks no longer share it."""
         with self._lock:
             shared, self._shared = self._shared, None
             if shared is not None:
                 reading = shared.read()
-                self.in_flight, self.high = reading.in_flight, reading.max_in_flight
+                self.in_flight, self.high_water = reading.in_flight, reading.max_in_flight
                 self.started, self.done, self.failed = reading.started, reading.done, reading.failed
-                self.instant = 0
+                self.no_work_calls = 0
                 shared.close(unlink=os.getpid() == self._owner)
-                self.fast = _GIL
+                self.lock_free = _GIL
             if self._finalizer is not None:
                 self._finalizer.detach()
                 self._finalizer = None
-        _LIVE_GAUGES.discard(self)
+        _OPEN_COUNTERS.discard(self)

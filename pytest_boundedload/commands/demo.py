@@ -1,7 +1,7 @@
 """``boundedload demo``: flood every fix and anti-pattern, each in a capped child, and compare.
 
 Each pattern runs in its own forked child under a hard memory cap (see
-:mod:`pytest_boundedload.isolation`), measured by the same window, gauge and probes a
+:mod:`pytest_boundedload.isolate.capped`), measured by the same window, in-flight counter and probes a
 test uses. A child that the cap stops is a row that says so.
 
 Threads and processes cost far more to start than coroutines (about 0.1 ms per thread
@@ -21,14 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import antipatterns, fixes
-from .gauge import Gauge
-from .isolation import ChildOutcome, run_capped
-from .probe import AsyncProbe, SyncProbe, make_async_probe
-from .sampler import current_rss
-from .units import format_size
-from .window import Window
-from .workload import Workload
+from .. import antipatterns, fixes
+from ..flood.probe import AsyncProbe, SyncProbe, make_async_probe
+from ..flood.workload import Workload
+from ..isolate.capped import ChildOutcome, run_capped
+from ..measure.inflight import InFlightCounter
+from ..measure.measurement import HIGH_WATERS
+from ..measure.sampler import current_rss
+from ..measure.window import Window
+from ..table import Column, render_table
+from ..units import format_size
 
 __all__ = ["PATTERNS", "DemoSettings", "Pattern", "run_demo"]
 
@@ -51,6 +53,7 @@ class DemoSettings:
 
 
 Runner = Callable[[Workload, AsyncProbe, SyncProbe, int], Any]
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,34 +118,26 @@ PATTERNS: tuple[Pattern, ...] = (
 def _flood_in_child(
     send: Callable[[Any], None], pattern: Pattern, n: int, settings: DemoSettings, latency: float
 ) -> dict[str, Any]:
-    gauge = Gauge()
-    window = Window(gauge, interval=0.01)
+    in_flight = InFlightCounter()
+    window = Window(in_flight, interval=0.01)
     workload = Workload(n, payload=settings.payload, latency=latency)
     window.start()
     try:
-        pattern.run(workload, make_async_probe(gauge), SyncProbe(gauge), settings.limit)
+        pattern.run(workload, make_async_probe(in_flight), SyncProbe(in_flight), settings.limit)
     except BaseException:
         # What was measured up to the failure still goes into the row.
         send(window.stop().to_dict())
         raise
     finally:
-        gauge.close()  # the child ends with os._exit: no finalizer would remove a shared file
+        in_flight.close()  # the child ends with os._exit: no finalizer would remove a shared file
     return window.stop().to_dict()
 
 
 def verdict(row: dict[str, Any], limit: int) -> tuple[str, list[str]]:
     """("bounded", []) or ("unbounded", [what grew]): a count above 2 x limit + 2 grew with N."""
     ceiling = 2 * limit + 2
-    grew = [
-        label
-        for key, label in (
-            ("max_in_flight", "in flight"),
-            ("max_tasks", "tasks"),
-            ("max_threads", "threads"),
-            ("max_processes", "processes"),
-        )
-        if (row.get(key) or 0) > ceiling
-    ]
+    grown = [key for key in HIGH_WATERS if (row.get(key) or 0) > ceiling]
+    grew = [key.removeprefix("max_").replace("_", " ") for key in grown]  # "max_in_flight": "in flight"
     return ("unbounded" if grew else "bounded"), grew
 
 
@@ -151,7 +146,7 @@ def _row(pattern: Pattern, n: int, settings: DemoSettings, outcome: ChildOutcome
     figures = outcome.value if outcome.ok else outcome.last_message
     if not isinstance(figures, dict):
         figures = {}
-    for key in ("max_in_flight", "max_tasks", "max_threads", "max_processes", "rss_growth", "duration"):
+    for key in (*HIGH_WATERS, "rss_growth", "duration"):
         row[key] = figures.get(key)
     if outcome.ok:
         row["verdict"], row["grew"] = verdict(row, settings.limit)
@@ -197,31 +192,48 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+_COLUMNS = (
+    Column("pattern", "<", width=19),
+    Column("kind", "<", width=12, gap=1),
+    Column("n", width=6, gap=1),
+    Column("latency", width=8, gap=1),
+    Column("in flight", width=9, gap=1),
+    Column("tasks", width=6, gap=1),
+    Column("threads", width=7, gap=1),
+    Column("procs", width=5, gap=1),
+    Column("rss growth", width=11, gap=1),
+    Column("time", width=7, gap=1),
+    Column("verdict", "<"),
+)
+
+
 def format_table(rows: list[dict[str, Any]], settings: DemoSettings) -> str:
     """The comparison table."""
-    head = (
-        f"{'pattern':<19} {'kind':<12} {'n':>6} {'latency':>8} {'in flight':>9} {'tasks':>6}"
-        f" {'threads':>7} {'procs':>5} {'rss growth':>11} {'time':>7}  verdict"
-    )
-    lines = [
-        f"payload {format_size(settings.payload)} per task, limit {settings.limit},"
-        f" hard cap {format_size(settings.cap)} per pattern;"
-        " thread and process rows use fewer, longer tasks (see boundedload demo --help)",
-        head,
-        "-" * len(head),
-    ]
+    cells = []
     for row in rows:
-        growth = "-" if row["rss_growth"] is None else format_size(row["rss_growth"])
-        duration = "-" if row["duration"] is None else f"{row['duration']:.2f}s"
         verdict_text = row["verdict"]
         if row["grew"]:
             verdict_text += f" ({', '.join(row['grew'])})"
         if row["error"]:
             verdict_text += f" ({row['error']})"
-        lines.append(
-            f"{row['pattern']:<19} {row['kind']:<12} {row['n']:>6} {row['latency'] * 1000:>6g}ms"
-            f" {_cell(row['max_in_flight']):>9} {_cell(row['max_tasks']):>6}"
-            f" {_cell(row['max_threads']):>7} {_cell(row['max_processes']):>5} {growth:>11}"
-            f" {duration:>7}  {verdict_text}"
+        cells.append(
+            (
+                row["pattern"],
+                row["kind"],
+                str(row["n"]),
+                f"{row['latency'] * 1000:g}ms",
+                _cell(row["max_in_flight"]),
+                _cell(row["max_tasks"]),
+                _cell(row["max_threads"]),
+                _cell(row["max_processes"]),
+                "-" if row["rss_growth"] is None else format_size(row["rss_growth"]),
+                "-" if row["duration"] is None else f"{row['duration']:.2f}s",
+                verdict_text,
+            )
         )
-    return "\n".join(lines)
+    intro = (
+        f"payload {format_size(settings.payload)} per task, limit {settings.limit},"
+        f" hard cap {format_size(settings.cap)} per pattern;"
+        " thread and process rows use fewer, longer tasks (see boundedload demo --help)"
+    )
+    return "\n".join([intro, *render_table(_COLUMNS, cells, rule=True)])

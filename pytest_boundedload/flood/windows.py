@@ -1,20 +1,18 @@
-"""The windows of one test: the implicit call-phase window, or the test's own windows."""
+"""The measurement windows of one test: the implicit call-phase window, or the test's own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .gauge import Gauge
-from .measurement import Measurement
-from .scaling import ScalingReport
-from .window import Window
+from ..measure.inflight import InFlightCounter
+from ..measure.measurement import Measurement
+from ..measure.window import Window
+from .fit import ScalingReport
+from .scaling import DEFAULT_CAP, measure_scaling
 
-__all__ = ["MeasureResult", "Recorder"]
-
-# The memory cap of each flood.scaling() child when the test sets no hard_limit.
-_DEFAULT_SCALING_CAP = 2 << 30
+__all__ = ["MeasureResult", "TestWindows"]
 
 
 class MeasureResult:
@@ -44,20 +42,23 @@ class MeasureResult:
         return f"<MeasureResult {state}>"
 
 
-class Recorder:
+class TestWindows:
     """Runs the windows of one test and keeps their results.
 
     The plugin opens an implicit window around the call phase. If the test opens windows
-    of its own, the implicit one is dropped and the test's figures are the worst of its
-    own windows.
+    of its own (``flood.measure()``, ``flood.scaling(isolate=False)``), the implicit one
+    is dropped and the test's figures are its own windows combined.
     """
 
-    def __init__(self, interval: float) -> None:
-        self.gauge = Gauge()
+    __test__ = False  # not a test class, whatever pytest's collection patterns say
+
+    def __init__(self, interval: float, cap: int | None = None) -> None:
+        self.in_flight = InFlightCounter()
         self.interval = interval
         self.windows: list[Measurement] = []
         self.scaling_reports: list[ScalingReport] = []
-        self.cap = _DEFAULT_SCALING_CAP
+        # The memory cap of each flood.scaling() child: the test's hard_limit, if any.
+        self.cap = DEFAULT_CAP if cap is None else cap
         # Called now and then while a window is open (from the sampler thread).
         self.on_tick: Callable[[], None] | None = None
         self._explicit = False
@@ -67,7 +68,7 @@ class Recorder:
     def begin_call(self) -> None:
         """Open the implicit window, unless the test already measures on its own."""
         if not self._explicit and self._open is None:
-            self._implicit = self._open = Window(self.gauge, self.interval, self.on_tick)
+            self._implicit = self._open = Window(self.in_flight, self.interval, self.on_tick)
             self._open.start()
             if self.on_tick is not None:
                 self.on_tick()
@@ -79,12 +80,7 @@ class Recorder:
         if window is not None:
             self.windows.append(window.stop())
 
-    @property
-    def measuring(self) -> bool:
-        """Whether a flood.measure() window of the test is open right now."""
-        return self._open is not None and self._open is not self._implicit
-
-    def drop_implicit(self) -> None:
+    def _drop_implicit(self) -> None:
         """Close the implicit window for good: the test measures on its own from here."""
         window, self._implicit, self._open = self._implicit, None, None
         self._explicit = True
@@ -96,9 +92,9 @@ class Recorder:
         """An explicit window; replaces the implicit one for this test."""
         if self._open is not None and self._open is not self._implicit:
             raise RuntimeError("flood.measure() windows cannot be nested")
-        self.drop_implicit()
+        self._drop_implicit()
         result = MeasureResult()
-        window = self._open = Window(self.gauge, self.interval, self.on_tick)
+        window = self._open = Window(self.in_flight, self.interval, self.on_tick)
         window.start()
         try:
             yield result
@@ -107,14 +103,32 @@ class Recorder:
             result._measurement = window.stop()
             self.windows.append(result._measurement)
 
+    def scaling(self, run: Callable[[int], Any], ns: Sequence[int], *, isolate: bool) -> ScalingReport:
+        """Measure ``run(n)`` at each size and keep the report for the test's verdict.
+
+        In this process (``isolate=False``) every size is a window of the test, checked
+        against its limits; the implicit window is closed for it (windows cannot overlap).
+        """
+        if not isolate:
+            if self._open is not None and self._open is not self._implicit:
+                raise RuntimeError("flood.scaling(isolate=False) cannot run inside a flood.measure() window")
+            self._drop_implicit()
+        report = measure_scaling(
+            run, ns, in_flight=self.in_flight, interval=self.interval, isolate=isolate, cap=self.cap
+        )
+        self.scaling_reports.append(report)
+        if not isolate:
+            self.windows.extend(measurement for _, measurement in report.points)
+        return report
+
     @property
     def last(self) -> Measurement | None:
         """The latest closed window, if any."""
         return self.windows[-1] if self.windows else None
 
     def result(self) -> Measurement | None:
-        """The test's figures: the worst over its windows, or None when nothing was measured."""
-        return Measurement.worst_of(self.windows) if self.windows else None
+        """The test's figures: its windows combined, or None when nothing was measured."""
+        return Measurement.combine(self.windows) if self.windows else None
 
     def close(self) -> None:
         """Close any window left open and release shared resources."""
@@ -123,4 +137,4 @@ class Recorder:
             if window is not None:
                 window.stop()
         finally:
-            self.gauge.close()
+            self.in_flight.close()

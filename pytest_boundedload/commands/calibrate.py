@@ -15,12 +15,12 @@ import threading
 import time
 from typing import Any
 
-from .gauge import Gauge
-from .isolation import _Cgroup
-from .probe import make_async_probe
-from .sampler import vmhwm_available
-from .tasktrack import TaskTracker
-from .workload import Workload
+from ..flood.probe import make_async_probe
+from ..flood.workload import Workload
+from ..isolate.cgroup import Cgroup
+from ..measure.inflight import InFlightCounter
+from ..measure.livetasks import LiveTaskCounter
+from ..measure.sampler import vmhwm_available
 
 __all__ = ["Calibration", "calibrate", "format_calibration"]
 
@@ -73,27 +73,26 @@ async def _no_op(task: Any) -> Any:
 
 
 def _task_cost(n: int, measured: bool) -> float:
-    gauge = Gauge()
-    worker = make_async_probe(gauge) if measured else _no_op
-    tracker = TaskTracker()
+    worker = make_async_probe(InFlightCounter()) if measured else _no_op
+    live_tasks = LiveTaskCounter()
 
     async def flood() -> None:
         await asyncio.gather(*[worker(task) for task in Workload(n)])
 
     if measured:
-        tracker.start()
+        live_tasks.start()
     started = time.perf_counter()
     try:
         asyncio.run(flood())
     finally:
         if measured:
-            tracker.stop()
+            live_tasks.stop()
     return (time.perf_counter() - started) / n
 
 
 def calibrate(*, threads: int = 200, processes: int = 30, tasks: int = 20_000) -> Calibration:
     """Measure this machine (a few seconds)."""
-    group = _Cgroup.create(64 << 20)
+    group = Cgroup.create(64 << 20)
     if group is not None:
         group.remove()
     plain = min(_task_cost(tasks, False) for _ in range(3))

@@ -1,4 +1,9 @@
-"""The frozen result of one measurement window."""
+"""The frozen result of one measurement window, and which of its figures are sizes or counts.
+
+The figure lists here are the one place that says how a figure is shown (a size in
+bytes or a plain count), how windows combine (a high-water takes the maximum, a total
+adds up) and so which figures a baseline compares and a scaling fit follows.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,28 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-__all__ = ["Measurement", "PeakSource"]
+from ..units import format_size
+
+__all__ = ["HIGH_WATERS", "SIZES", "TOTALS", "Measurement", "PeakSource", "format_figure", "is_size"]
 
 PeakSource = Literal["vmhwm", "sampled"]
 
-_PEAK_FIELDS = (
-    "peak_rss",
-    "rss_growth",
-    "children_peak_rss",
-    "max_in_flight",
-    "max_tasks",
-    "max_threads",
-    "max_processes",
-)
-_SUM_FIELDS = ("tasks_started", "tasks_done", "tasks_failed", "duration")
+# Figures in bytes.
+SIZES = ("peak_rss", "rss_growth", "children_peak_rss")
+# Counts that are high-waters: what a concurrency limit bounds and a scaling fit follows.
+HIGH_WATERS = ("max_in_flight", "max_tasks", "max_threads", "max_processes")
+# Figures that add up over the windows of a test.
+TOTALS = ("tasks_started", "tasks_done", "tasks_failed", "duration")
+
+
+def is_size(name: str) -> bool:
+    """Whether the figure (or the limit on it) called ``name`` is a number of bytes."""
+    return name in SIZES
+
+
+def format_figure(name: str, value: int) -> str:
+    """A figure's value for people: ``50.0 MiB`` for a size, ``10001`` for a count."""
+    return format_size(value) if is_size(name) else str(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,15 +77,16 @@ class Measurement:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod
-    def worst_of(cls, windows: Iterable[Measurement]) -> Measurement:
-        """Combine several windows of one test: peaks take the maximum, counts add up."""
+    def combine(cls, windows: Iterable[Measurement]) -> Measurement:
+        """The figures of a test measured in several windows: sizes and high-waters take
+        the maximum over the windows, totals (probe calls, ``duration``) add up."""
         items = list(windows)
         if not items:
-            raise ValueError("worst_of() needs at least one Measurement")
+            raise ValueError("combine() needs at least one Measurement")
         if len(items) == 1:
             return items[0]
-        values: dict[str, Any] = {name: max(getattr(m, name) for m in items) for name in _PEAK_FIELDS}
-        values.update({name: sum(getattr(m, name) for m in items) for name in _SUM_FIELDS})
+        values: dict[str, Any] = {name: max(getattr(m, name) for m in items) for name in SIZES + HIGH_WATERS}
+        values.update({name: sum(getattr(m, name) for m in items) for name in TOTALS})
         sources = {m.peak_source for m in items}
         values["peak_source"] = "vmhwm" if sources == {"vmhwm"} else "sampled"
         return cls(**values)

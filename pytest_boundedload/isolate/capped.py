@@ -30,12 +30,11 @@ import sys
 import threading
 import time
 import traceback
-import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from .units import format_size
+from ..units import format_size
+from .cgroup import Cgroup
 
 __all__ = ["ChildOutcome", "run_capped"]
 
@@ -44,97 +43,6 @@ _POLL = 0.05
 _PR_SET_PDEATHSIG = 1
 # Kept free in the child so a MemoryError can still be reported through the pipe.
 _RESERVE = 1 << 20
-
-
-class _Cgroup:
-    """A child memory cgroup of this process's own, with a limit; removed after use."""
-
-    _counter = 0
-
-    def __init__(self, path: Path, limit_file: str) -> None:
-        self.path = path
-        self.limit_file = limit_file
-
-    @classmethod
-    def create(cls, cap: int) -> _Cgroup | None:
-        """Make one, or return None where cgroups are missing or not writable."""
-        base = _own_memory_cgroup()
-        if base is None:
-            return None
-        version_1 = (base / "memory.limit_in_bytes").exists()
-        cls._counter += 1
-        path = base / f"boundedload-{os.getpid()}-{cls._counter}"
-        try:
-            path.mkdir()
-        except OSError:
-            return None
-        group = cls(path, "memory.limit_in_bytes" if version_1 else "memory.max")
-        try:
-            (path / group.limit_file).write_text(str(cap))
-            if not version_1 and (path / "memory.swap.max").exists():
-                (path / "memory.swap.max").write_text("0")
-        except OSError:
-            group.remove()
-            return None
-        return group
-
-    def join(self) -> bool:
-        """Move the calling process into the cgroup."""
-        try:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
-        except OSError:
-            return False
-        return True
-
-    def oom_kills(self) -> int | None:
-        """How many processes the OOM killer ended in this cgroup; None if the kernel
-        does not say."""
-        for name in ("memory.events", "memory.oom_control"):
-            try:
-                text = (self.path / name).read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        return None
-
-    def kill_all(self) -> None:
-        """SIGKILL every process still in the cgroup."""
-        with contextlib.suppress(OSError):
-            for line in (self.path / "cgroup.procs").read_text().split():
-                with contextlib.suppress(OSError):
-                    os.kill(int(line), signal.SIGKILL)
-
-    def remove(self) -> None:
-        """Delete the cgroup; the kernel may need a moment after its last process exits."""
-        for _ in range(200):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.01)
-        warnings.warn(f"boundedload: could not remove the cgroup {self.path}", RuntimeWarning, stacklevel=2)
-
-
-def _own_memory_cgroup() -> Path | None:
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, relative = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / relative.lstrip("/")
-            return base if (base / "memory.limit_in_bytes").exists() else None
-    for line in lines:
-        if line.startswith("0::"):
-            base = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
-            return base if (base / "memory.max").exists() else None
-    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,21 +85,35 @@ class ChildOutcome:
         """The latest message the child sent, or None."""
         return self.messages[-1] if self.messages else None
 
-    def describe(self) -> str:
-        """One line for people: ``exceeded cap 2.0 GiB: MemoryError`` and the like."""
-        cap = f"{format_size(self.cap)} ({self.cap_kind})"
+    @property
+    def ending(self) -> tuple[str, str]:
+        """How the child ended, as (kind, detail): ``("timeout", "")``, ``("memory",
+        "MemoryError")`` or ``("memory", "killed by SIGKILL")``, ``("signal", "SIGTERM")``,
+        ``("error", "ValueError: boom")``, ``("exit", "3")`` or ``("ok", "")``."""
         if self.timed_out:
-            return f"timed out (cap {cap})"
+            return "timeout", ""
         if self.out_of_memory:
-            how = self.error if self.error is not None else f"killed by {self.signal}"
-            return f"exceeded cap {cap}: {how}"
+            return "memory", self.error if self.error is not None else f"killed by {self.signal}"
         if self.signal is not None:
-            return f"killed by {self.signal} (cap {cap})"
+            return "signal", self.signal
         if self.error is not None:
-            return f"raised {self.error}"
+            return "error", self.error
         if self.exit_code not in (0, None):
-            return f"exited with status {self.exit_code}"
-        return "ok"
+            return "exit", str(self.exit_code)
+        return "ok", ""
+
+    def describe(self) -> str:
+        """One line for people: ``exceeded cap 2.0 GiB (cgroup): MemoryError`` and the like."""
+        cap = f"{format_size(self.cap)} ({self.cap_kind})"
+        kind, detail = self.ending
+        return {
+            "timeout": f"timed out (cap {cap})",
+            "memory": f"exceeded cap {cap}: {detail}",
+            "signal": f"killed by {detail} (cap {cap})",
+            "error": f"raised {detail}",
+            "exit": f"exited with status {detail}",
+            "ok": "ok",
+        }[kind]
 
 
 def _write(fd: int, kind: str, payload: Any) -> None:
@@ -279,7 +201,7 @@ def _die_with_parent() -> None:
 def _child_main(
     write_fd: int,
     cap: int,
-    group: _Cgroup | None,
+    group: Cgroup | None,
     function: Callable[..., Any],
     args: tuple[Any, ...],
     prepare: Callable[[], object] | None,
@@ -341,7 +263,7 @@ def run_capped(
     a child only for the pages it touches after joining); what it returns is kept alive
     until the child exits.
     """
-    group = _Cgroup.create(cap) if method in ("auto", "cgroup") else None
+    group = Cgroup.create(cap) if method in ("auto", "cgroup") else None
     if group is None and method == "cgroup":
         raise RuntimeError("no writable memory cgroup for this process")
     read_fd, write_fd = os.pipe()

@@ -1,0 +1,211 @@
+"""One measured test's verdict, built once when its call phase ends.
+
+An :class:`Outcome` holds the test's figures, the limits that applied and where each came
+from, the lines that fail it (crossed limits, baseline regressions, a ``MemoryError``
+under the cap), its baseline status and deltas, and its status word. :func:`judge` makes
+it; the plugin attaches it to the call-phase report, encoded exactly once as flat
+``report.user_properties``: pytest serialises those with the report, so they reach the
+xdist controller (and survive a later crash of the worker), and JUnit XML writes each one
+as a ``<property>`` (flat ``boundedload.max_tasks = 20001`` pairs read well on a CI
+dashboard, where one dict would be a single unreadable string). A process that receives
+the report decodes it once with :func:`decode`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .baseline.compare import Delta, regressions
+from .limits import Limits
+from .measure.measurement import Measurement
+from .report import (
+    SECTION_CROSSED,
+    SECTION_HARD_LIMIT,
+    SECTION_MEASUREMENT,
+    SECTION_SCALING,
+    failure_message,
+    measurement_section,
+)
+from .units import format_size
+
+if TYPE_CHECKING:
+    from .flood.fit import ScalingReport
+
+__all__ = ["MEMORY", "PREFIX", "Outcome", "decode", "judge", "so_far", "stopped"]
+
+# The status word of a test that failed on its figures alone (letter M).
+MEMORY = "MEMORY"
+
+PREFIX = "boundedload."
+_VIOLATION = PREFIX + "violation"
+_LIMIT = PREFIX + "limit."
+_SOURCE = PREFIX + "limit_source."
+_DELTA = PREFIX + "baseline.delta"
+_BASELINE = PREFIX + "baseline"
+_STATUS = PREFIX + "status"
+_FIELDS = {field.name for field in dataclasses.fields(Measurement)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """The verdict on one measured test.
+
+    - ``measurement``: the test's figures (its windows combined), None if none were taken;
+    - ``limits``: the limits that applied, by name; ``limit_sources``: where each came
+      from (``marker``, ``option``, ``ini``);
+    - ``violations``: one line per crossed limit, baseline regression or cap reached;
+    - ``baseline``: ``"new"``, ``"compared"`` or None (not compared); ``deltas``: the
+      compared figures;
+    - ``status``: :data:`MEMORY` when these alone failed the test, else None.
+
+    ``failure_lines`` (the failure message) and ``sections`` (the report sections) are
+    what the plugin adds to the report in the process that ran the test; they are not
+    encoded, since the report carries them itself.
+    """
+
+    measurement: Measurement | None = None
+    limits: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    limit_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    violations: tuple[str, ...] = ()
+    baseline: str | None = None
+    deltas: tuple[Delta, ...] = ()
+    status: str | None = None
+    failure_lines: tuple[str, ...] = ()
+    sections: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def crossed(self) -> bool:
+        """Whether anything failed the test: a limit, a regression or the cap."""
+        return bool(self.violations)
+
+    def to_properties(self) -> list[tuple[str, object]]:
+        """The flat user properties that carry this outcome with a report."""
+        pairs: list[tuple[str, object]] = []
+        if self.measurement is not None:
+            pairs.extend((PREFIX + name, value) for name, value in self.measurement.to_dict().items())
+        pairs.extend((_LIMIT + name, value) for name, value in self.limits.items())
+        pairs.extend((_SOURCE + name, value) for name, value in self.limit_sources.items())
+        pairs.extend((_VIOLATION, line) for line in self.violations)
+        if self.baseline is not None:
+            pairs.append((_BASELINE, self.baseline))
+        pairs.extend((_DELTA, json.dumps(delta.to_dict(), sort_keys=True)) for delta in self.deltas)
+        if self.status is not None:
+            pairs.append((_STATUS, self.status))
+        return pairs
+
+
+def decode(properties: Iterable[tuple[str, object]]) -> Outcome:
+    """Rebuild what :meth:`Outcome.to_properties` attached; other properties are ignored."""
+    figures: dict[str, Any] = {}
+    limits: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    violations: list[str] = []
+    deltas: list[Delta] = []
+    baseline = status = None
+    for name, value in properties:
+        if not name.startswith(PREFIX):
+            continue
+        if name == _VIOLATION:
+            violations.append(str(value))
+        elif name.startswith(_LIMIT) and isinstance(value, int):
+            limits[name[len(_LIMIT) :]] = value
+        elif name.startswith(_SOURCE):
+            sources[name[len(_SOURCE) :]] = str(value)
+        elif name == _BASELINE:
+            baseline = str(value)
+        elif name == _DELTA:
+            deltas.append(Delta.from_dict(json.loads(str(value))))
+        elif name == _STATUS:
+            status = str(value)
+        elif name[len(PREFIX) :] in _FIELDS:
+            figures[name[len(PREFIX) :]] = value
+    return Outcome(
+        measurement=Measurement.from_dict(figures) if figures else None,
+        limits=limits,
+        limit_sources=sources,
+        violations=tuple(violations),
+        baseline=baseline,
+        deltas=tuple(deltas),
+        status=status,
+    )
+
+
+def _sections(
+    measurement: Measurement | None, scaling: Sequence[ScalingReport], limits: Limits
+) -> list[tuple[str, str]]:
+    sections = [(SECTION_SCALING, report.table()) for report in scaling]
+    if measurement is not None:
+        sections.append((SECTION_MEASUREMENT, measurement_section(measurement, limits)))
+    return sections
+
+
+def judge(
+    *,
+    measurement: Measurement | None,
+    scaling: Sequence[ScalingReport],
+    limits: Limits,
+    sources: Mapping[str, str],
+    baseline: str | None,
+    deltas: Sequence[Delta],
+    error: BaseException | None,
+) -> Outcome:
+    """The verdict on a test whose call phase ended, with ``error`` (None if it passed).
+
+    The test fails on its figures (status :data:`MEMORY`) when it passed on its own but
+    crossed a limit or regressed, or when the only thing wrong is a ``MemoryError`` under
+    its ``hard_limit`` (``RLIMIT_DATA`` shows the cap that way). A test that failed on its
+    own keeps its failure; what it crossed goes into a report section.
+    """
+    crossed = limits.check(measurement) if measurement is not None else []
+    for report in scaling:
+        crossed += limits.check_scaling(report.bytes_per_task, report.table())
+    regression_lines = [f"baseline regression: {delta}" for delta in regressions(deltas)]
+    message = failure_message(crossed)
+    failure_lines = ([message] if message else []) + regression_lines
+    violations = [str(v) for v in crossed] + regression_lines
+    sections = _sections(measurement, scaling, limits)
+    cap = limits.hard_limit
+    out_of_memory = cap is not None and isinstance(error, MemoryError)
+    if cap is not None and out_of_memory:
+        line = f"exceeded hard_limit {format_size(cap)}: MemoryError"
+        sections.append((SECTION_HARD_LIMIT, line))
+        violations.append(line)
+    if failure_lines and error is not None:
+        sections.append((SECTION_CROSSED, "\n".join(failure_lines)))
+    on_figures = (failure_lines and error is None) or (out_of_memory and not failure_lines)
+    return Outcome(
+        measurement=measurement,
+        limits=limits.set(),
+        limit_sources={name: sources[name] for name in limits.set() if name in sources},
+        violations=tuple(violations),
+        baseline=baseline,
+        deltas=tuple(deltas),
+        status=MEMORY if on_figures else None,
+        failure_lines=tuple(failure_lines),
+        sections=tuple(sections),
+    )
+
+
+def so_far(
+    measurement: Measurement | None,
+    scaling: Sequence[ScalingReport],
+    limits: Limits,
+    sources: Mapping[str, str],
+) -> Outcome:
+    """The figures of a test whose call phase is still running (a subtest's report): no
+    verdict yet."""
+    return Outcome(
+        measurement=measurement,
+        limits=limits.set(),
+        limit_sources={name: sources[name] for name in limits.set() if name in sources},
+        sections=tuple(_sections(measurement, scaling, limits)),
+    )
+
+
+def stopped(line: str, *, memory: bool) -> Outcome:
+    """The outcome of a test whose capped child was stopped before it reported: the cap
+    reached (status :data:`MEMORY`), or a crash or a timeout (a plain failure)."""
+    return Outcome(violations=(line,) if memory else (), status=MEMORY if memory else None)

@@ -1,0 +1,142 @@
+"""What the plugin keeps per test between its hooks, and each report's outcome.
+
+A test's state lives in its item's stash: the effective limits and where each came
+from (set at collection), its windows (made at setup, or when ``flood`` is requested)
+and, once its call phase ended, its :class:`~.outcome.Outcome`. Reports get their
+outcome once: the one made in this process, or decoded from the report's properties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Callable, Mapping
+
+import pytest
+
+from .baseline.compare import Delta
+from .flood.windows import TestWindows
+from .limits import Limits
+from .measure.measurement import Measurement
+from .outcome import MEMORY, Outcome, decode, judge, so_far
+from .xdist_glue import CrashNotes
+
+__all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "state_of"]
+
+Comparison = Callable[[Measurement], tuple[str | None, list[Delta]]]
+
+_STATE_KEY = pytest.StashKey["ItemState"]()
+
+
+class LimitExceeded(pytest.fail.Exception):  # type: ignore[name-defined,misc]
+    """A measured test crossed one of its limits."""
+
+
+# Shown without a module path in tracebacks and summaries, like pytest's own Failed.
+LimitExceeded.__module__ = "builtins"
+
+
+@dataclasses.dataclass
+class ItemState:
+    """One test's limits (with their sources), windows and outcome."""
+
+    limits: Limits
+    sources: Mapping[str, str]
+    windows: TestWindows | None = None
+    outcome: Outcome | None = None
+
+    def open_windows(self, interval: float, notes: CrashNotes | None, nodeid: str) -> TestWindows:
+        """The test's windows, made on first use (a test may request ``flood`` late);
+        under xdist they keep the worker's crash notes up to date."""
+        if self.windows is None:
+            self.windows = TestWindows(interval, self.limits.hard_limit)
+            if notes is not None:
+                self.windows.on_tick = notes.ticker(nodeid, self.windows.in_flight)
+        return self.windows
+
+    def tasks_started(self) -> int:
+        """Probe calls started so far in the test's windows."""
+        return self.windows.in_flight.read().started if self.windows is not None else 0
+
+    def restart(self) -> None:
+        """Forget a previous run of the same item (pytest-rerunfailures runs it again)."""
+        self.outcome = None
+        if self.windows is not None:
+            self.windows.close()
+            self.windows = None
+
+    def close(self) -> None:
+        """Close the windows (at teardown)."""
+        if self.windows is not None:
+            self.windows.close()
+
+    def finish_call(self, windows: TestWindows, compare: Comparison, error: BaseException | None) -> Outcome:
+        """Close the call-phase window and judge the test; raise :class:`LimitExceeded`
+        when its figures alone fail it."""
+        windows.end_call()
+        measurement = windows.result()
+        baseline, deltas = compare(measurement) if measurement is not None else (None, [])
+        self.outcome = judge(
+            measurement=measurement,
+            scaling=windows.scaling_reports,
+            limits=self.limits,
+            sources=self.sources,
+            baseline=baseline,
+            deltas=deltas,
+            error=error,
+        )
+        if self.outcome.status == MEMORY and self.outcome.failure_lines:
+            raise LimitExceeded("\n".join(self.outcome.failure_lines), pytrace=False)
+        return self.outcome
+
+    def attach(self, item: pytest.Item, report: pytest.TestReport) -> Outcome:
+        """Add the outcome to a call-phase report: its sections, and its one encoding as
+        properties (for xdist and JUnit). While the call phase runs (a subtest's report)
+        that is the figures so far."""
+        outcome = self.outcome
+        if outcome is None:
+            assert self.windows is not None
+            windows = self.windows
+            outcome = so_far(windows.result(), windows.scaling_reports, self.limits, self.sources)
+        report.sections.extend(outcome.sections)
+        properties = outcome.to_properties()
+        report.user_properties.extend(properties)
+        # As record_property does: JUnit XML writes the item's properties (with the
+        # teardown report), so CI dashboards show every figure.
+        item.user_properties.extend(properties)
+        return outcome
+
+
+def state_of(item: pytest.Item, default: Callable[[], ItemState]) -> ItemState:
+    """The item's state; ``default()`` makes it for an item collection did not see."""
+    state = item.stash.get(_STATE_KEY, None)
+    if state is None:
+        state = item.stash[_STATE_KEY] = default()
+    return state
+
+
+class ReportOutcomes:
+    """Each report's outcome, made or decoded once and read by every hook after.
+
+    Kept by id, since some reports (pytest-subtests') are not hashable, and only while
+    the report lives.
+    """
+
+    def __init__(self) -> None:
+        self._outcomes: dict[int, Outcome] = {}
+
+    def remember(self, report: pytest.TestReport, outcome: Outcome) -> None:
+        """``outcome`` is ``report``'s."""
+        try:
+            weakref.finalize(report, self._outcomes.pop, id(report), None)
+        except TypeError:  # cannot be weakly referenced: decoded again when asked
+            return
+        self._outcomes[id(report)] = outcome
+
+    def of(self, report: pytest.TestReport) -> Outcome:
+        """The report's outcome: the one made here, or decoded once (xdist, hard_limit)."""
+        outcome = self._outcomes.get(id(report))
+        if outcome is None:
+            outcome = decode(report.user_properties)
+            self.remember(report, outcome)
+        return outcome
