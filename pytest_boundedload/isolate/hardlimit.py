@@ -100,6 +100,8 @@ def _child(
     stop = threading.Event()
 
     def report_progress() -> None:
+        # One at once: a runaway can reach the cap before the first period ends.
+        send(("progress", _progress(tasks_started)))
         while not stop.wait(_PROGRESS_PERIOD):
             send(("progress", _progress(tasks_started)))
 
