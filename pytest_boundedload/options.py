@@ -17,6 +17,7 @@ import pytest
 from .baseline.compare import DEFAULT_TOLERANCES, Tolerance, parse_tolerance
 from .baseline.gate import GateSettings
 from .baseline.store import DEFAULT_PATH
+from .isolate.capped import CAP_METHOD_ENV, cap_kind, cap_method
 from .limits import LIMITS, Limits
 from .units import InvalidValue, parse_count, parse_duration
 
@@ -61,6 +62,7 @@ class Settings:
     summary: int
     gate: GateSettings
     limit_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cap_kind: str = "rlimit"  # the hard_limit cap a child gets here: "cgroup" or "rlimit"
 
 
 def _option(name: str) -> str:
@@ -129,7 +131,14 @@ def _read(config: pytest.Config) -> Settings:
         value, source = _setting(config, spec.name, spec.parse, None)
         if value is not None and source is not None:
             parsed[spec.name], sources[spec.name] = value, source
+    try:
+        kind = cap_kind(cap_method())
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+    except RuntimeError as exc:
+        raise InvalidValue(f"invalid {CAP_METHOD_ENV}='cgroup' from the environment: {exc}") from None
     return Settings(
+        cap_kind=kind,
         limits=Limits(**parsed),
         interval=_setting(config, "interval", _parse_interval, DEFAULT_INTERVAL)[0],
         summary=_setting(config, "summary", _parse_summary, DEFAULT_SUMMARY)[0],

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .baseline.compare import Delta, regressions
+from .isolate.capped import cap_reached
 from .limits import Limits
 from .measure.measurement import Measurement
 from .report import (
@@ -155,9 +156,9 @@ def judge(
     """The verdict on a test whose call phase ended, with ``error`` (None if it passed).
 
     The test fails on its figures (status :data:`MEMORY`) when it passed on its own but
-    crossed a limit or regressed, or when the only thing wrong is a ``MemoryError`` under
-    its ``hard_limit`` (``RLIMIT_DATA`` shows the cap that way). A test that failed on its
-    own keeps its failure; what it crossed goes into a report section.
+    crossed a limit or regressed, or when the only thing wrong is its ``hard_limit`` cap
+    reached inside its capped child (see :func:`~.isolate.capped.cap_reached`). A test
+    that failed on its own keeps its failure; what it crossed goes into a report section.
     """
     crossed = limits.check(measurement) if measurement is not None else []
     for report in scaling:
@@ -167,10 +168,13 @@ def judge(
     failure_lines = ([message] if message else []) + regression_lines
     violations = [str(v) for v in crossed] + regression_lines
     sections = _sections(measurement, scaling, limits)
-    cap = limits.hard_limit
-    out_of_memory = cap is not None and isinstance(error, MemoryError)
-    if cap is not None and out_of_memory:
-        line = f"exceeded hard_limit {format_size(cap)}: MemoryError"
+    # In the capped child of a hard_limit test, the cap shows as an exception there: a
+    # MemoryError, or under RLIMIT_DATA a thread that cannot start, an ENOMEM.
+    reached = cap_reached(error) if limits.hard_limit is not None else None
+    out_of_memory = reached is not None
+    if reached is not None:
+        cap, kind, what = reached
+        line = f"exceeded hard_limit {format_size(cap)} ({kind}): {what}"
         sections.append((SECTION_HARD_LIMIT, line))
         violations.append(line)
     if failure_lines and error is not None:

@@ -14,7 +14,7 @@ from .isolate.hardlimit import run_hard_limited
 from .limits import marker_limits
 from .measure.inflight import remove_stale
 from .measure.measurement import Measurement
-from .measure.sampler import vmhwm_available
+from .measure.procfs import vmhwm_available
 from .options import Settings, add_options, read_settings
 from .outcome import MEMORY
 from .report import header_line, write_summary
@@ -97,7 +97,7 @@ class BoundedLoadPlugin:
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         source = "vmhwm" if vmhwm_available() else "sampled"  # resets this process's peak: harmless here
-        return header_line(self.settings.limits, source, self.settings.interval)
+        return header_line(self.settings.limits, source, self.settings.cap_kind, self.settings.interval)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         settings = self.settings

@@ -60,10 +60,10 @@ def measurement_section(measurement: Measurement, limits: Limits) -> str:
     return "\n".join(lines)
 
 
-def header_line(limits: Limits, peak_source: str, interval: float) -> str:
+def header_line(limits: Limits, peak_source: str, cap_kind: str, interval: float) -> str:
     """The ``pytest_report_header`` line."""
     return (
-        f"boundedload: limits: {limits.describe()}; peak source: {peak_source};"
+        f"boundedload: limits: {limits.describe()}; peak source: {peak_source}; hard cap: {cap_kind};"
         f" interval: {interval * 1000:g}ms"
     )
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from .measure.inflight import InFlightCounter
-from .measure.sampler import peak_rss_now
+from .measure.procfs import peak_rss_now
 from .units import format_size
 
 __all__ = ["NOTES_DIR_KEY", "USAGE_ERROR_KEY", "CrashNotes", "XdistController", "is_worker"]

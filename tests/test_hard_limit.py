@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_boundedload.isolate.capped import cap_kind
+
 if TYPE_CHECKING:
     from conftest import Project
 
@@ -63,10 +65,14 @@ def _peaks(project: Project) -> list[int]:
     return [json.loads(p.read_text()) for p in (project.path / "peaks").iterdir()]
 
 
+@pytest.mark.parametrize("cap", ["auto", "rlimit"])
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_runaway_memory_fails_one_test(
-    project: Project, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
+    project: Project, monkeypatch: pytest.MonkeyPatch, xdist: list[str], cap: str
 ) -> None:
+    # BOUNDEDLOAD_CAP=rlimit takes the RLIMIT_DATA path on a machine with cgroups too.
+    monkeypatch.setenv("BOUNDEDLOAD_CAP", cap)
+    kind = cap_kind(cap)
     _with_peaks(project, monkeypatch)
     project.pytester.makepyfile(RUNAWAY)
     started = time.monotonic()
@@ -74,10 +80,11 @@ def test_runaway_memory_fails_one_test(
     elapsed = time.monotonic() - started
     run.result.assert_outcomes(passed=1, failed=1)
     text = run.text
-    assert "exceeded hard_limit 256.0 MiB: killed by SIGKILL after" in text or (
-        "exceeded hard_limit 256.0 MiB: MemoryError" in text
-    )
-    assert "tasks started (last peak" in text
+    if kind == "cgroup":  # the OOM killer ends the child: the parent names its last figures
+        assert "exceeded hard_limit 256.0 MiB (cgroup): killed by SIGKILL after" in text
+        assert "tasks started (last peak" in text
+    else:  # RLIMIT_DATA: the child's own MemoryError, attributed to the cap
+        assert "exceeded hard_limit 256.0 MiB (rlimit): MemoryError" in text
     run.result.stdout.fnmatch_lines_random(["MEMORY *::test_runaway*", "PASSED *::test_next_one_runs"])
     assert elapsed < 10 + 15  # the test itself fails within 10 s; the rest is start-up
     peaks = _peaks(project)
@@ -114,9 +121,9 @@ def test_a_signal_is_named(project: Project) -> None:
     run.result.stdout.fnmatch_lines_random(
         [
             "*_ test_killed?kill? _*",
-            "killed by SIGKILL under hard_limit 512.0 MiB*",
+            "killed by SIGKILL under hard_limit 512.0 MiB (*)*",
             "*_ test_killed?segv? _*",
-            "killed by SIGSEGV under hard_limit 512.0 MiB*",
+            "killed by SIGSEGV under hard_limit 512.0 MiB (*)*",
             "FAILED *::test_killed?kill?*",
             "FAILED *::test_killed?segv?*",
             "PASSED *::test_after",
@@ -278,7 +285,7 @@ def test_hard_limit_from_ini_applies_to_measured_tests(project: Project) -> None
     run.result.assert_outcomes(passed=1, failed=1)
     run.result.stdout.fnmatch_lines_random(
         [
-            "exceeded hard_limit 128.0 MiB: killed by SIGKILL*",
+            "exceeded hard_limit 128.0 MiB (*): *",
             "MEMORY *::test_flooded*",
             "PASSED *::test_plain_not_measured",
         ]
@@ -456,3 +463,57 @@ def test_wider_fixtures_and_setup_errors_of_a_hard_limited_test(
     parent = {pid for _, pid in lines[4:]}
     assert len(child) == len(parent) == 1
     assert child != parent
+
+
+THREAD_RUNAWAY = """
+import threading
+
+import pytest
+
+
+@pytest.mark.boundedload(hard_limit="64 MiB")
+def test_thread_per_task(flood):
+    release = threading.Event()
+    threads = []
+    try:
+        for _ in range(2000):
+            thread = threading.Thread(target=release.wait)
+            thread.start()
+            threads.append(thread)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+
+
+def test_after():
+    pass
+"""
+
+
+def test_a_thread_runaway_under_rlimit_is_the_cap(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each thread reserves its stack in the data segment that RLIMIT_DATA counts: the
+    # runaway stops at a thread that cannot start, which is the cap, not a plain error.
+    monkeypatch.setenv("BOUNDEDLOAD_CAP", "rlimit")
+    project.pytester.makepyfile(THREAD_RUNAWAY)
+    run = project.run("-rA")
+    run.result.assert_outcomes(passed=1, failed=1)
+    run.result.stdout.fnmatch_lines_random(
+        [
+            "exceeded hard_limit 64.0 MiB (rlimit): RuntimeError: can't start new thread*",
+            "MEMORY *::test_thread_per_task*",
+            "PASSED *::test_after",
+        ]
+    )
+    assert "hard cap: rlimit" in run.text
+
+
+def test_a_bad_cap_setting_is_a_usage_error(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOUNDEDLOAD_CAP", "cgroups")
+    project.pytester.makepyfile("def test_one(flood):\n    pass\n")
+    run = project.run()
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "ERROR: boundedload: invalid BOUNDEDLOAD_CAP='cgroups' from the environment:"
+        " expected auto, cgroup or rlimit"
+    ) in run.text

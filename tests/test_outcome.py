@@ -3,12 +3,14 @@ where each limit came from; and the one table renderer."""
 
 from __future__ import annotations
 
+import errno
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_boundedload.baseline.compare import Delta, change_text, regression_text
+from pytest_boundedload.isolate import capped as capped_module
 from pytest_boundedload.limits import Limits
 from pytest_boundedload.measure.measurement import Measurement
 from pytest_boundedload.outcome import MEMORY, Outcome, decode, judge, stopped
@@ -61,15 +63,32 @@ def test_within_limits_nothing_fails() -> None:
     assert (outcome.status, outcome.violations, outcome.failure_lines) == (None, (), ())
 
 
-def test_a_memory_error_under_the_cap_is_the_cap() -> None:
-    outcome = _judge(MemoryError(), limits=Limits(hard_limit=64 * MiB))
-    line = "exceeded hard_limit 64.0 MiB: MemoryError"
+def test_a_memory_error_under_the_cap_is_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    capped = Limits(hard_limit=64 * MiB)
+    # Outside a capped child a MemoryError is the test's own.
+    assert _judge(MemoryError(), limits=capped).status is None
+    monkeypatch.setattr(capped_module, "_child_cap", (64 * MiB, "cgroup"))
+    outcome = _judge(MemoryError(), limits=capped)
+    line = "exceeded hard_limit 64.0 MiB (cgroup): MemoryError"
     assert outcome.status == MEMORY
     assert outcome.violations == (line,)
     assert outcome.failure_lines == ()
     assert outcome.sections[-1] == (SECTION_HARD_LIMIT, line)
-    # Without a cap a MemoryError is the test's own failure.
+    # Without a hard_limit a MemoryError is the test's own failure.
     assert _judge(MemoryError(), limits=Limits()).status is None
+    # A thread that cannot start is the cap only under RLIMIT_DATA.
+    no_thread = RuntimeError("can't start new thread")
+    assert _judge(no_thread, limits=capped).status is None
+    monkeypatch.setattr(capped_module, "_child_cap", (64 * MiB, "rlimit"))
+    outcome = _judge(no_thread, limits=capped)
+    line = "exceeded hard_limit 64.0 MiB (rlimit): RuntimeError: can't start new thread"
+    assert outcome.violations == (line,)
+    assert outcome.status == MEMORY
+    wrapped = ValueError("pool failed")
+    wrapped.__cause__ = OSError(errno.ENOMEM, "Cannot allocate memory")
+    assert _judge(wrapped, limits=capped).violations == (
+        "exceeded hard_limit 64.0 MiB (rlimit): OSError: [Errno 12] Cannot allocate memory",
+    )
 
 
 def test_regressions_fail_with_their_words() -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_boundedload import format_size
+from pytest_boundedload.isolate.capped import cap_kind, cap_method
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -331,7 +332,8 @@ def test_report_header(project: Project, ini: str, args: list[str], limits: str,
     source = run.figures("test_one")["peak_source"]
     assert source in ("vmhwm", "sampled")
     header = [line for line in run.result.stdout.lines if line.startswith("boundedload:")]
-    assert header == [f"boundedload: {limits}; peak source: {source}; interval: {interval}"]
+    cap = cap_kind(cap_method())
+    assert header == [f"boundedload: {limits}; peak source: {source}; hard cap: {cap}; interval: {interval}"]
 
 
 WINDOWS = """

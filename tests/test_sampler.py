@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from pytest_boundedload.measure import sampler as sampler_module
+from pytest_boundedload.measure import procfs
 from pytest_boundedload.measure.sampler import Sampler
 
 MiB = 1024 * 1024
@@ -31,7 +31,7 @@ def test_kernel_peak_catches_a_spike_between_samples() -> None:
 
 def test_fallback_without_procfs_samples_rss(monkeypatch: pytest.MonkeyPatch) -> None:
     # A machine without procfs (macOS): the status file does not exist.
-    monkeypatch.setattr(sampler_module, "_PROC_STATUS", "/nonexistent/status")
+    monkeypatch.setattr(procfs, "PROC_STATUS", "/nonexistent/status")
     sampler = Sampler(interval=0.005)
     sampler.start()
     block = bytearray(64 * MiB)
@@ -47,7 +47,7 @@ def test_fallback_without_procfs_samples_rss(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_fallback_when_clear_refs_is_not_writable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sampler_module, "_CLEAR_REFS", "/nonexistent/clear_refs")
+    monkeypatch.setattr(procfs, "CLEAR_REFS", "/nonexistent/clear_refs")
     sampler = Sampler(interval=0.01)
     sampler.start()
     result = sampler.stop()

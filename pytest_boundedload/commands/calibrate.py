@@ -20,7 +20,7 @@ from ..flood.workload import Workload
 from ..isolate.cgroup import Cgroup
 from ..measure.inflight import InFlightCounter
 from ..measure.livetasks import LiveTaskCounter
-from ..measure.sampler import vmhwm_available
+from ..measure.procfs import vmhwm_available
 
 __all__ = ["Calibration", "calibrate", "format_calibration"]
 

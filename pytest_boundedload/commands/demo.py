@@ -27,7 +27,7 @@ from ..flood.workload import Workload
 from ..isolate.capped import ChildOutcome, run_capped
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import HIGH_WATERS
-from ..measure.sampler import current_rss
+from ..measure.procfs import current_rss
 from ..measure.window import Window
 from ..table import Column, render_table
 from ..units import format_size

@@ -10,6 +10,7 @@ with real items.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Coroutine
@@ -105,11 +106,18 @@ class _RemoteCounter:
     def __init__(self, counters: SharedCounters) -> None:
         self._counters = counters
 
+    @property
+    def counters(self) -> SharedCounters:
+        return self._counters
+
+    # A call that outlives its test finds the file gone: it is no longer counted.
     def enter(self) -> None:
-        self._counters.update(1, 1, 0, 0)
+        with contextlib.suppress(OSError):
+            self._counters.update(1, 1, 0, 0)
 
     def leave(self, done: bool, failed: bool) -> None:
-        self._counters.update(-1, 0, int(done), int(failed))
+        with contextlib.suppress(OSError):
+            self._counters.update(-1, 0, int(done), int(failed))
 
 
 class SyncProbe:
@@ -126,7 +134,7 @@ class SyncProbe:
 
     def __reduce__(self) -> tuple[Any, tuple[SharedCounters]]:
         counter = self._counter
-        counters = counter.share() if isinstance(counter, InFlightCounter) else counter._counters
+        counters = counter.share() if isinstance(counter, InFlightCounter) else counter.counters
         return (_remote_probe, (counters,))
 
     def __call__(self, task: Any, *args: Any, **kwargs: Any) -> Any:
@@ -150,8 +158,17 @@ _REMOTE: dict[tuple[str, int], _RemoteCounter] = {}
 
 
 def _remote_probe(counters: SharedCounters) -> SyncProbe:
-    key = (counters.path, os.getpid())
+    pid = os.getpid()
+    key = (counters.path, pid)
     counter = _REMOTE.get(key)
     if counter is None:
+        # A new counter arrives once per test. Let go of those whose test is over (the
+        # owner removed the file) and of those a forked parent left, so that a pool
+        # worker living through many tests keeps a descriptor per live counter only.
+        for old_key, old in list(_REMOTE.items()):
+            if old_key[1] != pid or old.counters.orphaned():
+                del _REMOTE[old_key]
+                with contextlib.suppress(OSError):
+                    old.counters.close(unlink=False)
         counter = _REMOTE[key] = _RemoteCounter(counters)
     return SyncProbe(counter)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import errno
 import os
 import pickle
 import resource
@@ -36,13 +37,73 @@ from typing import Any
 from ..units import format_size
 from .cgroup import Cgroup
 
-__all__ = ["ChildOutcome", "run_capped"]
+__all__ = ["CAP_METHOD_ENV", "ChildOutcome", "cap_kind", "cap_method", "cap_reached", "run_capped"]
 
 _HEADER = struct.Struct("!I")
 _POLL = 0.05
 _PR_SET_PDEATHSIG = 1
 # Kept free in the child so a MemoryError can still be reported through the pipe.
 _RESERVE = 1 << 20
+# Forces the kind of cap: "cgroup", "rlimit" or "auto" (a cgroup where one can be made).
+CAP_METHOD_ENV = "BOUNDEDLOAD_CAP"
+_METHODS = ("auto", "cgroup", "rlimit")
+# In a capped child: (cap in bytes, "cgroup" or "rlimit").
+_child_cap: tuple[int, str] | None = None
+
+
+def cap_method() -> str:
+    """The kind of cap to use, from ``BOUNDEDLOAD_CAP`` (default ``auto``); ValueError
+    naming the variable and the value when it is none of ``auto``, ``cgroup``, ``rlimit``."""
+    value = os.environ.get(CAP_METHOD_ENV, "").strip() or "auto"
+    if value not in _METHODS:
+        raise ValueError(
+            f"invalid {CAP_METHOD_ENV}={os.environ[CAP_METHOD_ENV]!r} from the environment:"
+            " expected auto, cgroup or rlimit"
+        )
+    return value
+
+
+def cap_kind(method: str) -> str:
+    """The cap a child gets here under ``method``: ``"cgroup"`` or ``"rlimit"``. A forced
+    ``"cgroup"`` that this process cannot make is a RuntimeError."""
+    if method == "rlimit":
+        return "rlimit"
+    group = Cgroup.create(64 << 20)
+    if group is None:
+        if method == "cgroup":
+            raise RuntimeError("no writable memory cgroup for this process")
+        return "rlimit"
+    group.remove()
+    return "cgroup"
+
+
+def cap_reached(error: BaseException | None) -> tuple[int, str, str] | None:
+    """In a capped child, (cap, kind, what) when ``error`` (or what caused it) is the cap
+    at work: a ``MemoryError``; under ``RLIMIT_DATA`` also a thread that could not start
+    or an ``ENOMEM`` from the system. None elsewhere."""
+    if _child_cap is None:
+        return None
+    cap, kind = _child_cap
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, MemoryError):
+            return cap, kind, "MemoryError"
+        if kind == "rlimit" and (
+            (isinstance(error, RuntimeError) and "can't start new thread" in str(error))
+            or (isinstance(error, OSError) and error.errno == errno.ENOMEM)
+        ):
+            return cap, kind, f"{type(error).__name__}: {error}"
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+def _data_size() -> int:
+    """Bytes of this process's data segment now (VmData), 0 where procfs cannot tell."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,8 +282,15 @@ def _child_main(
         _die_with_parent()
         # Made before the cap, which must not count it; kept alive until the child exits.
         prepared = prepare() if prepare is not None else None
-        if group is None or not group.join():
-            resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+        global _child_cap
+        if group is not None and group.join():
+            _child_cap = (cap, "cgroup")
+        else:
+            # RLIMIT_DATA counts the whole data segment: the cap comes on top of what the
+            # child inherited, as a cgroup charges only what the child touches after joining.
+            limit = _data_size() + cap
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+            _child_cap = (cap, "rlimit")
 
         def send(message: Any) -> None:
             locked_write("message", message)
@@ -248,7 +316,7 @@ def run_capped(
     cap: int,
     timeout: float | None = None,
     on_message: Callable[[Any], None] | None = None,
-    method: str = "auto",
+    method: str | None = None,
     prepare: Callable[[], object] | None = None,
 ) -> ChildOutcome:
     """Call ``function(send, *args)`` in a forked child whose data segment is capped at
@@ -257,12 +325,15 @@ def run_capped(
     ``send(message)`` passes a picklable message to the parent while the child runs;
     ``on_message`` is called with each one as it arrives, and all of them are kept in
     :attr:`ChildOutcome.messages`. ``timeout`` (seconds) kills a child that runs too
-    long. The return value must be picklable. ``method`` picks the cap: ``"auto"``
+    long. The return value must be picklable. ``method`` picks the cap (default: the
+    ``BOUNDEDLOAD_CAP`` environment variable, else ``"auto"``): ``"auto"``
     (a cgroup where possible, else ``RLIMIT_DATA``), ``"cgroup"`` or ``"rlimit"``.
     ``prepare()``, if given, runs in the child before the cap applies (a cgroup charges
     a child only for the pages it touches after joining); what it returns is kept alive
     until the child exits.
     """
+    if method is None:
+        method = cap_method()
     group = Cgroup.create(cap) if method in ("auto", "cgroup") else None
     if group is None and method == "cgroup":
         raise RuntimeError("no writable memory cgroup for this process")

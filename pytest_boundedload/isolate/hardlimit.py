@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from ..measure.sampler import OWN_THREADS, peak_rss_now
+from ..measure.procfs import peak_rss_now
+from ..measure.sampler import OWN_THREADS
 from ..outcome import stopped
 from ..report import SECTION_HARD_LIMIT
 from ..units import format_size
@@ -129,7 +130,7 @@ def _failure_text(
     interruption: BaseException | None,
     progress: dict[str, int] | None,
 ) -> str:
-    limit = format_size(cap)
+    limit = f"{format_size(cap)} ({outcome.cap_kind})" if outcome is not None else format_size(cap)
     if progress is not None:
         figures = (
             f" after {progress['tasks_started']} tasks started"

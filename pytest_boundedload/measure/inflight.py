@@ -138,6 +138,15 @@ class SharedCounters:
             current = _LAYOUT.unpack_from(buf)[0]
             _LAYOUT.pack_into(buf, 0, current, current, 0, 0, 0)
 
+    def orphaned(self) -> bool:
+        """Whether the owner removed the file (its counter closed): nothing reads it any more."""
+        if self._map is None:
+            return False
+        try:
+            return os.fstat(self._fd).st_nlink == 0
+        except OSError:
+            return True
+
     def close(self, *, unlink: bool) -> None:
         """Unmap, and remove the file when this process created it."""
         if self._map is not None:

@@ -1,14 +1,16 @@
 """Exact high-water of live asyncio tasks, through a task factory on every loop that runs.
 
-While tracking, ``BaseEventLoop.run_forever`` installs the factory on each loop as it
+While counting, ``BaseEventLoop.run_forever`` installs the factory on each loop as it
 starts (this covers ``asyncio.run`` inside a sync test and the loops of pytest-asyncio
-and anyio), and a loop already running when tracking starts gets it at once. Tasks that
-exist when a loop is adopted are counted too. A factory the user had set keeps creating
-the tasks; ours only counts, and the user's is put back when tracking stops.
+and anyio); a loop already running when counting starts gets it at once, in this thread
+or another. Tasks that exist when a loop is adopted are counted too. A factory the user
+had set, or sets while counting, keeps creating the tasks: ours only counts, the loop
+shows the user theirs (``get_task_factory``), and theirs is put back when counting stops.
 
-A task is live from creation until it is done. The live count can only rise when a task
-is created, so the high-water is recounted there, and only when it could move: the count
-is bounded above by the tasks not yet known to be done; when that bound exceeds the
+A task is live from creation until it is done; one done at creation (an eager task that
+finished in its first step) never was. The live count can only rise when a task is
+created, so the high-water is recounted there, and only when it could move: the count is
+bounded above by the tasks not yet known to be done; when that bound exceeds the
 high-water, the bound is made exact by asking the tasks (``done()``) themselves.
 
 Making it exact is a *recount*. A done callback per task would keep a count too, but a
@@ -16,7 +18,8 @@ callback costs a scheduled handle per task (a fifth of a no-op task's whole cost
 runs one loop iteration late. So a task starts *fresh* (no callback); a fresh task found
 alive at a recount becomes a *survivor*; a survivor still alive at the next recount gets
 a done callback and joins the *watched* set. Short tasks, the bulk of any flood, finish
-fresh and cost a list slot.
+fresh and cost a list slot. Every one of these holds its task weakly: a task, its loop
+and its exception go when the code under test lets go of them.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ import asyncio
 import asyncio.base_events
 import collections
 import contextvars
+import functools
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
+
+from .patching import Patch, after_fork_in_child
 
 __all__ = ["LiveTaskCounter"]
 
@@ -36,7 +43,7 @@ TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
 
-# Recount at least this often, so fresh tasks that are done are not kept alive for long.
+# Recount at least this often, so the fresh list stays short.
 _RECOUNT_EVERY = 64
 # A new high is checked against every live task's state up to this many live tasks;
 # above it (a gather burst of thousands), once per len(watched)/8 recounts, which keeps
@@ -44,20 +51,26 @@ _RECOUNT_EVERY = 64
 # iteration may still count.
 _VERIFY_ALL_UP_TO = 1024
 
+# Counters that are counting: a forked child gives their loops back (see _forget_in_child).
+_COUNTING: weakref.WeakSet[LiveTaskCounter] = weakref.WeakSet()
+
 
 class _LoopState:
     """Our factory on one loop, the factory it creates tasks through (the user's), the
     loop's ready queue, and where the loop was when the live count was last exact: the
-    handle at the head of the queue and the iteration (``exact_iteration``; -1: none)."""
+    handle at the head of the queue (weakly) and the iteration (-1: none)."""
 
-    __slots__ = ("exact_head", "exact_iteration", "iteration", "ours", "previous", "ready", "run_once")
+    __slots__ = (
+        *("counting", "exact_head", "exact_iteration", "iteration", "ours", "previous", "ready", "run_once"),
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.previous: TaskFactory | None = loop.get_task_factory()
+    def __init__(self, loop: asyncio.AbstractEventLoop, previous: TaskFactory | None) -> None:
+        self.previous = previous
         self.ours: TaskFactory | None = None
+        self.counting = True
         ready = getattr(loop, "_ready", None)
         self.ready: collections.deque[Any] | None = ready if isinstance(ready, collections.deque) else None
-        self.exact_head: object = None
+        self.exact_head: weakref.ref[Any] | None = None
         self.iteration = 0  # loop iterations run since adoption, if counted
         self.exact_iteration = -1
         self.run_once: Callable[[], None] | None = None  # our iteration counter on the loop
@@ -69,24 +82,47 @@ class _LoopState:
         writer callback is one handle, queued each time its file is ready), but not twice
         in one: the head identifies a point only together with the iteration.
         """
-        original = getattr(type(loop), "_run_once", None)
-        if not isinstance(loop, _BaseEventLoop) or original is None:
-            return
+        original = getattr(loop, "_run_once", None)
+        if not isinstance(loop, _BaseEventLoop) or original is None or "_run_once" in vars(loop):
+            return  # not a loop we know, or someone else counts on the instance already
+        method = type(loop)._run_once  # type: ignore[attr-defined]
         # Through a weak reference: the loop holds this function, which must not keep
         # the loop alive once its user drops it.
         loop_ref = weakref.ref(loop)
 
         def run_once() -> None:
             self.iteration += 1
-            original(loop_ref())
+            method(loop_ref())
 
         loop._run_once = run_once  # type: ignore[attr-defined]
         self.run_once = run_once
 
-    def uncount_iterations(self, loop: asyncio.AbstractEventLoop) -> None:
+    def give_back(self, loop: asyncio.AbstractEventLoop, set_factory: Callable[[Any, Any], None]) -> None:
+        """Stop counting on ``loop``: its own factory back, our iteration counter off."""
+        self.counting = False
+        if getattr(loop, "_task_factory", None) is self.ours:
+            set_factory(loop, self.previous)
         if self.run_once is not None and vars(loop).get("_run_once") is self.run_once:
             del loop._run_once  # type: ignore[attr-defined]
         self.run_once = None
+
+
+def _other_threads_loops() -> list[asyncio.AbstractEventLoop]:
+    """Loops running ``run_forever`` in other threads now, found on their stacks."""
+    loops: list[asyncio.AbstractEventLoop] = []
+    me = threading.get_ident()
+    for ident, frame in sys._current_frames().items():
+        if ident == me:
+            continue
+        current: Any = frame
+        while current is not None:
+            if current.f_code.co_name == "run_forever":
+                loop = current.f_locals.get("self")
+                if isinstance(loop, _BaseEventLoop) and loop.is_running():
+                    loops.append(loop)
+                    break
+            current = current.f_back
+    return loops
 
 
 class LiveTaskCounter:
@@ -94,9 +130,9 @@ class LiveTaskCounter:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._watched: set[asyncio.Future[Any]] = set()  # have a done callback
-        self._survivors: list[asyncio.Future[Any]] = []  # fresh tasks found alive at the last recount
-        self._fresh: list[asyncio.Future[Any]] = []  # created since the last recount
+        self._watched: weakref.WeakSet[asyncio.Future[Any]] = weakref.WeakSet()  # have a done callback
+        self._survivors: list[weakref.ref[asyncio.Future[Any]]] = []  # alive at the last recount
+        self._fresh: list[weakref.ref[asyncio.Future[Any]]] = []  # created since the last recount
         self._high = 0
         self._since_verified = 0
         # How many fresh tasks may pile up before a new high is possible or a recount is
@@ -112,8 +148,8 @@ class LiveTaskCounter:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
-        self._original_run_forever: Callable[[_BaseEventLoop], None] | None = None
-        self._original_set_factory: Callable[[_BaseEventLoop, Any], None] | None = None
+        self._patches: list[Patch] = []
+        self._set_factory: Callable[[Any, Any], None] = _BaseEventLoop.set_task_factory
 
     @property
     def max_tasks(self) -> int:
@@ -121,65 +157,53 @@ class LiveTaskCounter:
         return self._high
 
     def start(self) -> None:
-        """Begin counting: hook loop start-up and adopt the running loop, if any."""
+        """Begin counting: hook loop start-up and adopt the loops running now."""
         self._clear()
         self._high = 0
         self._exact_live = None
-        original = _BaseEventLoop.run_forever
-        counter = self
-
-        def run_forever(loop: _BaseEventLoop) -> None:
-            counter.adopt(loop)
-            try:
-                original(loop)
-            finally:
-                # The handle would keep the loop alive (it holds a task, which holds
-                # the loop); a stopped loop's next run starts from a new head anyway.
-                state = counter._loops.get(loop)
-                if state is not None:
-                    state.exact_head = None
-
-        original_set = _BaseEventLoop.set_task_factory
-
-        def set_task_factory(loop: _BaseEventLoop, factory: Any) -> None:
-            # Code under test that sets its own factory mid-window would silently stop
-            # the count: its factory goes under ours instead, and is left in place after.
-            state = counter._loops.get(loop)
-            if state is None:
-                original_set(loop, factory)
-            elif factory is not state.ours:
-                state.previous = factory
-
-        run_forever.__wrapped__ = original  # type: ignore[attr-defined]
-        self._original_run_forever = original
-        self._original_set_factory = original_set
-        _BaseEventLoop.run_forever = run_forever  # type: ignore[method-assign,assignment]
-        _BaseEventLoop.set_task_factory = set_task_factory  # type: ignore[method-assign,assignment]
+        self._patches = [
+            Patch(_BaseEventLoop, name, functools.partial(make, self))
+            for name, make in (
+                ("run_forever", _run_forever),
+                ("set_task_factory", _set_factory),
+                ("get_task_factory", _get_factory),
+            )
+        ]
+        for patch in self._patches:
+            patch.install()
+        # Past every interceptor (ours and others'): the loop's own setter.
+        self._set_factory = self._patches[1].original
+        _COUNTING.add(self)
         try:
-            running = asyncio.get_running_loop()
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            return
-        self.adopt(running)
+            running = None
+        for loop in [running] if running is not None else []:
+            self.adopt(loop)
+        for loop in _other_threads_loops():
+            self.adopt(loop)
 
     def stop(self) -> int:
         """Stop counting, give every loop its own factory back, return the high-water."""
-        original = self._original_run_forever
-        if original is not None:
-            _BaseEventLoop.run_forever = original  # type: ignore[method-assign,assignment]
-            self._original_run_forever = None
-        original_set = self._original_set_factory
-        if original_set is not None:
-            _BaseEventLoop.set_task_factory = original_set  # type: ignore[method-assign,assignment]
-            self._original_set_factory = None
+        _COUNTING.discard(self)
+        for patch in reversed(self._patches):
+            patch.remove()
+        self._patches = []
         with self._lock:
             for loop, state in list(self._loops.items()):
-                if loop.get_task_factory() is state.ours:
-                    loop.set_task_factory(state.previous)
-                state.uncount_iterations(loop)
+                state.give_back(loop, self._set_factory)
             self._loops.clear()
             self._loop_count = 0
             self._clear()
         return self._high
+
+    def _forget_in_child(self) -> None:
+        # A forked child inherits this counter mid-window; its counts reach no one.
+        self._lock = threading.RLock()
+        for loop, state in list(self._loops.items()):
+            state.give_back(loop, self._set_factory)
+        self._loops.clear()
+        self._clear()
 
     def _clear(self) -> None:
         self._watched.clear()
@@ -192,29 +216,36 @@ class LiveTaskCounter:
         with self._lock:
             if loop in self._loops:
                 return
-            state = _LoopState(loop)
+            state = _LoopState(loop, getattr(loop, "_task_factory", None))
             state.ours = self._factory_for(state)
             state.count_iterations(loop)
             self._loops[loop] = state
             self._loop_count = len(self._loops)
-            original_set = self._original_set_factory
-            if original_set is not None and isinstance(loop, _BaseEventLoop):
-                original_set(loop, state.ours)  # past our own interceptor
+            if isinstance(loop, _BaseEventLoop):
+                self._set_factory(loop, state.ours)  # past the interceptors
             else:
+                state.previous = loop.get_task_factory()
                 loop.set_task_factory(state.ours)
-            self._survivors.extend(asyncio.all_tasks(loop))
+            self._survivors.extend(weakref.ref(task) for task in asyncio.all_tasks(loop))
             self._recount()
+
+    def loop_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A loop's ``run_forever`` returned: forget where it was (its next run starts anew)."""
+        state = self._loops.get(loop)
+        if state is not None:
+            state.exact_head = None
 
     def _recount(self) -> None:
         """Make the live count exact and raise the high-water if it grew."""
         with self._lock:
             watched, survivors, fresh = self._watched, self._survivors, self._fresh
             discard, context = watched.discard, self._context
-            for task in survivors:
-                if not task.done():
+            for ref in survivors:
+                task = ref()
+                if task is not None and not task.done():
                     watched.add(task)
                     task.add_done_callback(discard, context=context)
-            survivors[:] = [task for task in fresh if not task.done()]
+            survivors[:] = [ref for ref in fresh if (task := ref()) is not None and not task.done()]
             fresh.clear()
             n = len(watched) + len(survivors)
             self._since_verified += 1
@@ -228,7 +259,8 @@ class LiveTaskCounter:
                 # whose discard callback has not run yet: a new high must not count them.
                 # A snapshot: done callbacks of loops in other threads discard from it.
                 finished = [task for task in tuple(watched) if task.done()]
-                watched.difference_update(finished)
+                for task in finished:
+                    watched.discard(task)
                 n = len(watched) + len(survivors)
                 self._since_verified = 0
                 self._exact_live = n  # exact now; no fresh task is left after a recount
@@ -241,8 +273,7 @@ class LiveTaskCounter:
 
     def _factory_for(self, state: _LoopState) -> TaskFactory:
         fresh, headroom = self._fresh, self._headroom
-        append, task_type, counter = fresh.append, asyncio.Task, self
-        ready = state.ready
+        append, task_type, counter, ref = fresh.append, asyncio.Task, self, weakref.ref
 
         def factory(
             loop: asyncio.AbstractEventLoop,
@@ -251,43 +282,111 @@ class LiveTaskCounter:
         ) -> asyncio.Future[Any]:
             # Runs for every task of the flood: locals only, no calls it can avoid.
             previous = state.previous
-            if previous is not None:
-                task = previous(loop, coro, **kwargs)
-            elif kwargs:
-                task = task_type(coro, loop=loop, **kwargs)
-            else:
+            if previous is not None or kwargs:
+                task = (
+                    previous(loop, coro, **kwargs)
+                    if previous is not None
+                    else task_type(coro, loop=loop, **kwargs)
+                )
+                if task.done() or not state.counting:
+                    return task  # finished at creation (eager), or counting has stopped
+            elif state.counting:
                 task = task_type(coro, loop=loop)
-            append(task)
+            else:
+                return task_type(coro, loop=loop)
+            append(ref(task))
             # Tasks not known to be done (fresh, survivors, watched) bound the live count
             # from above; while the fresh ones are within the headroom, that bound is not
             # above the high-water and no recount is due: the common case, kept cheap.
             if len(fresh) < headroom[0]:
                 return task
-            # A task becomes done only in a step of its own, and every step is a handle
-            # taken from the head of the loop's ready queue. If the head is the one seen
-            # when the count was last made exact, in the same iteration, no step ran since
-            # (a gather burst): every task created since is alive, and the count is exact
-            # without a recount.
-            head = ready[0] if ready else None
-            exact = counter._exact_live
-            if (
-                exact is not None
-                and head is not None
-                and head is state.exact_head
-                and state.iteration == state.exact_iteration
-                and counter._loop_count == 1
-            ):
-                n = exact + len(fresh)
-                if n > counter._high:
-                    counter._high = n
-                # Come back when the next new high is possible, or after another
-                # _RECOUNT_EVERY tasks (a step may run in between and finish some).
-                headroom[0] = len(fresh) + min(_RECOUNT_EVERY, counter._high - n + 1)
-                return task
-            counter._exact_live = None
-            counter._recount()
-            state.exact_head = head
-            state.exact_iteration = state.iteration if state.run_once is not None else -1
+            counter._after_burst(state, task)
             return task
 
         return factory
+
+    def _after_burst(self, state: _LoopState, task: asyncio.Future[Any]) -> None:
+        """The fresh tasks reached the headroom: count them exactly, cheaply if possible.
+
+        A task becomes done only in a step of its own (or at creation, and those are not
+        fresh), and every step is a handle taken from the head of the loop's ready queue.
+        If the head is the one seen when the count was last made exact, in the same
+        iteration, no step ran since (a gather burst): every task created since is alive,
+        and the count is exact without a recount.
+        """
+        ready = state.ready
+        head = ready[0] if ready else None
+        exact = self._exact_live
+        if (
+            exact is not None
+            and head is not None
+            and state.exact_head is not None
+            and head is state.exact_head()
+            and state.iteration == state.exact_iteration
+            and self._loop_count == 1
+        ):
+            n = exact + len(self._fresh)
+            if n > self._high:
+                self._high = n
+            # Come back when the next new high is possible, or after another
+            # _RECOUNT_EVERY tasks (a step may run in between and finish some).
+            self._headroom[0] = len(self._fresh) + min(_RECOUNT_EVERY, self._high - n + 1)
+            return
+        self._exact_live = None
+        self._recount()
+        state.exact_head = weakref.ref(head) if head is not None else None
+        state.exact_iteration = state.iteration if state.run_once is not None else -1
+
+
+def _run_forever(
+    counter: LiveTaskCounter, original: Callable[..., None], patch: Patch
+) -> Callable[..., None]:
+    def run_forever(loop: _BaseEventLoop) -> None:
+        if patch.active:
+            counter.adopt(loop)
+        try:
+            original(loop)
+        finally:
+            counter.loop_stopped(loop)
+
+    run_forever.__wrapped__ = original  # type: ignore[attr-defined]
+    return run_forever
+
+
+def _set_factory(
+    counter: LiveTaskCounter, original: Callable[..., None], patch: Patch
+) -> Callable[..., None]:
+    def set_task_factory(loop: _BaseEventLoop, factory: Any) -> None:
+        # Code under test that sets its own factory mid-window would silently stop the
+        # count: its factory goes under ours instead, and is left in place after.
+        state = counter._loops.get(loop) if patch.active else None
+        if state is None or not state.counting:
+            original(loop, factory)
+        elif factory is not state.ours:
+            if factory is not None and not callable(factory):
+                original(loop, factory)  # the loop's own error for a bad factory
+            state.previous = factory
+
+    return set_task_factory
+
+
+def _get_factory(counter: LiveTaskCounter, original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
+    def get_task_factory(loop: _BaseEventLoop) -> Any:
+        # The code under test sees its own factory, not ours: a factory that chains the
+        # one it finds must not chain ours (each would call the other).
+        factory = original(loop)
+        state = counter._loops.get(loop) if patch.active else None
+        if state is not None and factory is state.ours:
+            return state.previous
+        return factory
+
+    return get_task_factory
+
+
+def _forget_counters_in_child() -> None:
+    for counter in list(_COUNTING):
+        counter._forget_in_child()
+    _COUNTING.clear()
+
+
+after_fork_in_child(_forget_counters_in_child)

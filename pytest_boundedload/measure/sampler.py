@@ -7,11 +7,13 @@ a second while there is nothing a sample could add: exact peak, no children), an
 at the events that raise it:
 
 - OS threads from ``/proc/self/status`` (``threading`` misses raw ``_thread`` threads),
-  read right after every thread start through ``threading`` or ``_thread``, so
-  short-lived threads count too (threads that C extensions start are only sampled);
+  and, exactly, the threads started through ``threading`` or ``_thread`` in the window,
+  counted in memory as they start and end (:mod:`.threadstarts`), so short-lived threads
+  count too (threads that C extensions start are only sampled);
 - descendant processes and the sum of their ``VmHWM`` (``ru_maxrss`` of a child reports
   the parent's peak after vfork, so it cannot be used), and at every process creation
-  (audit events), so short-lived children count too.
+  (audit events), so short-lived children count too. No hook reads a file on the thread
+  that called it while an event loop runs there: that scan goes to the sampler thread.
 
 Without procfs (macOS) the own peak falls back to sampling RSS through psutil, and
 ``peak_source`` says ``"sampled"``.
@@ -19,7 +21,7 @@ Without procfs (macOS) the own peak falls back to sampling RSS through psutil, a
 
 from __future__ import annotations
 
-import _thread
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -28,18 +30,18 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import psutil
 
+from . import procfs
 from .descendants import Descendants
 from .measurement import PeakSource
+from .procfs import current_rss, peak_rss_now, vmhwm_available
+from .threadstarts import ThreadStarts
 
 __all__ = ["OWN_THREADS", "Sampler", "SamplerResult", "current_rss", "peak_rss_now", "vmhwm_available"]
 
-_PROC_STATUS = "/proc/self/status"
-_CLEAR_REFS = "/proc/self/clear_refs"
 # Reading every child's peak costs a file read each; do it at most this often.
 _CHILD_SCAN_PERIOD = 0.02
 _IDLE_PERIOD = 1.0
@@ -65,49 +67,6 @@ class SamplerResult:
     max_threads: int
     max_processes: int
     peak_source: PeakSource
-
-
-def _status_fields() -> dict[str, int]:
-    """VmRSS/VmHWM (bytes) and Threads from /proc/self/status."""
-    out: dict[str, int] = {}
-    with open(_PROC_STATUS, "rb") as f:
-        for line in f:
-            if line.startswith((b"VmHWM:", b"VmRSS:")):
-                out[line[:5].decode()] = int(line.split()[1]) * 1024
-            elif line.startswith(b"Threads:"):
-                out["Threads"] = int(line.split()[1])
-    return out
-
-
-def _reset_vmhwm() -> bool:
-    try:
-        with open(_CLEAR_REFS, "w") as f:
-            f.write("5")
-        _status_fields()
-    except OSError:
-        return False
-    return True
-
-
-def current_rss() -> int:
-    """This process's resident set size now (VmRSS; psutil without procfs)."""
-    try:
-        return _status_fields()["VmRSS"]
-    except (OSError, KeyError):
-        return int(psutil.Process().memory_info().rss)
-
-
-def peak_rss_now() -> int:
-    """This process's peak RSS so far (VmHWM; the current RSS through psutil without procfs)."""
-    try:
-        return _status_fields()["VmHWM"]
-    except (OSError, KeyError):
-        return int(psutil.Process().memory_info().rss)
-
-
-def vmhwm_available() -> bool:
-    """Whether the exact kernel peak can be used here (resets this process's VmHWM)."""
-    return _reset_vmhwm()
 
 
 # Threads the plugin itself runs; thread counts leave them out.
@@ -153,7 +112,7 @@ class Sampler:
         self.interval = interval
         # Called from the sampler thread after each periodic sample (at least once a second).
         self._on_tick = on_tick
-        self._procfs = os.path.exists(_PROC_STATUS)
+        self._procfs = os.path.exists(procfs.PROC_STATUS)
         self._process = psutil.Process()
         self._stop = threading.Event()
         # Set to make the sampler thread take its next sample now (a first child appeared).
@@ -175,13 +134,13 @@ class Sampler:
         # Listing /proc every tick is worth it only once this process has children:
         # some at the start, or a spawn seen since.
         self._watch_children = False
-        self._originals: list[tuple[ModuleType, str, Callable[..., Any]]] = []
+        self._starts = ThreadStarts()
 
     def start(self) -> None:
         """Reset the peak and begin sampling."""
         _install_audit_hook()
         self._owner = os.getpid()
-        self._vmhwm = self._procfs and _reset_vmhwm()
+        self._vmhwm = self._procfs and vmhwm_available()
         self._start_rss = self._rss()
         self._peak_rss = self._start_rss
         # What was already running is not the window's: threads beyond the main one and
@@ -200,7 +159,7 @@ class Sampler:
         OWN_THREADS.add(self._thread)
         self._thread.start()
         _SPAWN_LISTENER[:] = [self._on_spawn]
-        self._hook_thread_start()
+        self._starts.start()
 
     def stop(self) -> SamplerResult:
         """Stop sampling and return the figures of the window.
@@ -208,7 +167,7 @@ class Sampler:
         Hooks come off and the thread ends even when a last reading fails (a process
         out of file descriptors, say); the figures are then what was seen until then.
         """
-        self._unhook_thread_start()
+        self._starts.stop()
         _SPAWN_LISTENER.clear()
         try:
             # The last thread sample comes first, while the sampler thread is certainly
@@ -224,19 +183,20 @@ class Sampler:
         with contextlib.suppress(OSError):
             if self._watch_children:
                 self._scan_children(time.monotonic())
-            peak = max(_status_fields()["VmHWM"] if self._vmhwm else self._rss(), peak)
+            peak = max(procfs.status_fields()["VmHWM"] if self._vmhwm else self._rss(), peak)
         return SamplerResult(
             peak_rss=peak,
             start_rss=self._start_rss,
             children_peak_rss=self._children_peak,
-            max_threads=self._max_threads,
+            # The thread the window runs in, and those started in it at their high-water.
+            max_threads=max(self._max_threads, 1 + self._starts.high_water),
             max_processes=self._max_processes,
             peak_source="vmhwm" if self._vmhwm else "sampled",
         )
 
     def _rss(self) -> int:
         if self._procfs:
-            return _status_fields()["VmRSS"]
+            return procfs.status_fields()["VmRSS"]
         return int(self._process.memory_info().rss)
 
     def _period(self) -> float:
@@ -269,7 +229,7 @@ class Sampler:
             self._on_tick()
 
     def _thread_count(self) -> int:
-        count = _status_fields()["Threads"] if self._procfs else self._process.num_threads()
+        count = procfs.status_fields()["Threads"] if self._procfs else self._process.num_threads()
         # The plugin's own threads (this sampler, a hard_limit child's reporter) are not
         # the code under test's.
         return count - sum(thread.is_alive() for thread in list(OWN_THREADS))
@@ -308,45 +268,16 @@ class Sampler:
 
     def _on_spawn(self) -> None:
         # Runs just before a child process is created; the count right after is what
-        # matters, so the child about to start is added.
+        # matters, so the child about to start is added. Listing /proc is blocking I/O:
+        # on a thread that runs an event loop, the sampler thread does it at once instead.
         if os.getpid() != self._owner:
             return
         if not self._watch_children:
             self._watch_children = True
             self._wake.set()
+        if asyncio._get_running_loop() is not None:
+            self._wake.set()
+            return
         count = self._children.refresh() + 1
         with self._lock:
             self._max_processes = max(self._max_processes, count)
-
-    def _hook_thread_start(self) -> None:
-        # Count threads right after each start, so a thread that lives shorter than the
-        # sampling period still counts: threading's own reference to the start function
-        # and _thread's (3.13 renamed it). Threads that C extensions start are left to
-        # the periodic sample.
-        sample = self._sample_threads
-        for module in (threading, _thread):
-            for name in (
-                "_start_joinable_thread",
-                "_start_new_thread",
-                "start_joinable_thread",
-                "start_new_thread",
-            ):
-                original = getattr(module, name, None)
-                if original is None or not callable(original):
-                    continue
-                self._originals.append((module, name, original))
-                setattr(module, name, _counting(original, sample))
-
-    def _unhook_thread_start(self) -> None:
-        for module, name, original in reversed(self._originals):
-            setattr(module, name, original)
-        self._originals.clear()
-
-
-def _counting(start: Callable[..., Any], sample: Callable[[], None]) -> Callable[..., Any]:
-    def start_thread(*args: Any, **kwargs: Any) -> Any:
-        result = start(*args, **kwargs)
-        sample()
-        return result
-
-    return start_thread

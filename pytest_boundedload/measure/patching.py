@@ -1,0 +1,80 @@
+"""Patches of other code's attributes that chain, restore only what is still theirs, and
+are undone in a forked child.
+
+A :class:`Patch` replaces one attribute (``BaseEventLoop.run_forever``,
+``_thread.start_new_thread``) with a wrapper made around whatever was there, another
+tool's wrapper included. Removing it puts the original back only if the attribute still
+holds our wrapper; if something wrapped ours in the meantime, ours stays in that chain
+but inactive, passing every call straight through, so neither tool breaks the other. A
+forked child does not inherit a measuring window: every active patch is removed there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Patch", "after_fork_in_child"]
+
+_ACTIVE: weakref.WeakSet[Patch] = weakref.WeakSet()
+_CHILD_HANDLERS: list[Callable[[], None]] = []
+_MISSING = object()
+
+
+class Patch:
+    """``owner.name`` replaced by ``make(original, patch)`` between :meth:`install` and
+    :meth:`remove`. The wrapper must call ``original`` when ``patch.active`` is false."""
+
+    def __init__(self, owner: Any, name: str, make: Callable[[Any, Patch], Any]) -> None:
+        self.owner = owner
+        self.name = name
+        self._make = make
+        self.active = False
+        self.original: Any = None
+        self._wrapper: Any = _MISSING
+        self._own = False  # the attribute was in the owner's own namespace
+
+    def install(self) -> bool:
+        """Put the wrapper in place; False when the attribute is missing (nothing done)."""
+        original = getattr(self.owner, self.name, _MISSING)
+        if original is _MISSING:
+            return False
+        self._own = self.name in vars(self.owner)
+        self.original = original
+        self._wrapper = self._make(original, self)
+        self.active = True
+        setattr(self.owner, self.name, self._wrapper)
+        _ACTIVE.add(self)
+        return True
+
+    def remove(self) -> None:
+        """Stop wrapping; restore the original if the attribute is still ours."""
+        if not self.active:
+            return
+        self.active = False
+        _ACTIVE.discard(self)
+        if vars(self.owner).get(self.name, _MISSING) is self._wrapper:
+            if self._own:
+                setattr(self.owner, self.name, self.original)
+            else:
+                delattr(self.owner, self.name)  # it was inherited: let the lookup find it again
+
+
+def after_fork_in_child(handler: Callable[[], None]) -> None:
+    """Run ``handler`` in every forked child, after the inherited patches are removed."""
+    _CHILD_HANDLERS.append(handler)
+
+
+def _in_child() -> None:
+    for patch in list(_ACTIVE):
+        patch.remove()
+    for handler in _CHILD_HANDLERS:
+        with contextlib.suppress(Exception):  # a measuring hook must never break a child
+            handler()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_child)

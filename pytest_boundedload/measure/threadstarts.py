@@ -1,0 +1,96 @@
+"""Exact high-water of the threads started through ``threading`` or ``_thread`` in a window.
+
+The start functions (``_thread.start_new_thread``, ``start_joinable_thread`` and
+``threading``'s own references to them) are wrapped while a window is open: a start
+counts one more thread alive before the thread runs, and the thread counts itself out as
+its function returns. Both are plain integer updates on the thread that does them, with
+no file read, no lock and nothing that can raise into the code under test: the sampler
+thread reads ``/proc`` for everything else (threads that C extensions start).
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .patching import Patch
+
+__all__ = ["ThreadStarts"]
+
+_STARTERS = ("_start_joinable_thread", "_start_new_thread", "start_joinable_thread", "start_new_thread")
+# Free-threaded builds need a lock around the updates; with the GIL they are atomic
+# enough (a thread switch between the read and the write of one update is harmless
+# only with the GIL, which switches at calls and backward jumps).
+_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+
+
+class ThreadStarts:
+    """Threads started in a window and still running, and their high-water."""
+
+    def __init__(self) -> None:
+        self.alive = 0
+        self.high_water = 0
+        self.started = 0
+        self._lock = threading.Lock()
+        self._patches: list[Patch] = []
+
+    def start(self) -> None:
+        """Wrap the start functions."""
+        for module in (threading, _thread):
+            for name in _STARTERS:
+                if callable(getattr(module, name, None)):
+                    patch = Patch(module, name, self._wrap)
+                    if patch.install():
+                        self._patches.append(patch)
+
+    def stop(self) -> None:
+        """Unwrap them (where nothing wrapped ours since)."""
+        for patch in reversed(self._patches):
+            patch.remove()
+        self._patches = []
+
+    def _began(self) -> None:
+        if _GIL:
+            self.alive += 1
+            self.started += 1
+            if self.alive > self.high_water:
+                self.high_water = self.alive
+            return
+        with self._lock:
+            self.alive += 1
+            self.started += 1
+            self.high_water = max(self.high_water, self.alive)
+
+    def _ended(self) -> None:
+        if _GIL:
+            self.alive -= 1
+            return
+        with self._lock:
+            self.alive -= 1
+
+    def _wrap(self, start: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
+        counts = self
+
+        def start_thread(*args: Any, **kwargs: Any) -> Any:
+            if not patch.active or not args or not callable(args[0]):
+                return start(*args, **kwargs)
+            function = args[0]
+
+            def run(*run_args: Any, **run_kwargs: Any) -> Any:
+                try:
+                    return function(*run_args, **run_kwargs)
+                finally:
+                    counts._ended()
+
+            counts._began()  # before the thread runs, so it cannot end uncounted
+            try:
+                return start(run, *args[1:], **kwargs)
+            except BaseException:
+                counts._ended()  # it never started
+                raise
+
+        start_thread.__wrapped__ = start  # type: ignore[attr-defined]
+        return start_thread
