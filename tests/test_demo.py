@@ -56,18 +56,41 @@ def test_figures_show_what_each_pattern_bounds(
     demo: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
 ) -> None:
     _, rows = demo
-    gather = rows["unbounded_gather"]
+    for row in rows.values():
+        assert row["error"] is None, row
+    # Threads and processes are flooded with fewer, longer tasks (see boundedload demo --help).
+    scaled = {"thread_per_task": 200, "unbounded_executor": 200, "thread_pool": 200}
+    scaled |= {"process_per_task": 40, "process_pool": 40}
+    assert {name: row["n"] for name, row in rows.items()} == {name: scaled.get(name, 2000) for name in rows}
     # Every task alive at once, plus the task asyncio.run() runs the flood in.
-    assert gather["n"] <= gather["max_tasks"] <= gather["n"] + 1
-    assert gather["max_in_flight"] == gather["n"]
-    assert rows["semaphore_gather"]["max_tasks"] >= rows["semaphore_gather"]["n"]
-    assert rows["streaming"]["max_tasks"] <= 2 * 10 + 1
-    for name in FIXES:
-        assert 0 < rows[name]["max_in_flight"] <= 10, name
-        assert rows[name]["error"] is None, name
-    assert rows["thread_per_task"]["max_threads"] > 2 * 10 + 2
-    assert rows["process_per_task"]["max_processes"] > 2 * 10 + 2
-    assert rows["thread_pool"]["max_threads"] <= 10 + 4
+    gather = rows["unbounded_gather"]
+    assert (gather["max_in_flight"], gather["max_tasks"]) == (2000, 2000 + 1)
+    # The semaphore bounds the work, not the tasks.
+    semaphore = rows["semaphore_gather"]
+    assert (semaphore["max_in_flight"], semaphore["max_tasks"]) == (10, 2000 + 1)
+    # The exact bounds of the fixes (limit 10; see test_fixes_bounds): the main task, plus
+    # the workers and the producer of worker_pool, a batch, or the streaming window.
+    assert (rows["worker_pool"]["max_in_flight"], rows["worker_pool"]["max_tasks"]) == (10, 10 + 2)
+    assert (rows["batched"]["max_in_flight"], rows["batched"]["max_tasks"]) == (10, 10 + 1)
+    assert (rows["streaming"]["max_in_flight"], rows["streaming"]["max_tasks"]) == (10, 10 + 1)
+    aware = rows["memory_aware"]
+    assert 1 <= aware["max_in_flight"] <= 10
+    assert aware["max_in_flight"] + 1 <= aware["max_tasks"] <= 10 + 1
+    # A pool's workers all busy at once (200 ms and 500 ms per call), and no more.
+    assert (rows["thread_pool"]["max_in_flight"], rows["thread_pool"]["max_threads"]) == (10, 10 + 1)
+    assert (rows["process_pool"]["max_in_flight"], rows["process_pool"]["max_processes"]) == (10, 10)
+    for name in ["unbounded_gather", *FIXES]:
+        if name not in ("thread_pool", "process_pool"):
+            assert (rows[name]["max_threads"], rows[name]["max_processes"]) == (1, 0), name
+    # The unbounded ones: far above the 2 x limit + 2 that counts as bounded, at most
+    # one thread (and the main one) or one process per call; each call in flight holds one.
+    for name in ("thread_per_task", "unbounded_executor"):
+        row = rows[name]
+        assert 2 * 10 + 2 < row["max_in_flight"] <= 200, row
+        assert row["max_in_flight"] + 1 <= row["max_threads"] <= 200 + 1, row
+        assert row["max_processes"] == 0, row
+    per_process = rows["process_per_task"]
+    assert 2 * 10 + 2 < per_process["max_in_flight"] <= per_process["max_processes"] <= 40, per_process
 
 
 def test_verdicts(demo: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:

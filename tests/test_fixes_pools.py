@@ -8,11 +8,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from pytest_boundedload.fixes import process_pool, thread_pool
+from pytest_boundedload.fixes import _thread_pool, process_pool, thread_pool
 
 Pool = Callable[..., list[Any]]
 pools = pytest.mark.parametrize("pool", [thread_pool, process_pool], ids=["threads", "processes"])
@@ -78,6 +79,21 @@ class Probe:
 
 
 @pytest.fixture
+def shutting_down(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set when thread_pool starts shutting its executor down: it has stopped collecting
+    results and raises (or returns) once its running calls are done."""
+    event = threading.Event()
+
+    class Executor(ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            event.set()
+            super().shutdown(wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(_thread_pool, "ThreadPoolExecutor", Executor)
+    return event
+
+
+@pytest.fixture
 def no_thread_left() -> Iterator[None]:
     before = threading.active_count()
     yield
@@ -117,16 +133,13 @@ def test_thread_raise_stops_submitting() -> None:
 
 
 @pytest.mark.usefixtures("no_thread_left")
-def test_thread_raise_is_the_first_error_in_time() -> None:
-    one_failed = threading.Event()
-
+def test_thread_raise_is_the_first_error_in_time(shutting_down: threading.Event) -> None:
     def fn(item: int) -> int:
         if item == 1:
-            one_failed.set()
             raise Boom(1)
-        # Item 0 fails too, but well after item 1 has.
-        one_failed.wait(timeout=10)
-        time.sleep(0.3)
+        # Item 0 fails too, but only once the pool has stopped collecting results (it is
+        # on its way out with item 1's error).
+        shutting_down.wait(timeout=10)
         raise Boom(0)
 
     with pytest.raises(Boom) as caught:
@@ -135,9 +148,8 @@ def test_thread_raise_is_the_first_error_in_time() -> None:
 
 
 @pytest.mark.usefixtures("no_thread_left")
-def test_thread_raise_cancels_unstarted_and_waits_for_running() -> None:
+def test_thread_raise_cancels_unstarted_and_waits_for_running(shutting_down: threading.Event) -> None:
     one_started = threading.Event()
-    release = threading.Event()
     started: list[int] = []
     finished: list[int] = []
 
@@ -147,15 +159,14 @@ def test_thread_raise_cancels_unstarted_and_waits_for_running() -> None:
             raise Boom(item)
         started.append(item)
         one_started.set()
-        release.wait(timeout=10)
+        # Still running when the pool gives up: it must wait for this call to finish.
+        shutting_down.wait(timeout=10)
         finished.append(item)
         return item
 
-    timer = threading.Timer(0.2, release.set)
-    timer.start()
     with pytest.raises(Boom):
         thread_pool(range(100), fn, workers=2, window=6)
-    timer.join()
+    assert shutting_down.is_set()
     # Item 1 was running and was waited for; the thread that failed item 0 may have
     # grabbed item 2 before the pool noticed, but items 3-5 were cancelled unstarted.
     assert sorted(finished) == sorted(started)

@@ -206,4 +206,5 @@ async def test_live_tasks_stay_within_limit_while_consumer_is_slow() -> None:
     async for _ in streaming(range(200), worker, limit=5):
         for _ in range(3):  # a consumer slower than the workers
             await asyncio.sleep(0)
-    assert 1 < most <= 5 + 1
+    # The consumer is slow: all 5 slots fill up, and the test's own task.
+    assert most == 5 + 1

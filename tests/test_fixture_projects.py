@@ -21,6 +21,9 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MiB = 1024 * 1024
 
 
+Figures = dict[str, int | tuple[int, int]]
+
+
 @dataclass(frozen=True)
 class Example:
     """A buggy project and its ``_fixed`` twin, which share the same tests."""
@@ -30,10 +33,17 @@ class Example:
     tests: int
     # The flood test's marker limits, by the name of the figure they cap.
     limits: dict[str, int]
-    # Figures the buggy project must reach at least: proof the bug is real. Exact for
-    # asyncio tasks; for threads and processes far above the limit, as their start-up
-    # cost, and so how many of them overlap, depends on the machine's load.
-    proof: dict[str, int]
+    # Where the flood's calls run: "tasks", "threads" or "processes". Each call holds
+    # one of them while it is in flight, which ties max_in_flight to that count.
+    runs_on: str
+    # The figures of the buggy project, proof the bug is real: a number where it is
+    # exact (asyncio tasks and the calls they run are counted exactly and all start in
+    # one loop iteration), else a (least, most) range: how many threads or processes
+    # overlap depends on how fast they start on a busy machine, but never more than
+    # the flood has calls.
+    buggy: Figures
+    # The fixed twin's figures: set exactly by its pool or its semaphore.
+    fixed: Figures
 
     @property
     def crossed(self) -> set[str]:
@@ -47,38 +57,67 @@ EXAMPLES = [
         "test_pipeline_is_bounded",
         tests=2,
         limits={"max_in_flight": 50, "max_tasks": 120, "rss_growth": 64 * MiB},
-        proof={"max_in_flight": 20_000, "max_tasks": 20_000, "rss_growth": 200 * MiB},
+        runs_on="tasks",
+        # 20,000 tasks and the main task; each holds 16 KiB (312.5 MiB in all) at once.
+        buggy={
+            "max_in_flight": 20_000,
+            "max_tasks": 20_001,
+            "max_threads": 1,
+            "max_processes": 0,
+            "rss_growth": (300 * MiB, 512 * MiB),
+        },
+        # A pending set of 50 tasks.
+        fixed={"max_in_flight": 50, "max_tasks": 51, "max_threads": 1, "max_processes": 0},
     ),
     Example(
         "thread_per_task",
         "test_report_rendering_is_bounded",
         tests=2,
         limits={"max_threads": 24},
+        runs_on="threads",
         # 400 threads sleeping 100 ms: a start costs ~0.1 ms, so nearly all of them overlap
-        # (on 2 busy cores a start can take 1 ms: the proof asks for 4x the limit).
-        proof={"max_threads": 100},
+        # (on 2 busy cores a start can take 1 ms: the least asked for is 4x the limit).
+        buggy={"max_in_flight": (100, 400), "max_threads": (101, 401), "max_tasks": 0, "max_processes": 0},
+        # ThreadPoolExecutor(16) fed 32 sections at a time: 16 threads, all busy.
+        fixed={"max_in_flight": 16, "max_threads": 17, "max_tasks": 0, "max_processes": 0},
     ),
     Example(
         "process_per_task",
         "test_bulk_resize_is_bounded",
         tests=2,
         limits={"max_processes": 6, "max_in_flight": 4},
+        runs_on="processes",
         # 40 forks of a few ms each against a 300 ms latency.
-        proof={"max_processes": 20, "max_in_flight": 20},
+        buggy={"max_in_flight": (20, 40), "max_processes": (20, 40), "max_tasks": 0, "max_threads": 1},
+        # A fork-context ProcessPoolExecutor(4) starts its 4 workers at the first submit.
+        fixed={"max_in_flight": 4, "max_processes": 4, "max_tasks": 0},
     ),
     Example(
         "unbounded_executor",
         "test_webhook_burst_is_bounded",
         tests=3,
         limits={"max_threads": 20, "max_in_flight": 16},
-        proof={"max_threads": 100, "max_in_flight": 100},
+        runs_on="threads",
+        buggy={"max_in_flight": (100, 300), "max_threads": (101, 301), "max_tasks": 0, "max_processes": 0},
+        # A pool of 16 and a semaphore of 32 taken before each submit.
+        fixed={"max_in_flight": 16, "max_threads": 17, "max_tasks": 0, "max_processes": 0},
     ),
     Example(
         "fire_and_forget",
         "test_event_backlog_is_bounded",
         tests=2,
         limits={"max_tasks": 150, "rss_growth": 32 * MiB},
-        proof={"max_tasks": 20_000, "rss_growth": 64 * MiB},
+        runs_on="tasks",
+        # 20,000 tasks and the main task; each holds 4 KiB (78 MiB in all) at once.
+        buggy={
+            "max_in_flight": 20_000,
+            "max_tasks": 20_001,
+            "max_threads": 1,
+            "max_processes": 0,
+            "rss_growth": (72 * MiB, 256 * MiB),
+        },
+        # A semaphore of 100 taken before each create_task.
+        fixed={"max_in_flight": 100, "max_tasks": 101, "max_threads": 1, "max_processes": 0},
     ),
 ]
 
@@ -122,5 +161,17 @@ def test_fixture_project(project: Project, example: Example, fixed: bool) -> Non
         assert f"MEMORY {record['nodeid']}" in run.text
         named = {line.split()[0] for line in run.violations(example.flood_test)}
         assert named == example.crossed, run.violations(example.flood_test)
-        for figure, least in example.proof.items():
-            assert figures[figure] >= least, (figure, figures)
+    for figure, expected in (example.fixed if fixed else example.buggy).items():
+        if isinstance(expected, tuple):
+            least, most = expected
+            assert least <= figures[figure] <= most, (figure, figures)
+        else:
+            assert figures[figure] == expected, (figure, figures)
+    # Every call in flight holds its own task, thread or process; the test's own thread
+    # and asyncio.run's main task come on top.
+    if example.runs_on == "tasks":
+        assert figures["max_in_flight"] + 1 <= figures["max_tasks"], figures
+    elif example.runs_on == "threads":
+        assert figures["max_in_flight"] + 1 <= figures["max_threads"], figures
+    else:
+        assert figures["max_in_flight"] <= figures["max_processes"], figures

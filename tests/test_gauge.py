@@ -198,8 +198,8 @@ def test_async_probe_holds_payload_while_in_flight(gauge: InFlightCounter) -> No
 
     before, during = asyncio.run(main())
     after = vmrss()
-    assert during - before >= 60 * MiB, (before, during)
-    assert during - after >= 60 * MiB, (during, after)  # released once the probe leaves
+    assert 60 * MiB <= during - before < 80 * MiB, (before, during)  # the 64 MiB payload
+    assert 60 * MiB <= during - after < 80 * MiB, (during, after)  # released once the probe leaves
 
 
 # --- sync probe in threads --------------------------------------------------------------
@@ -233,7 +233,7 @@ def test_sync_probe_holds_payload_while_in_flight(gauge: InFlightCounter) -> Non
             break
         time.sleep(0.001)
     thread.join()
-    assert seen >= 60 * MiB, seen
+    assert 60 * MiB <= seen < 80 * MiB, seen
     assert reading is not None
     assert (reading.in_flight, reading.done) == (1, 0)  # seen while the probe was in flight
     assert vmrss() - before < 30 * MiB  # and released when it left

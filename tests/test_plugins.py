@@ -91,8 +91,20 @@ def test_xdist_gives_the_serial_outcomes_and_summary(project: Project) -> None:
     assert sorted(serial) == sorted(MEASURED)
     assert serial["test_gather_crosses"] == serial["test_threads_cross"] == "failed"
     assert serial["test_semaphore_within"] == "passed"
+    # The counts are exact, and the same in a worker: each test's own tasks and threads
+    # (asyncio.run's main task, the test's thread), not the worker's.
+    expected = {
+        "test_gather_crosses": (2_000, 2_001, 1),
+        "test_semaphore_within": (10, 501, 1),
+        "test_threads_cross": (0, 0, 41),
+        # Zero-latency probes start and end in one step: one in flight at a time.
+        **{f"test_many[{n}]": (1, n + 1, 1) for n in (10, 20, 30, 40)},
+    }
+    counts = ("max_in_flight", "max_tasks", "max_threads")
+    for figures in (serial_figures, parallel_figures):
+        assert {name: tuple(figures[name][key] for key in counts) for name in MEASURED} == expected
     for name in MEASURED:
-        for key in ("max_in_flight", "tasks_done"):
+        for key in ("max_in_flight", "tasks_done", "max_tasks", "max_threads", "max_processes"):
             assert serial_figures[name][key] == parallel_figures[name][key], (name, key)
     # The controller prints one summary holding every measured test of both workers.
     assert "boundedload: 7 measured tests by peak RSS" in text
@@ -163,7 +175,7 @@ async def test_async_explicit_window(flood):
     with flood.measure() as m:
         await asyncio.gather(*[flood.aworker(t) for t in flood.tasks(40, latency="1ms")])
     assert m.max_in_flight == 40
-    assert m.max_tasks >= 40
+    assert m.max_tasks == 40 + {own_tasks}
 """
 
 
@@ -176,32 +188,49 @@ async def test_async_explicit_window(flood):
     ],
 )
 def test_async_tests_are_measured(project: Project, mode: str, marker: str) -> None:
-    project.pytester.makepyfile(ASYNC_TESTS.format(marker=marker))
+    # Tasks that are not the flood's: the one the test runs in, and under anyio also
+    # the runner task that hands it the test.
+    own_tasks = 2 if mode == "anyio" else 1
+    project.pytester.makepyfile(ASYNC_TESTS.format(marker=marker, own_tasks=own_tasks))
     args = ["-p", "no:asyncio"] if mode == "anyio" else [f"--asyncio-mode={mode}"]
     run = project.run(*args)
     run.result.assert_outcomes(passed=2, failed=1)
     suffix = "[asyncio]" if mode == "anyio" else ""
+    # One task per item (waiting on the semaphore or not), plus the test's own.
     crosses = run.figures("test_async_gather_crosses" + suffix)
-    assert crosses["max_tasks"] >= 300
+    assert crosses["max_tasks"] == 300 + own_tasks
     assert crosses["max_in_flight"] == 300
     bounded = run.figures("test_async_bounded" + suffix)
     assert bounded["max_in_flight"] == 5
-    # The test's own task, plus one per item waiting on the semaphore.
-    assert bounded["max_tasks"] >= 100
+    assert bounded["max_tasks"] == 100 + own_tasks
 
 
 CRASH = """
 import asyncio
+import json
 import os
 import time
 
+from pytest_boundedload.xdist_glue import NOTES_DIR_KEY
 
-def test_crashes_its_worker(flood):
+
+def test_crashes_its_worker(flood, request):
     async def main():
         await asyncio.gather(*[flood.aworker(t) for t in flood.tasks(100)])
 
     asyncio.run(main())
-    time.sleep(1.5)  # the worker's note is rewritten at least once a second
+    # Die once the worker's note (rewritten at each sampler tick) has the 100 tasks.
+    workerinput = request.config.workerinput
+    note = os.path.join(workerinput[NOTES_DIR_KEY], workerinput["workerid"] + ".json")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with open(note) as f:
+                if json.load(f).get("tasks_started") == 100:
+                    break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
     os._exit(1)
 
 

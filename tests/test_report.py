@@ -254,7 +254,7 @@ def test_summary_ranks_every_measured_test_by_peak_rss(project: Project) -> None
     run = project.run(*FAST)
     run.result.assert_outcomes(passed=4, failed=1)
     assert sorted(run.records) == sorted(MEASURED)
-    assert run.figures("test_big")["rss_growth"] >= 90 * MiB
+    assert 99 * MiB <= run.figures("test_big")["rss_growth"] < 116 * MiB
 
     head, *rows = summary_block(run)
     assert head == SUMMARY_HEAD
@@ -524,5 +524,6 @@ def test_patch(project: Project) -> None:
 
     work = run.figures("test_patch_sync_by_object")
     assert (work["max_in_flight"], work["tasks_started"], work["tasks_done"]) == (4, 8, 8)
-    assert work["max_threads"] >= 5
+    # The pool's 4 threads (all busy at once, so all started) and the test's own.
+    assert work["max_threads"] == 4 + 1
     assert "test_patches_are_undone_after_the_test" not in run.records

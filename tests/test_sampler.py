@@ -6,10 +6,13 @@ pytest process around them cannot hide.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import multiprocessing
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,6 +22,38 @@ from pytest_boundedload.measure.sampler import Sampler
 MiB = 1024 * 1024
 
 
+class Ticks:
+    """Counts the sampler's periodic samples (its ``on_tick``), and waits for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def __call__(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_for_a_sample_from_now(self) -> None:
+        """Return once a sample has been taken entirely after this call began.
+
+        The tick under way now may have read its figures before; the one after it
+        started once this call had begun."""
+        with self._changed:
+            now = self.count
+            ticked = self._changed.wait_for(lambda: self.count >= now + 2, timeout=60)
+        assert ticked, "the sampler stopped ticking"
+
+
+def _spike_and_release(size: int) -> None:
+    """Raise this process's peak by ``size``: fresh pages, every one touched, then handed
+    back to the kernel (the RSS falls back, the peak stays)."""
+    block = mmap.mmap(-1, size)
+    for offset in range(0, size, mmap.PAGESIZE):
+        block[offset] = 1
+    block.close()
+
+
 def test_kernel_peak_catches_a_spike_between_samples() -> None:
     sampler = Sampler(interval=10.0)  # no periodic sample can land during the spike
     sampler.start()
@@ -26,24 +61,54 @@ def test_kernel_peak_catches_a_spike_between_samples() -> None:
     del block
     result = sampler.stop()
     assert result.peak_source == "vmhwm"
-    assert result.peak_rss - result.start_rss >= 90 * MiB
+    assert 95 * MiB <= result.peak_rss - result.start_rss < 112 * MiB
+
+
+def test_kernel_peak_is_reset_when_the_window_opens() -> None:
+    # A peak from before the window, far above anything the window does: the window's
+    # peak must be its own, not this one (it would be with a reset that does nothing).
+    _spike_and_release(256 * MiB)
+    assert procfs.peak_rss_now() - procfs.current_rss() >= 200 * MiB
+    sampler = Sampler(interval=10.0)
+    sampler.start()
+    small = bytearray(2 * MiB)
+    result = sampler.stop()
+    del small
+    assert result.peak_source == "vmhwm"
+    assert MiB <= result.peak_rss - result.start_rss < 16 * MiB
+
+
+def _noop_reset() -> bool:
+    return True  # claims success, writes nothing: a kernel or sandbox that drops the write
+
+
+def test_a_reset_that_does_not_lower_the_peak_is_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procfs, "reset_vmhwm", _noop_reset)
+    monkeypatch.setattr(procfs, "_verified", {})  # as in a process that has not checked yet
+    _spike_and_release(64 * MiB)  # a stale peak the window would otherwise report
+    assert procfs.vmhwm_available() is False
+    sampler = Sampler(interval=10.0)
+    sampler.start()
+    result = sampler.stop()
+    assert result.peak_source == "sampled"
+    # Sampled RSS, not the stale kernel peak 64 MiB above it.
+    assert 0 <= result.peak_rss - result.start_rss < 16 * MiB
 
 
 def test_fallback_without_procfs_samples_rss(monkeypatch: pytest.MonkeyPatch) -> None:
     # A machine without procfs (macOS): the status file does not exist.
     monkeypatch.setattr(procfs, "PROC_STATUS", "/nonexistent/status")
-    sampler = Sampler(interval=0.005)
+    ticks = Ticks()
+    sampler = Sampler(interval=0.005, on_tick=ticks)
     sampler.start()
     block = bytearray(64 * MiB)
-    ready = threading.Event()
-    # Hold the block until the sampler has certainly taken a sample with it resident.
-    threading.Timer(0.2, ready.set).start()
-    ready.wait()
+    # Hold the block until the sampler has taken a sample with it resident.
+    ticks.wait_for_a_sample_from_now()
     result = sampler.stop()
     del block
     assert result.peak_source == "sampled"
-    assert result.peak_rss - result.start_rss >= 60 * MiB
-    assert result.max_threads >= 1
+    assert 63 * MiB <= result.peak_rss - result.start_rss < 80 * MiB
+    assert result.max_threads == 1
 
 
 def test_fallback_when_clear_refs_is_not_writable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,7 +150,7 @@ def test_short_lived_threads_are_counted_at_start() -> None:
         thread.join()
     result = sampler.stop()
     # 30 workers plus the main thread; no periodic sample ran (interval 10 s).
-    assert result.max_threads >= 31
+    assert result.max_threads == 31
     assert threading.active_count() < 31
 
 
@@ -105,17 +170,36 @@ def test_children_counted_at_creation_and_their_peaks_summed() -> None:
     for child in children:
         child.join()
     result = sampler.stop()
-    assert result.max_processes >= 6
+    assert result.max_processes == 6
+
+
+# A child that takes 80 MiB, says so, and keeps it until its stdin closes.
+_HOLDER = "import sys; b = bytearray(80 * 1024 * 1024); print('ready', flush=True); sys.stdin.read()"
+
+
+@contextlib.contextmanager
+def _child_holding_80_mib() -> Iterator[None]:
+    """A child process that holds its 80 MiB for the duration of the block."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        try:
+            yield
+        finally:
+            child.stdin.close()
+            assert child.wait(timeout=60) == 0
 
 
 def test_children_peak_rss_from_their_status() -> None:
     sampler = Sampler(interval=0.01)
     sampler.start()
-    code = "b = bytearray(80 * 1024 * 1024); import time; time.sleep(0.5)"
-    subprocess.run([sys.executable, "-c", code], check=True)
-    result = sampler.stop()
-    assert result.max_processes >= 1
-    assert result.children_peak_rss >= 80 * MiB
+    with _child_holding_80_mib():
+        result = sampler.stop()  # while the child runs: the last reading sees it
+    assert result.max_processes == 1
+    # The 80 MiB and an interpreter.
+    assert 80 * MiB <= result.children_peak_rss < 128 * MiB
 
 
 def test_children_present_at_the_start_are_not_the_windows() -> None:
@@ -128,11 +212,11 @@ def test_children_present_at_the_start_are_not_the_windows() -> None:
     try:
         sampler = Sampler(interval=0.01)
         sampler.start()
-        code = "b = bytearray(80 * 1024 * 1024); import time; time.sleep(0.5)"
-        subprocess.run([sys.executable, "-c", code], check=True)
-        result = sampler.stop()
+        with _child_holding_80_mib():
+            result = sampler.stop()
     finally:
         event.set()
         early.join()
     assert result.max_processes == 1
-    assert result.children_peak_rss >= 80 * MiB
+    # The new child's 80 MiB and interpreter, not the early child's (a fork of pytest).
+    assert 80 * MiB <= result.children_peak_rss < 128 * MiB

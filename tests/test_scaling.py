@@ -56,20 +56,40 @@ def test_growth_against_n_and_the_limit(project: Project, monkeypatch: pytest.Mo
     run.result.assert_outcomes(passed=6, failed=1)
     reports = {entry["name"]: entry for entry in map(json.loads, fits.read_text().splitlines())}
 
+    # Live tasks at each size, exactly: one per item for the two that gather (plus the
+    # main task), a fixed number for the others (see test_fixes_bounds).
+    live_tasks = {
+        "unbounded_gather": lambda n: n + 1,
+        "semaphore_gather": lambda n: n + 1,
+        "streaming": lambda n: 50 + 1,
+        "worker_pool": lambda n: 50 + 2,
+        "batched": lambda n: 50 + 1,
+    }
+    assert sorted(reports) == sorted(live_tasks)
+    for name, report in reports.items():
+        points = report["points"]
+        assert [point["n"] for point in points] == [1000, 4000, 16000], report
+        assert [point["max_tasks"] for point in points] == [live_tasks[name](n) for n in (1000, 4000, 16000)]
+        # A zero-latency probe starts and ends in one step: one call in flight at a time.
+        for point in points:
+            assert (point["max_in_flight"], point["max_threads"], point["max_processes"]) == (1, 1, 0), point
+
     for name in ("unbounded_gather", "semaphore_gather"):
         report = reports[name]
-        assert report["bytes_per_task"] > 500, report
+        # About 1.2 KiB per task (a task, its coroutine and a result slot).
+        assert 800 < report["bytes_per_task"] < 2048, report
         assert report["growth"] == "linear", report
         # Each child fills the free space it inherits: the smallest size costs in full
         # and the points lie on a line.
-        assert report["r2"] > 0.98, report
+        assert 0.98 < report["r2"] <= 1.0, report
         # The fit says which count grows: one live task per item.
         assert report["growing"] == ["max_tasks"], report
-        assert report["count_slopes"]["max_tasks"] > 0.9, report
-        assert [point["n"] for point in report["points"]] == [1000, 4000, 16000]
+        assert report["count_slopes"] == {
+            "max_in_flight": 0.0, "max_tasks": pytest.approx(1.0), "max_threads": 0.0, "max_processes": 0.0,
+        }, report  # fmt: skip
     for name in ("streaming", "worker_pool", "batched"):
         report = reports[name]
-        assert report["bytes_per_task"] < 128, report
+        assert -128 < report["bytes_per_task"] < 128, report
         assert report["growth"] == "constant", report
         assert report["growing"] == [], report
 

@@ -18,8 +18,10 @@ callback costs a scheduled handle per task (a fifth of a no-op task's whole cost
 runs one loop iteration late. So a task starts *fresh* (no callback); a fresh task found
 alive at a recount becomes a *survivor*; a survivor still alive at the next recount gets
 a done callback and joins the *watched* set. Short tasks, the bulk of any flood, finish
-fresh and cost a list slot. Every one of these holds its task weakly: a task, its loop
-and its exception go when the code under test lets go of them.
+fresh and cost a list slot. Nothing keeps a finished task (its loop, its exception)
+alive for long: fresh tasks that are done are dropped between two loop iterations,
+survivors are held weakly, a watched task leaves when its done callback runs, and
+whatever is done when a loop stops is dropped then.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class _LoopState:
         self.exact_iteration = -1
         self.run_once: Callable[[], None] | None = None  # our iteration counter on the loop
 
-    def count_iterations(self, loop: asyncio.AbstractEventLoop) -> None:
+    def count_iterations(self, loop: asyncio.AbstractEventLoop, between: Callable[[], None]) -> None:
         """Count the loop's iterations: one call per iteration, not per task.
 
         The same handle can head the ready queue again in a later iteration (a reader or
@@ -92,6 +94,7 @@ class _LoopState:
 
         def run_once() -> None:
             self.iteration += 1
+            between()
             method(loop_ref())
 
         loop._run_once = run_once  # type: ignore[attr-defined]
@@ -130,9 +133,9 @@ class LiveTaskCounter:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._watched: weakref.WeakSet[asyncio.Future[Any]] = weakref.WeakSet()  # have a done callback
+        self._watched: set[asyncio.Future[Any]] = set()  # have a done callback
         self._survivors: list[weakref.ref[asyncio.Future[Any]]] = []  # alive at the last recount
-        self._fresh: list[weakref.ref[asyncio.Future[Any]]] = []  # created since the last recount
+        self._fresh: list[asyncio.Future[Any]] = []  # created since the last recount
         self._high = 0
         self._since_verified = 0
         # How many fresh tasks may pile up before a new high is possible or a recount is
@@ -218,7 +221,7 @@ class LiveTaskCounter:
                 return
             state = _LoopState(loop, getattr(loop, "_task_factory", None))
             state.ours = self._factory_for(state)
-            state.count_iterations(loop)
+            state.count_iterations(loop, self._drop_done_fresh)
             self._loops[loop] = state
             self._loop_count = len(self._loops)
             if isinstance(loop, _BaseEventLoop):
@@ -230,10 +233,22 @@ class LiveTaskCounter:
             self._recount()
 
     def loop_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A loop's ``run_forever`` returned: forget where it was (its next run starts anew)."""
+        """A loop's ``run_forever`` returned: forget where it was (its next run starts anew)
+        and let go of what is done (a closing loop may never run their done callbacks)."""
         state = self._loops.get(loop)
         if state is not None:
             state.exact_head = None
+            with self._lock:
+                self._drop_done_fresh()
+                finished = [task for task in tuple(self._watched) if task.done()]
+                self._watched.difference_update(finished)
+
+    def _drop_done_fresh(self) -> None:
+        # Between two iterations of a loop: fresh tasks that finished are not live, and
+        # must not be kept alive until the next recount. (A burst never spans iterations.)
+        fresh = self._fresh
+        if fresh:
+            fresh[:] = [task for task in fresh if not task.done()]
 
     def _recount(self) -> None:
         """Make the live count exact and raise the high-water if it grew."""
@@ -245,7 +260,7 @@ class LiveTaskCounter:
                 if task is not None and not task.done():
                     watched.add(task)
                     task.add_done_callback(discard, context=context)
-            survivors[:] = [ref for ref in fresh if (task := ref()) is not None and not task.done()]
+            survivors[:] = [weakref.ref(task) for task in fresh if not task.done()]
             fresh.clear()
             n = len(watched) + len(survivors)
             self._since_verified += 1
@@ -259,8 +274,7 @@ class LiveTaskCounter:
                 # whose discard callback has not run yet: a new high must not count them.
                 # A snapshot: done callbacks of loops in other threads discard from it.
                 finished = [task for task in tuple(watched) if task.done()]
-                for task in finished:
-                    watched.discard(task)
+                watched.difference_update(finished)
                 n = len(watched) + len(survivors)
                 self._since_verified = 0
                 self._exact_live = n  # exact now; no fresh task is left after a recount
@@ -273,7 +287,7 @@ class LiveTaskCounter:
 
     def _factory_for(self, state: _LoopState) -> TaskFactory:
         fresh, headroom = self._fresh, self._headroom
-        append, task_type, counter, ref = fresh.append, asyncio.Task, self, weakref.ref
+        append, task_type, counter = fresh.append, asyncio.Task, self
 
         def factory(
             loop: asyncio.AbstractEventLoop,
@@ -294,7 +308,7 @@ class LiveTaskCounter:
                 task = task_type(coro, loop=loop)
             else:
                 return task_type(coro, loop=loop)
-            append(ref(task))
+            append(task)
             # Tasks not known to be done (fresh, survivors, watched) bound the live count
             # from above; while the fresh ones are within the headroom, that bound is not
             # above the high-water and no recount is due: the common case, kept cheap.
