@@ -37,6 +37,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
+from .loophooks import get_task_factory, run_forever, set_task_factory
 from .patching import Patch, after_fork_in_child
 
 __all__ = ["LiveTaskCounter"]
@@ -48,9 +49,8 @@ _BaseEventLoop = asyncio.base_events.BaseEventLoop
 # Recount at least this often, so the fresh list stays short.
 _RECOUNT_EVERY = 64
 # A new high is checked against every live task's state up to this many live tasks;
-# above it (a gather burst of thousands), once per len(watched)/8 recounts, which keeps
-# the cost linear. Between those checks, a task that finished in the current loop
-# iteration may still count.
+# above it (a burst of thousands), once per len(watched)/8 recounts: a linear cost. In
+# between, a task that finished in the current loop iteration may still count.
 _VERIFY_ALL_UP_TO = 1024
 
 # Counters that are counting: a forked child gives their loops back (see _forget_in_child).
@@ -167,9 +167,9 @@ class LiveTaskCounter:
         self._patches = [
             Patch(_BaseEventLoop, name, functools.partial(make, self))
             for name, make in (
-                ("run_forever", _run_forever),
-                ("set_task_factory", _set_factory),
-                ("get_task_factory", _get_factory),
+                ("run_forever", run_forever),
+                ("set_task_factory", set_task_factory),
+                ("get_task_factory", get_task_factory),
             )
         ]
         for patch in self._patches:
@@ -350,51 +350,6 @@ class LiveTaskCounter:
         self._recount()
         state.exact_head = weakref.ref(head) if head is not None else None
         state.exact_iteration = state.iteration if state.run_once is not None else -1
-
-
-def _run_forever(
-    counter: LiveTaskCounter, original: Callable[..., None], patch: Patch
-) -> Callable[..., None]:
-    def run_forever(loop: _BaseEventLoop) -> None:
-        if patch.active:
-            counter.adopt(loop)
-        try:
-            original(loop)
-        finally:
-            counter.loop_stopped(loop)
-
-    run_forever.__wrapped__ = original  # type: ignore[attr-defined]
-    return run_forever
-
-
-def _set_factory(
-    counter: LiveTaskCounter, original: Callable[..., None], patch: Patch
-) -> Callable[..., None]:
-    def set_task_factory(loop: _BaseEventLoop, factory: Any) -> None:
-        # Code under test that sets its own factory mid-window would silently stop the
-        # count: its factory goes under ours instead, and is left in place after.
-        state = counter._loops.get(loop) if patch.active else None
-        if state is None or not state.counting:
-            original(loop, factory)
-        elif factory is not state.ours:
-            if factory is not None and not callable(factory):
-                original(loop, factory)  # the loop's own error for a bad factory
-            state.previous = factory
-
-    return set_task_factory
-
-
-def _get_factory(counter: LiveTaskCounter, original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
-    def get_task_factory(loop: _BaseEventLoop) -> Any:
-        # The code under test sees its own factory, not ours: a factory that chains the
-        # one it finds must not chain ours (each would call the other).
-        factory = original(loop)
-        state = counter._loops.get(loop) if patch.active else None
-        if state is not None and factory is state.ours:
-            return state.previous
-        return factory
-
-    return get_task_factory
 
 
 def _forget_counters_in_child() -> None:
