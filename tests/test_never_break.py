@@ -71,10 +71,15 @@ def test_a_factory_that_chains_the_loops_own_is_not_chained_to_ours() -> None:
 # 2. A task that finishes at creation (an eager task) was never live.
 
 
+class _Finished(asyncio.Future[Any]):
+    def set_name(self, name: object) -> None:  # loop.create_task names what it gets (3.13)
+        pass
+
+
 def _finishing_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
     """Runs the coroutine to its end at once, as ``eager_task_factory`` does with one
     that does not suspend (3.12+), and returns the finished future."""
-    future = loop.create_future()
+    future = _Finished(loop=loop)
     try:
         coro.send(None)
     except StopIteration as stop:
@@ -224,26 +229,28 @@ def test_a_patch_installed_over_ours_is_left_in_place() -> None:
 
 
 def test_thread_start_patches_come_off_only_where_still_ours(window: Window) -> None:
-    import _thread
-
-    original = threading._start_new_thread  # type: ignore[attr-defined]
+    # threading's own reference to the start function (3.13 renamed it).
+    name = "_start_joinable_thread" if hasattr(threading, "_start_joinable_thread") else "_start_new_thread"
+    original = getattr(threading, name)
     window.start()
-    ours = threading._start_new_thread  # type: ignore[attr-defined]
+    ours = getattr(threading, name)
     assert ours is not original
 
     def theirs(*args: Any, **kwargs: Any) -> Any:
         return ours(*args, **kwargs)
 
-    threading._start_new_thread = theirs  # type: ignore[attr-defined]
+    setattr(threading, name, theirs)
     try:
         window.stop()
-        assert threading._start_new_thread is theirs  # type: ignore[attr-defined]
+        assert getattr(threading, name) is theirs
         thread = threading.Thread(target=lambda: None)
         thread.start()  # through their wrapper and our quiet one
         thread.join()
     finally:
-        threading._start_new_thread = original  # type: ignore[attr-defined]
-    assert _thread.start_new_thread is _thread.start_new_thread
+        setattr(threading, name, original)
+    window.start()
+    window.stop()
+    assert getattr(threading, name) is original  # nothing came over ours: the original is back
 
 
 # 8. Nothing of ours raises into, or blocks, the thread that runs the loop.
