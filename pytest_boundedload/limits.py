@@ -81,6 +81,12 @@ LIMITS: tuple[LimitSpec, ...] = (
         "Fail measured tests with more live child processes at once.",
     ),
     LimitSpec(
+        "max_held",
+        "max_held",
+        "synthetic items held high-water",
+        "Fail measured tests whose code holds more items taken from flood.tasks() at once.",
+    ),
+    LimitSpec(
         "max_bytes_per_task",
         None,
         "RSS growth per task, fitted over flood.scaling()",
@@ -131,6 +137,7 @@ class Limits:
     max_tasks: int | None = None
     max_threads: int | None = None
     max_processes: int | None = None
+    max_held: int | None = None
     max_bytes_per_task: int | None = None
     hard_limit: int | None = None
 

@@ -82,10 +82,11 @@ def test_growth_against_n_and_the_limit(project: Project, monkeypatch: pytest.Mo
         # Each child fills the free space it inherits: the smallest size costs in full
         # and the points lie on a line.
         assert 0.98 < report["r2"] <= 1.0, report
-        # The fit says which count grows: one live task per item.
-        assert report["growing"] == ["max_tasks"], report
+        # The fit says which counts grow: one live task, and one item held, per item.
+        assert report["growing"] == ["max_tasks", "max_held"], report
         assert report["count_slopes"] == {
             "max_in_flight": 0.0, "max_tasks": pytest.approx(1.0), "max_threads": 0.0, "max_processes": 0.0,
+            "max_held": pytest.approx(1.0),
         }, report  # fmt: skip
     for name in ("streaming", "worker_pool", "batched"):
         report = reports[name]

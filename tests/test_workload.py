@@ -102,7 +102,7 @@ def test_zero_payload_and_latency_are_allowed() -> None:
 
 def test_repr() -> None:
     assert repr(Workload(3, payload="1 KiB", latency="5ms", jitter=0.1, seed=2)) == (
-        "Workload(n=3, payload=1024, latency=0.005, jitter=0.1, fail_rate=0.0, seed=2)"
+        "Workload(n=3, payload=1024, latency=0.005, jitter=0.1, fail_rate=0.0, seed=2, size=0)"
     )
 
 

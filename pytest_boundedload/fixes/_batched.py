@@ -88,7 +88,9 @@ async def batched(
         tasks = [asyncio.ensure_future(run(item)) for item in batch]
         await supervise(tasks)
         results.extend(task.result() for task in tasks)
-        if len(batch) < batch_size:
+        short = len(batch) < batch_size
+        del tasks, batch  # this batch's items go before the next batch is taken
+        if short:
             break  # a short batch means the input ran out; don't poll it again
     return results
 

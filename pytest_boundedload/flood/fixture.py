@@ -77,16 +77,26 @@ class Flood:
         jitter: float = 0.0,
         fail_rate: float = 0.0,
         seed: int = 0,
+        size: int | str = 0,
     ) -> Workload:
         """``n`` synthetic tasks, built lazily as they are iterated.
 
         ``payload``: bytes each task holds while in flight (int or "16 KiB");
         ``latency``: how long each waits (seconds or "5ms"), varied by ``jitter`` (a
         share, 0.2 = +/-20 %); ``fail_rate``: share of tasks whose probe raises
-        :class:`SyntheticFailure`, chosen deterministically from ``seed``.
+        :class:`SyntheticFailure`, chosen deterministically from ``seed``; ``size``:
+        bytes each item carries from the moment the code takes it until it lets go of it
+        (a request body). Items taken and still alive count in ``max_held``.
         """
         return Workload(
-            n, payload=payload, latency=latency, jitter=jitter, fail_rate=fail_rate, seed=seed
+            n,
+            payload=payload,
+            latency=latency,
+            jitter=jitter,
+            fail_rate=fail_rate,
+            seed=seed,
+            size=size,
+            held=self._windows.held,
         )
 
     @property

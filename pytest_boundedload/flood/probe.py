@@ -35,7 +35,7 @@ def make_async_probe(counter: InFlightCounter) -> AsyncProbe:
     synthetic = SyntheticTask
 
     async def aworker(task: Any, *args: Any, **kwargs: Any) -> Any:
-        if type(task) is synthetic:
+        if isinstance(task, synthetic):
             index, payload, latency, fail = task
             if not (payload or latency or fail) and counter.lock_free:
                 # Nothing to do: the call starts and ends right here, with no call or
@@ -55,7 +55,7 @@ def make_async_probe(counter: InFlightCounter) -> AsyncProbe:
         done = failed = False
         held = None
         try:
-            if type(task) is not synthetic:
+            if not isinstance(task, synthetic):
                 done = True
                 return task
             # bytearray(n) writes every byte, so the pages are really resident.
@@ -83,7 +83,7 @@ def make_async_probe(counter: InFlightCounter) -> AsyncProbe:
 
 def _hold_and_wait(task: Any) -> Any:
     """The blocking probe's work: hold the payload for the latency, fail if told to."""
-    if type(task) is not SyntheticTask:
+    if not isinstance(task, SyntheticTask):
         return task
     index, payload, latency, fail = task
     # bytearray(n) writes every byte, so the pages are really resident.

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..isolate.capped import run_capped
 from ..measure import heap
+from ..measure.held import HeldItems
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import Measurement
 from ..measure.window import Window
@@ -48,9 +49,11 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _measure(run: Callable[[int], Any], n: int, in_flight: InFlightCounter, interval: float) -> Measurement:
+def _measure(
+    run: Callable[[int], Any], n: int, in_flight: InFlightCounter, interval: float, held: HeldItems | None
+) -> Measurement:
     """One window around ``run(n)``; an awaitable result is run to completion inside it."""
-    window = Window(in_flight, interval)
+    window = Window(in_flight, interval, held=held)
     window.start()
     try:
         result = run(n)
@@ -68,13 +71,18 @@ def _measure(run: Callable[[int], Any], n: int, in_flight: InFlightCounter, inte
 
 
 def _in_child(
-    send: Any, run: Callable[[int], Any], n: int, in_flight: InFlightCounter, interval: float
+    send: Any,
+    run: Callable[[int], Any],
+    n: int,
+    in_flight: InFlightCounter,
+    interval: float,
+    held: HeldItems | None,
 ) -> dict[str, Any]:
     # The child inherits the counter, shared with the parent since the fork: its window
     # must neither reset nor add to the parent's counters.
     in_flight.detach_after_fork()
     try:
-        return _measure(run, n, in_flight, interval).to_dict()
+        return _measure(run, n, in_flight, interval, held).to_dict()
     finally:
         in_flight.close()  # the child ends with os._exit: no finalizer would remove a shared file
 
@@ -88,22 +96,23 @@ def run_point(
     isolate: bool,
     cap: int,
     timeout: float | None = None,
+    held: HeldItems | None = None,
 ) -> Measurement:
     """Measure one call of ``run(n)``.
 
     With ``isolate`` the call runs in a fresh forked child capped at ``cap`` bytes
-    (:func:`~pytest_boundedload.isolation.run_capped`) and a failure there (an
+    (:func:`~pytest_boundedload.isolate.capped.run_capped`) and a failure there (an
     exception, a signal, the cap, ``timeout`` seconds) raises :class:`ScalingError`.
     Without it the call runs in this process and its exceptions propagate as they are.
     A coroutine (or other awaitable) returned by ``run`` is run with ``asyncio.run``
     inside the window.
     """
     if not isolate:
-        return _measure(run, n, in_flight, interval)
+        return _measure(run, n, in_flight, interval, held)
     # heap.prepare fills the free space the child inherits, before the cap applies and
     # kept until the child exits, so every size is measured at its full cost.
     outcome = run_capped(
-        _in_child, run, n, in_flight, interval, cap=cap, timeout=timeout, prepare=heap.prepare
+        _in_child, run, n, in_flight, interval, held, cap=cap, timeout=timeout, prepare=heap.prepare
     )
     if not outcome.ok:
         raise ScalingError(n, outcome.describe(), outcome.traceback)
@@ -133,6 +142,7 @@ def measure_scaling(
     isolate: bool = True,
     cap: int = DEFAULT_CAP,
     timeout: float | None = None,
+    held: HeldItems | None = None,
 ) -> ScalingReport:
     """Call ``run(n)`` for each size in ``ns`` (ascending; each in its own forked child
     unless ``isolate`` is false) and fit the measurements: see :func:`fit`.
@@ -151,7 +161,14 @@ def measure_scaling(
         (
             n,
             run_point(
-                run, n, in_flight=in_flight, interval=interval, isolate=isolate, cap=cap, timeout=timeout
+                run,
+                n,
+                in_flight=in_flight,
+                interval=interval,
+                isolate=isolate,
+                cap=cap,
+                timeout=timeout,
+                held=held,
             ),
         )
         for n in sizes

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from ..measure.held import HeldItems
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import Measurement
 from ..measure.window import Window
@@ -54,6 +55,7 @@ class TestWindows:
 
     def __init__(self, interval: float, cap: int | None = None) -> None:
         self.in_flight = InFlightCounter()
+        self.held = HeldItems()
         self.interval = interval
         self.windows: list[Measurement] = []
         self.scaling_reports: list[ScalingReport] = []
@@ -68,7 +70,7 @@ class TestWindows:
     def begin_call(self) -> None:
         """Open the implicit window, unless the test already measures on its own."""
         if not self._explicit and self._open is None:
-            self._implicit = self._open = Window(self.in_flight, self.interval, self.on_tick)
+            self._implicit = self._open = Window(self.in_flight, self.interval, self.on_tick, self.held)
             self._open.start()
             if self.on_tick is not None:
                 self.on_tick()
@@ -94,7 +96,7 @@ class TestWindows:
             raise RuntimeError("flood.measure() windows cannot be nested")
         self._drop_implicit()
         result = MeasureResult()
-        window = self._open = Window(self.in_flight, self.interval, self.on_tick)
+        window = self._open = Window(self.in_flight, self.interval, self.on_tick, self.held)
         window.start()
         try:
             yield result
@@ -114,7 +116,13 @@ class TestWindows:
                 raise RuntimeError("flood.scaling(isolate=False) cannot run inside a flood.measure() window")
             self._drop_implicit()
         report = measure_scaling(
-            run, ns, in_flight=self.in_flight, interval=self.interval, isolate=isolate, cap=self.cap
+            run,
+            ns,
+            in_flight=self.in_flight,
+            interval=self.interval,
+            isolate=isolate,
+            cap=self.cap,
+            held=self.held,
         )
         self.scaling_reports.append(report)
         if not isolate:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple, overload
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, overload
 
+from ..measure.held import HeldItems
 from ..units import parse_duration, parse_size
 
 __all__ = ["SyntheticFailure", "SyntheticTask", "Workload"]
@@ -37,6 +38,35 @@ class SyntheticTask(NamedTuple):
     fail: bool = False
 
 
+Maker = Callable[..., SyntheticTask]
+
+
+def _held_maker(held: HeldItems, size: int) -> Maker:
+    """Makes items that count themselves into ``held`` while alive and carry ``size``
+    bytes; still plain ``SyntheticTask`` tuples to every reader (and to pickle)."""
+    take, release, bodies = held.take, held.release, held.bodies
+
+    class HeldTask(SyntheticTask):
+        __slots__ = ()
+
+        def __del__(self) -> None:
+            release(id(self))
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (SyntheticTask, tuple(self))
+
+    HeldTask.__name__ = HeldTask.__qualname__ = "SyntheticTask"
+
+    def make(index: int, payload: int = 0, latency: float = 0.0, fail: bool = False) -> SyntheticTask:
+        task = HeldTask(index, payload, latency, fail)
+        take()
+        if size:
+            bodies[id(task)] = bytearray(size)  # every byte written: resident
+        return task
+
+    return make
+
+
 def _unit_interval(seed: int, index: int, stream: int) -> float:
     """A deterministic uniform draw in [0, 1) for (seed, index, stream): splitmix64."""
     x = (seed * 0x9E3779B97F4A7C15 + index * 0xD1B54A32D192ED03 + stream) & _MASK
@@ -55,7 +85,7 @@ class Workload(Sequence[SyntheticTask]):
     the same workload always fails the same tasks.
     """
 
-    __slots__ = ("_fail_rate", "_jitter", "_latency", "_n", "_payload", "_seed")
+    __slots__ = ("_fail_rate", "_jitter", "_latency", "_n", "_new", "_payload", "_seed", "_size")
 
     def __init__(
         self,
@@ -66,6 +96,8 @@ class Workload(Sequence[SyntheticTask]):
         jitter: float = 0.0,
         fail_rate: float = 0.0,
         seed: int = 0,
+        size: int | str = 0,
+        held: HeldItems | None = None,
     ) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"flood.tasks(n): n must be an int >= 0, got {n!r}")
@@ -82,6 +114,10 @@ class Workload(Sequence[SyntheticTask]):
         self._jitter = float(jitter)
         self._fail_rate = float(fail_rate)
         self._seed = seed
+        self._size = parse_size(size, key="size", source="in flood.tasks()", allow_zero=True)
+        if held is None and self._size:
+            held = HeldItems()  # the bodies need an owner even when nobody counts them
+        self._new: Maker = SyntheticTask if held is None else _held_maker(held, self._size)
 
     def __len__(self) -> int:
         return self._n
@@ -89,7 +125,7 @@ class Workload(Sequence[SyntheticTask]):
     def __repr__(self) -> str:
         return (
             f"Workload(n={self._n}, payload={self._payload}, latency={self._latency}, "
-            f"jitter={self._jitter}, fail_rate={self._fail_rate}, seed={self._seed})"
+            f"jitter={self._jitter}, fail_rate={self._fail_rate}, seed={self._seed}, size={self._size})"
         )
 
     def _make(self, index: int) -> SyntheticTask:
@@ -97,7 +133,7 @@ class Workload(Sequence[SyntheticTask]):
         if self._jitter:
             latency *= 1.0 + self._jitter * (2.0 * _unit_interval(self._seed, index, 1) - 1.0)
         fail = bool(self._fail_rate) and _unit_interval(self._seed, index, 2) < self._fail_rate
-        return SyntheticTask(index, self._payload, latency, fail)
+        return self._new(index, self._payload, latency, fail)
 
     @overload
     def __getitem__(self, index: int) -> SyntheticTask: ...
@@ -118,5 +154,5 @@ class Workload(Sequence[SyntheticTask]):
         if self._jitter or self._fail_rate:
             return map(self._make, range(self._n))
         # The common case builds tasks without the per-item draws.
-        payload, latency = self._payload, self._latency
-        return (SyntheticTask(i, payload, latency) for i in range(self._n))
+        payload, latency, new = self._payload, self._latency, self._new
+        return (new(i, payload, latency) for i in range(self._n))

@@ -20,7 +20,7 @@ PeakSource = Literal["vmhwm", "sampled"]
 # Figures in bytes.
 SIZES = ("peak_rss", "rss_growth", "children_peak_rss")
 # Counts that are high-waters: what a concurrency limit bounds and a scaling fit follows.
-HIGH_WATERS = ("max_in_flight", "max_tasks", "max_threads", "max_processes")
+HIGH_WATERS = ("max_in_flight", "max_tasks", "max_threads", "max_processes", "max_held")
 # Figures that add up over the windows of a test.
 TOTALS = ("tasks_started", "tasks_done", "tasks_failed", "duration")
 
@@ -47,6 +47,8 @@ class Measurement:
     - ``max_tasks``: high-water of live (not done) asyncio tasks over every loop that ran.
     - ``max_threads``: high-water of this process's OS threads, the sampler's own excluded.
     - ``max_processes``: high-water of live descendant processes.
+    - ``max_held``: high-water of synthetic items taken from the test's workloads and
+      still alive (exact: each counts itself in when taken and out when freed).
     - ``tasks_started`` / ``tasks_done`` / ``tasks_failed``: probe calls in the window;
       ``tasks_failed`` counts the ``SyntheticFailure`` raised on purpose.
     - ``peak_source``: ``"vmhwm"`` when the kernel's exact peak was read, ``"sampled"``
@@ -60,6 +62,7 @@ class Measurement:
     max_tasks: int = 0
     max_threads: int = 0
     max_processes: int = 0
+    max_held: int = 0
     tasks_started: int = 0
     tasks_done: int = 0
     tasks_failed: int = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from .held import HeldItems
 from .inflight import InFlightCounter
 from .livetasks import LiveTaskCounter
 from .measurement import Measurement
@@ -19,9 +20,14 @@ class Window:
     because the kernel peak they reset is per process."""
 
     def __init__(
-        self, in_flight: InFlightCounter, interval: float, on_tick: Callable[[], None] | None = None
+        self,
+        in_flight: InFlightCounter,
+        interval: float,
+        on_tick: Callable[[], None] | None = None,
+        held: HeldItems | None = None,
     ) -> None:
         self._in_flight = in_flight
+        self._held = held
         self._sampler = Sampler(interval, on_tick)
         self._live_tasks = LiveTaskCounter()
         self._started_at = 0.0
@@ -29,6 +35,8 @@ class Window:
     def start(self) -> None:
         """Reset every high-water and begin measuring."""
         self._in_flight.reset()
+        if self._held is not None:
+            self._held.reset()
         self._live_tasks.start()
         self._sampler.start()
         self._started_at = time.perf_counter()
@@ -52,6 +60,7 @@ class Window:
             max_tasks=max_tasks,
             max_threads=sampled.max_threads,
             max_processes=sampled.max_processes,
+            max_held=self._held.high_water if self._held is not None else 0,
             tasks_started=reading.started,
             tasks_done=reading.done,
             tasks_failed=reading.failed,
