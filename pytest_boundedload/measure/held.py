@@ -13,48 +13,22 @@ with it, so items waiting in a queue cost memory as they do in production.
 
 from __future__ import annotations
 
-import sys
-import threading
+from .livecount import LiveCount
 
 __all__ = ["HeldItems"]
 
-_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
-
-class HeldItems:
-    """Items taken and not yet released: ``alive`` now, ``high_water`` since :meth:`reset`."""
+class HeldItems(LiveCount):
+    """Items taken and not yet released: ``alive`` now, ``high_water`` since :meth:`reset`;
+    ``bodies`` the bytes each carries (``size=``)."""
 
     def __init__(self) -> None:
-        self.alive = 0
-        self.high_water = 0
-        self.taken = 0
+        super().__init__()
         self.bodies: dict[int, bytearray] = {}  # id(item) -> the bytes it carries
-        self._lock = threading.Lock()
-
-    def reset(self) -> None:
-        """Start a window: the high-water is what is held now."""
-        self.high_water = self.alive
-        self.taken = 0
-
-    def take(self) -> None:
-        """One more item taken."""
-        if _GIL:
-            self.alive += 1
-            self.taken += 1
-            if self.alive > self.high_water:
-                self.high_water = self.alive
-            return
-        with self._lock:
-            self.alive += 1
-            self.taken += 1
-            self.high_water = max(self.high_water, self.alive)
+        self.take = self.up
 
     def release(self, key: int) -> None:
         """The item ``key`` (its id) was freed."""
         if self.bodies:
             self.bodies.pop(key, None)
-        if _GIL:
-            self.alive -= 1
-            return
-        with self._lock:
-            self.alive -= 1
+        self.down()

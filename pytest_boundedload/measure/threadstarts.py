@@ -11,31 +11,29 @@ thread reads ``/proc`` for everything else (threads that C extensions start).
 from __future__ import annotations
 
 import _thread
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from .livecount import LiveCount
 from .patching import Patch
 
 __all__ = ["ThreadStarts"]
 
 _STARTERS = ("_start_joinable_thread", "_start_new_thread", "start_joinable_thread", "start_new_thread")
-# Free-threaded builds need a lock around the updates; with the GIL they are atomic
-# enough (a thread switch between the read and the write of one update is harmless
-# only with the GIL, which switches at calls and backward jumps).
-_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
 class ThreadStarts:
     """Threads started in a window and still running, and their high-water."""
 
     def __init__(self) -> None:
-        self.alive = 0
-        self.high_water = 0
-        self.started = 0
-        self._lock = threading.Lock()
+        self.count = LiveCount()
         self._patches: list[Patch] = []
+
+    @property
+    def high_water(self) -> int:
+        """Most threads started in the window alive at once."""
+        return self.count.high_water
 
     def start(self) -> None:
         """Wrap the start functions."""
@@ -52,27 +50,8 @@ class ThreadStarts:
             patch.remove()
         self._patches = []
 
-    def _began(self) -> None:
-        if _GIL:
-            self.alive += 1
-            self.started += 1
-            if self.alive > self.high_water:
-                self.high_water = self.alive
-            return
-        with self._lock:
-            self.alive += 1
-            self.started += 1
-            self.high_water = max(self.high_water, self.alive)
-
-    def _ended(self) -> None:
-        if _GIL:
-            self.alive -= 1
-            return
-        with self._lock:
-            self.alive -= 1
-
     def _wrap(self, start: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
-        counts = self
+        count = self.count
 
         def start_thread(*args: Any, **kwargs: Any) -> Any:
             if not patch.active or not args or not callable(args[0]):
@@ -83,13 +62,13 @@ class ThreadStarts:
                 try:
                     return function(*run_args, **run_kwargs)
                 finally:
-                    counts._ended()
+                    count.down()
 
-            counts._began()  # before the thread runs, so it cannot end uncounted
+            count.up()  # before the thread runs, so it cannot end uncounted
             try:
                 return start(run, *args[1:], **kwargs)
             except BaseException:
-                counts._ended()  # it never started
+                count.down()  # it never started
                 raise
 
         start_thread.__wrapped__ = start  # type: ignore[attr-defined]
