@@ -142,3 +142,42 @@ def test_isolate_false_windows_are_checked(project: Project) -> None:
     assert run.violations("test_in_process_points_are_the_tests_windows") == [
         "max_tasks 401 > limit 10 (live asyncio tasks high-water)"
     ]
+
+
+JUDGED = """
+import pytest
+
+from pytest_boundedload import antipatterns, fixes
+
+
+@pytest.mark.boundedload(max_tasks=100)
+def test_unbounded(flood):
+    flood.scaling(lambda n: antipatterns.unbounded_gather(flood.tasks(n), flood.aworker))
+
+
+def test_bounded(flood):
+    flood.scaling(lambda n: fixes.worker_pool(flood.tasks(n), flood.aworker, workers=10))
+"""
+
+
+def test_scaling_points_are_judged_like_any_window(project: Project) -> None:
+    project.pytester.makepyfile(test_judged=JUDGED)
+    run = project.run("--boundedload-save")
+    run.result.assert_outcomes(passed=1, failed=1)
+    # The worst size's counts are the test's: checked against its limits ...
+    assert run.violations("test_unbounded") == ["max_tasks 16001 > limit 100 (live asyncio tasks high-water)"]
+    run.result.stdout.fnmatch_lines(["MEMORY *::test_unbounded*"])
+    unbounded = run.figures("test_unbounded")
+    # 16,000 tasks and the main one live at once, every item held; each call has nothing
+    # to do, so it is in flight alone for an instant.
+    assert (unbounded["max_tasks"], unbounded["max_held"], unbounded["max_in_flight"]) == (16001, 16000, 1)
+    # ... and what the summary and the baseline hold.
+    entries = json.loads((project.path / ".boundedload" / "baseline.json").read_text())["platforms"]
+    (tests,) = entries.values()
+    assert tests["test_judged.py::test_unbounded"]["max_tasks"] == 16001
+    # Ten workers, their feeder and the main task.
+    assert tests["test_judged.py::test_bounded"]["max_tasks"] == 12
+    # The plugin's own children (one per size) are not the test's processes.
+    bounded = run.figures("test_bounded")
+    assert (bounded["max_processes"], bounded["children_peak_rss"]) == (0, 0)
+    assert 10 <= bounded["max_held"] <= 10 + 4

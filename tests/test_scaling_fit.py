@@ -357,3 +357,13 @@ def test_children_count_on_their_own_gauge(gauge: InFlightCounter) -> None:
     # Neither the children's resets nor their counts reached the parent's figures.
     reading = gauge.read()
     assert (reading.in_flight, reading.max_in_flight, reading.started, reading.done) == (1, 1, 1, 0)
+
+
+def test_a_count_that_grows_is_never_constant() -> None:
+    # Items held in a queue that cost next to nothing each still grow with N.
+    flat = {n: 1 << 20 for n in (1000, 4000, 16000)}
+    held = fit(_points(flat, max_held=lambda n: n))
+    assert held.bytes_per_task == 0
+    assert held.growing == ("max_held",)
+    assert held.growth == "linear"
+    assert fit(_points(flat, max_held=lambda n: 50)).growth == "constant"

@@ -106,7 +106,8 @@ class ScalingReport:
     - ``points``: ``(n, Measurement)`` pairs, ascending ``n``;
     - ``bytes_per_task``, ``intercept``, ``r2``: least-squares line of ``rss_growth``
       against ``n`` and its coefficient of determination (1.0 when all are equal);
-    - ``growth``: ``"constant"`` (slope under :data:`CONSTANT_BELOW` bytes per task),
+    - ``growth``: ``"constant"`` (slope under :data:`CONSTANT_BELOW` bytes per task and
+      no count in ``growing``),
       ``"superlinear"`` (the curve bends up, see :data:`SUPERLINEAR_FACTOR`) or
       ``"linear"``;
     - ``count_slopes``: fitted slope per task of each count in :data:`COUNT_FIELDS`;
@@ -168,6 +169,8 @@ def fit(points: Iterable[tuple[int, Measurement]]) -> ScalingReport:
     }
     growing = tuple(name for name in COUNT_FIELDS if count_slopes[name] >= GROWING_COUNT_SLOPE)
     growth = _classify(slope, [(n, float(m.rss_growth)) for n, m in ordered])
+    if growth == "constant" and growing:
+        growth = "linear"  # a count that grows with N is never constant, whatever the bytes
     return ScalingReport(
         points=ordered,
         bytes_per_task=slope,

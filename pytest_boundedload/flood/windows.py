@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from ..measure.held import HeldItems
@@ -108,8 +109,9 @@ class TestWindows:
     def scaling(self, run: Callable[[int], Any], ns: Sequence[int], *, isolate: bool) -> ScalingReport:
         """Measure ``run(n)`` at each size and keep the report for the test's verdict.
 
-        In this process (``isolate=False``) every size is a window of the test, checked
-        against its limits; the implicit window is closed for it (windows cannot overlap).
+        Every size's figures fold into the test's and are checked against its limits. In
+        this process (``isolate=False``) each size is a window of the test and the implicit
+        window is closed for it (windows cannot overlap).
         """
         if not isolate:
             if self._open is not None and self._open is not self._implicit:
@@ -125,8 +127,10 @@ class TestWindows:
             held=self.held,
         )
         self.scaling_reports.append(report)
-        if not isolate:
-            self.windows.extend(measurement for _, measurement in report.points)
+        # Every size counts as a window of the test: its limits, summary, JSON and
+        # baseline see the worst point. A child's time is already in the call window.
+        points = [measurement for _, measurement in report.points]
+        self.windows.extend(points if not isolate else [replace(m, duration=0.0) for m in points])
         return report
 
     @property

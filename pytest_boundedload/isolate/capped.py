@@ -1,18 +1,16 @@
 """Run a function in a forked child under a hard memory cap, and say how it ended.
 
-The cap is, where this process may create one, a child memory cgroup (v1
-``memory.limit_in_bytes`` or v2 ``memory.max``): it counts the memory the child really
-touches, and going over it brings the kernel's OOM killer (``SIGKILL``), exactly as in
-production. Elsewhere it is ``RLIMIT_DATA``: allocations beyond it fail with a clean
-``MemoryError``. That limit counts address space of the whole data segment, the parent's
-inherited part and every thread's stack reservation (8 MiB each) included, so it stops a
-thread-per-task flood at a few hundred threads. (``RLIMIT_AS`` is worse still: it also
-counts shared libraries and breaks imports.)
+The cap is a memory cgroup where this process may make one (:mod:`.cgroup`; going over
+brings the OOM killer, as in production), else ``RLIMIT_DATA`` on top of the data
+segment the child inherits: allocations beyond it fail with a ``MemoryError``, and as
+every thread's stack reservation (8 MiB) counts, a thread-per-task flood stops after a
+few dozen threads. (``RLIMIT_AS`` is worse still: it counts shared libraries too.)
 
 The child talks to the parent over a pipe: any number of messages sent while it runs
 (progress, the latest figures) and then its result. A child that raises, runs out of
 memory or is killed by a signal becomes a :class:`ChildOutcome` that says so; the
-parent never raises because of what the child did.
+parent never raises because of what the child did. A window measuring the parent leaves
+the child out of its process counts.
 """
 
 from __future__ import annotations
@@ -34,6 +32,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from ..measure.sampler import own_child
 from ..units import format_size
 from .cgroup import Cgroup
 
@@ -337,11 +336,26 @@ def run_capped(
     group = Cgroup.create(cap) if method in ("auto", "cgroup") else None
     if group is None and method == "cgroup":
         raise RuntimeError("no writable memory cgroup for this process")
+    with own_child() as register:
+        return _fork_and_wait(function, args, cap, group, timeout, on_message, prepare, register)
+
+
+def _fork_and_wait(
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    cap: int,
+    group: Cgroup | None,
+    timeout: float | None,
+    on_message: Callable[[Any], None] | None,
+    prepare: Callable[[], object] | None,
+    register: Callable[[int], None],
+) -> ChildOutcome:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which exits through os._exit
         os.close(read_fd)
         _child_main(write_fd, cap, group, function, args, prepare)
+    register(pid)  # a window measuring this process leaves it out
     os.close(write_fd)
     deadline = None if timeout is None else time.monotonic() + timeout
     reader = _Reader(read_fd, on_message)

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psutil
@@ -40,7 +40,15 @@ from .measurement import PeakSource
 from .procfs import current_rss, peak_rss_now, vmhwm_available
 from .threadstarts import ThreadStarts
 
-__all__ = ["OWN_THREADS", "Sampler", "SamplerResult", "current_rss", "peak_rss_now", "vmhwm_available"]
+__all__ = [
+    "OWN_THREADS",
+    "Sampler",
+    "SamplerResult",
+    "current_rss",
+    "own_child",
+    "peak_rss_now",
+    "vmhwm_available",
+]
 
 # Reading every child's peak costs a file read each; do it at most this often.
 _CHILD_SCAN_PERIOD = 0.02
@@ -71,6 +79,28 @@ class SamplerResult:
 
 # Threads the plugin itself runs; thread counts leave them out.
 OWN_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+# Processes the plugin itself forks (capped children); counts leave them and what they
+# start out: their figures are their own windows'.
+_OWN_CHILDREN: set[int] = set()
+_OWN_SPAWN = threading.local()
+
+
+@contextlib.contextmanager
+def own_child() -> Iterator[Callable[[int], None]]:
+    """Around the plugin's own fork: the spawn is not counted; call the function it
+    yields with the child's pid so scans leave it out, until the block ends."""
+    pids: list[int] = []
+
+    def register(pid: int) -> None:
+        pids.append(pid)
+        _OWN_CHILDREN.add(pid)
+
+    _OWN_SPAWN.active = True
+    try:
+        yield register
+    finally:
+        _OWN_SPAWN.active = False
+        _OWN_CHILDREN.difference_update(pids)
 
 # Audit hooks cannot be removed, so one hook is installed per interpreter and it forwards
 # to the sampler of the window that is open, if any.
@@ -79,7 +109,7 @@ _AUDIT_INSTALLED: list[bool] = []
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if event not in _SPAWN_EVENTS:
+    if event not in _SPAWN_EVENTS or getattr(_OWN_SPAWN, "active", False):
         return
     listeners = list(_SPAWN_LISTENER)  # another thread may clear it meanwhile
     if listeners:
@@ -259,6 +289,8 @@ class Sampler:
                 self._max_threads = count
 
     def _scan_children(self, now: float) -> None:
+        if _OWN_CHILDREN:
+            self._children.ignore(frozenset(_OWN_CHILDREN))
         count = self._children.refresh()
         total = self._children.peak_rss_sum()
         with self._lock:
