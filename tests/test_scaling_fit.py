@@ -367,3 +367,13 @@ def test_a_count_that_grows_is_never_constant() -> None:
     assert held.growing == ("max_held",)
     assert held.growth == "linear"
     assert fit(_points(flat, max_held=lambda n: 50)).growth == "constant"
+
+
+def test_a_line_with_a_mebibyte_of_noise_per_point_is_linear() -> None:
+    # 300 B per task, each point off by up to 1 MiB: the segments' slopes differ by more
+    # than three times, but no more than the noise explains.
+    noise = {1000: MiB, 4000: -MiB, 16000: MiB}
+    report = fit(_points({n: 300 * n + e for n, e in noise.items()}))
+    assert report.growth == "linear", report.table()
+    flat_first = {1000: 0.6 * MiB, 4000: 0, 16000: 0}
+    assert fit(_points({n: 300 * n + e for n, e in flat_first.items()})).growth == "linear"

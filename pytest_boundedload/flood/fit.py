@@ -20,6 +20,7 @@ __all__ = [
     "CONSTANT_BELOW",
     "COUNT_FIELDS",
     "GROWING_COUNT_SLOPE",
+    "NOISE",
     "SUPERLINEAR_FACTOR",
     "Growth",
     "ScalingReport",
@@ -47,6 +48,10 @@ CONSTANT_BELOW = 128
 # spaced x2 a pure quadratic gives 2 and is not, so space sizes x4 to see a bend. Needs
 # at least three points (two segments).
 SUPERLINEAR_FACTOR = 3.0
+# NOISE (bytes): how far one point's RSS growth may wobble (pages, arenas, trim
+# thresholds). A bend counts only when the inner points lie more than twice that below
+# the chord from the first size to the last: a line with +-1 MiB per point stays linear.
+NOISE = 1 << 20
 # A count (tasks, threads, ...) whose fitted slope is at least this many per task grows
 # with N: one more of it per two tasks or more. Bounded code has a slope near 0 (a pool
 # of 50 workers is 50 at every size); unbounded code near 1 (a task or thread per item).
@@ -76,22 +81,28 @@ def _least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, flo
     return slope, intercept, r2
 
 
-def _segment_slopes(points: Sequence[tuple[int, float]]) -> tuple[float, float]:
-    """Slopes of the first and the last segment; repeated sizes are averaged first."""
+def _curve(points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The points by ascending size, repeated sizes averaged."""
     by_n: dict[int, list[float]] = {}
     for n, y in points:
         by_n.setdefault(n, []).append(y)
-    curve = [(n, math.fsum(ys) / len(ys)) for n, ys in sorted(by_n.items())]
-    (n0, y0), (n1, y1) = curve[0], curve[1]
-    (m0, z0), (m1, z1) = curve[-2], curve[-1]
-    return (y1 - y0) / (n1 - n0), (z1 - z0) / (m1 - m0)
+    return [(n, math.fsum(ys) / len(ys)) for n, ys in sorted(by_n.items())]
+
+
+def _bend(curve: Sequence[tuple[int, float]]) -> float:
+    """How far the inner points lie below the chord from the first to the last (bytes)."""
+    (n0, y0), (n9, y9) = curve[0], curve[-1]
+    return max(y0 + (y9 - y0) * (n - n0) / (n9 - n0) - y for n, y in curve[1:-1])
 
 
 def _classify(slope: float, points: Sequence[tuple[int, float]]) -> Growth:
     if slope < CONSTANT_BELOW:
         return "constant"
-    if len({n for n, _ in points}) >= 3:
-        first, last = _segment_slopes(points)
+    curve = _curve(points)
+    if len(curve) >= 3 and _bend(curve) > 2 * NOISE:
+        (n0, y0), (n1, y1) = curve[0], curve[1]
+        (m0, z0), (m1, z1) = curve[-2], curve[-1]
+        first, last = (y1 - y0) / (n1 - n0), (z1 - z0) / (m1 - m0)
         if first > 0 and last > SUPERLINEAR_FACTOR * first:
             return "superlinear"
         if first <= 0 and last >= 2 * CONSTANT_BELOW:

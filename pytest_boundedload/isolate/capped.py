@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..measure.sampler import own_child
+from ..measure.sampler import own_child_ended, own_fork
 from ..units import format_size
 from .cgroup import Cgroup
 
@@ -336,26 +336,11 @@ def run_capped(
     group = Cgroup.create(cap) if method in ("auto", "cgroup") else None
     if group is None and method == "cgroup":
         raise RuntimeError("no writable memory cgroup for this process")
-    with own_child() as register:
-        return _fork_and_wait(function, args, cap, group, timeout, on_message, prepare, register)
-
-
-def _fork_and_wait(
-    function: Callable[..., Any],
-    args: tuple[Any, ...],
-    cap: int,
-    group: Cgroup | None,
-    timeout: float | None,
-    on_message: Callable[[Any], None] | None,
-    prepare: Callable[[], object] | None,
-    register: Callable[[int], None],
-) -> ChildOutcome:
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    pid = own_fork()  # a window measuring this process leaves the child out
     if pid == 0:  # pragma: no cover - runs in the child, which exits through os._exit
         os.close(read_fd)
         _child_main(write_fd, cap, group, function, args, prepare)
-    register(pid)  # a window measuring this process leaves it out
     os.close(write_fd)
     deadline = None if timeout is None else time.monotonic() + timeout
     reader = _Reader(read_fd, on_message)
@@ -372,6 +357,7 @@ def _fork_and_wait(
         raise
     finally:
         os.close(read_fd)
+        own_child_ended(pid)
         # Processes the child left behind go with it: its group, and its cgroup.
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)

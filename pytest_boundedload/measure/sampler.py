@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -45,7 +45,8 @@ __all__ = [
     "Sampler",
     "SamplerResult",
     "current_rss",
-    "own_child",
+    "own_child_ended",
+    "own_fork",
     "peak_rss_now",
     "vmhwm_available",
 ]
@@ -85,22 +86,22 @@ _OWN_CHILDREN: set[int] = set()
 _OWN_SPAWN = threading.local()
 
 
-@contextlib.contextmanager
-def own_child() -> Iterator[Callable[[int], None]]:
-    """Around the plugin's own fork: the spawn is not counted; call the function it
-    yields with the child's pid so scans leave it out, until the block ends."""
-    pids: list[int] = []
-
-    def register(pid: int) -> None:
-        pids.append(pid)
-        _OWN_CHILDREN.add(pid)
-
+def own_fork() -> int:
+    """``os.fork()`` for the plugin's own child: not counted as a spawn, and left out of
+    every scan until :func:`own_child_ended`."""
     _OWN_SPAWN.active = True
     try:
-        yield register
+        pid = os.fork()
     finally:
         _OWN_SPAWN.active = False
-        _OWN_CHILDREN.difference_update(pids)
+    if pid:
+        _OWN_CHILDREN.add(pid)
+    return pid
+
+
+def own_child_ended(pid: int) -> None:
+    """The plugin's own child ``pid`` is gone."""
+    _OWN_CHILDREN.discard(pid)
 
 # Audit hooks cannot be removed, so one hook is installed per interpreter and it forwards
 # to the sampler of the window that is open, if any.
@@ -130,6 +131,9 @@ def _forget_windows_in_child() -> None:
     # A forked child inherits the open window's hooks, but not its sampler thread, whose
     # locks may have been held at the fork: the child must not report into them.
     _SPAWN_LISTENER.clear()
+    # Nor are the parent's own children the child's.
+    _OWN_SPAWN.active = False
+    _OWN_CHILDREN.clear()
 
 
 os.register_at_fork(after_in_child=_forget_windows_in_child)
