@@ -10,6 +10,7 @@ import pytest
 from . import hookspecs
 from .baseline.gate import BaselineGate
 from .flood import Flood
+from .isolate.capped import cap_kind
 from .isolate.hardlimit import run_hard_limited
 from .limits import marker_limits
 from .measure.inflight import remove_stale
@@ -97,7 +98,8 @@ class BoundedLoadPlugin:
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         source = "vmhwm" if vmhwm_available() else "sampled"  # resets this process's peak: harmless here
-        return header_line(self.settings.limits, source, self.settings.cap_kind, self.settings.interval)
+        cap = cap_kind(self.settings.cap_method, strict=False)  # probes for a cgroup: header only
+        return header_line(self.settings.limits, source, cap, self.settings.interval)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         settings = self.settings

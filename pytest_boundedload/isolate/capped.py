@@ -62,14 +62,16 @@ def cap_method() -> str:
     return value
 
 
-def cap_kind(method: str) -> str:
+def cap_kind(method: str, *, strict: bool = True) -> str:
     """The cap a child gets here under ``method``: ``"cgroup"`` or ``"rlimit"``. A forced
-    ``"cgroup"`` that this process cannot make is a RuntimeError."""
+    ``"cgroup"`` that this process cannot make is a RuntimeError (``strict``) or says so."""
     if method == "rlimit":
         return "rlimit"
     group = Cgroup.create(64 << 20)
     if group is None:
         if method == "cgroup":
+            if not strict:
+                return "none (no cgroup can be made)"
             raise RuntimeError("no writable memory cgroup for this process")
         return "rlimit"
     group.remove()
