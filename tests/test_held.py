@@ -41,13 +41,19 @@ def test_unbounded_queue_over_the_limit(flood):
     test_unbounded_queue(flood)
 
 
-def test_thread_pool_map(flood):
+def gated(flood):
+    # A worker that waits until the gate opens: every item is submitted before any runs.
     gate = threading.Event()
 
     def work(task):
         gate.wait()
         return flood.worker(task)
 
+    return gate, work
+
+
+def test_thread_pool_map(flood):
+    gate, work = gated(flood)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         results = pool.map(work, flood.tasks(N))  # submits every item before it returns
         gate.set()
@@ -55,12 +61,7 @@ def test_thread_pool_map(flood):
 
 
 def test_as_completed(flood):
-    gate = threading.Event()
-
-    def work(task):
-        gate.wait()
-        return flood.worker(task)
-
+    gate, work = gated(flood)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(work, task) for task in flood.tasks(N)]
         gate.set()
