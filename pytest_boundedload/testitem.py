@@ -66,9 +66,11 @@ class ItemState:
             self.windows = None
 
     def close(self) -> None:
-        """Close the windows (at teardown)."""
+        """Close the windows (at teardown) and let them go: the item lives for the whole
+        session, its counters need not."""
         if self.windows is not None:
             self.windows.close()
+            self.windows = None
 
     def finish_call(self, windows: TestWindows, compare: Comparison, error: BaseException | None) -> Outcome:
         """Close the call-phase window and judge the test; raise :class:`LimitExceeded`

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from ..measure import heap
 from ..measure.procfs import peak_rss_now
 from ..measure.sampler import OWN_THREADS
 from ..outcome import stopped
@@ -178,7 +179,11 @@ def run_hard_limited(
     outcome: ChildOutcome | None = None
     interruption: BaseException | None = None
     try:
-        outcome = run_capped(_child, item, nextitem, tasks_started, cap=cap, on_message=on_message)
+        # heap.prepare fills the free space the child inherits before the cap applies (a
+        # cgroup would charge the copied pages); the test's window then finds it filled.
+        outcome = run_capped(
+            _child, item, nextitem, tasks_started, cap=cap, on_message=on_message, prepare=heap.prepare
+        )
     except pytest.fail.Exception as exc:  # e.g. pytest-timeout's signal in this process
         interruption = exc
     missing = _unfinished_phase(phases)

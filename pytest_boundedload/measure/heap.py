@@ -1,18 +1,25 @@
-"""Bring a forked child's heap to a state where new objects cost new resident memory.
+"""Bring the heap to a state where new objects cost new resident memory.
 
-A forked child starts with its parent's heap, free space included: blocks the C
-allocator keeps after ``free`` and, above all, free blocks in half-used pymalloc pools
-and empty pools inside arenas that are still partly in use (CPython never returns those
-to the kernel). That space is resident already, so objects placed in it do not raise the
-child's RSS. A small run fits in it and shows little growth, a large one overflows it,
-and growth against N looks bent upwards for no reason of the code's: measured here,
-1-2 MiB of such space hides most of what 1,000 asyncio tasks cost.
+A process that ran other work keeps free space: blocks the C allocator keeps after
+``free`` and, above all, free blocks in half-used pymalloc pools and empty pools inside
+arenas that are still partly in use (CPython never returns those to the kernel). That
+space is resident already, so objects placed in it do not raise RSS: the same test
+measured after another one that freed a lot shows less growth than run alone, and in a
+forked child a small size of a scaling run looks cheap. Measured here, 1-2 MiB of such
+space hides most of what 1,000 asyncio tasks cost.
 
 :func:`prepare` trims what can be trimmed and fills the rest with small objects the
 caller keeps alive while it measures. How much to fill, size by size, comes from
 pymalloc's own statistics (``sys._debugmallocstats``), so it does not depend on page
-sizes or on how the kernel backs them. Run it before a memory cap applies: filling
-inherited pages copies them, and a cgroup charges the copies to the child.
+sizes or on how the kernel backs them. In a forked child, run it before a memory cap
+applies: filling inherited pages copies them, and a cgroup charges the copies to the
+child.
+
+Filling is for a process that ends after measuring (a forked child): in a long-lived
+one the window's objects go to fresh arenas, and one that outlives the window (a report,
+a cache entry) keeps its arena's pages resident, so a process that fills before every
+window keeps more free space each time (measured here: about 1 MiB per window, even for
+windows that allocate nothing) until :data:`FILL_LIMIT` stops the fill.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import contextlib
 import ctypes
 import dataclasses
 import gc
+import itertools
 import os
 import re
 import struct
@@ -28,7 +36,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-__all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "debug_overhead", "free_space", "prepare"]
+__all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "debug_overhead", "free_space", "prepare", "trim_c_heap"]
 
 # Never fill more than this (bytes of blocks): a parent with more free space than that is
 # unusual, and the fill is memory the child holds while it measures.
@@ -115,48 +123,47 @@ def free_space(text: str | None = None) -> FreeSpace | None:
     return FreeSpace(free_blocks, unused, pool_size)
 
 
-def _maker(block: int, overhead: int) -> Callable[[int], object] | None:
-    """Makes new objects that take one pymalloc block of ``block`` bytes each (a request
-    of more than ``block - 16`` and at most ``block`` bytes, with ``overhead`` added);
-    None when no object has a size that fits."""
+def _maker(block: int, overhead: int) -> Callable[[int], list[object]] | None:
+    """Makes ``count`` new objects that take one pymalloc block of ``block`` bytes each (a
+    request of more than ``block - 16`` and at most ``block`` bytes, with ``overhead``
+    added), in a loop that runs in C; None when no object has a size that fits."""
     low, high = block - 16 - overhead, block - overhead
     if low < 16 <= high:
-        return lambda i: object()
+        return lambda count: [object() for _ in range(count)]
     if low < 24 <= high:
-        return lambda i: float(i) + 0.5
+        return lambda count: list(map(float, range(count)))
     if high - _BYTES_HEADER >= 1:  # bytes(0) is a shared object
         length = high - _BYTES_HEADER
-        return lambda i: bytes(length)
+        return lambda count: list(map(bytes, itertools.repeat(length, count)))
     return None
 
 
-def _fill(ballast: Ballast, make: Callable[[int], object], count: int) -> None:
-    chunk: list[object] = [None] * count  # one allocation, before the objects
-    for i in range(count):
-        chunk[i] = make(i)
-    ballast.append(chunk)
+# gc.get_stats()[1]["collections"] right after this process's last collection here: while
+# it has not moved, no object has reached the oldest generation since, and a collection of
+# the two younger ones finds all the garbage a full one would (bar old objects dropped).
+_young_collections: list[int] = [-1]
 
 
-def _trim() -> None:
-    gc.collect()
+def _young_count() -> int:
+    stats = gc.get_stats()
+    return int(stats[1]["collections"]) if len(stats) > 1 else -2
+
+
+def trim_c_heap() -> None:
+    """Hand the C heap's free pages back to the kernel (glibc's ``malloc_trim``; nothing
+    elsewhere), so objects too large for pymalloc cost fresh pages again."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None).malloc_trim(0)
 
 
-def prepare(limit: int = FILL_LIMIT) -> Ballast:
-    """Trim the heap, then fill pymalloc's free space; keep the result alive while measuring.
+def _trim() -> None:
+    gc.collect() if _young_count() != _young_collections[0] else gc.collect(1)
+    _young_collections[0] = _young_count()
+    trim_c_heap()
 
-    Collects garbage and hands free C-heap pages back to the kernel (glibc's
-    ``malloc_trim``). Then allocates one object per free block of each block size (the
-    half-used pools first, as pymalloc does) and enough 512-byte objects to take every
-    unused pool, at most ``limit`` bytes of blocks in all. Without pymalloc statistics
-    (another allocator) it only trims and returns an empty ballast.
-    """
-    _trim()
+
+def _fill(space: FreeSpace, limit: int) -> Ballast:
     ballast: Ballast = []
-    space = free_space()
-    if space is None:
-        return ballast
     overhead = debug_overhead()
     left = limit
     for block, count in sorted(space.free_blocks.items()):
@@ -164,12 +171,28 @@ def prepare(limit: int = FILL_LIMIT) -> Ballast:
         count = min(count, left // block)
         if make is None or count <= 0:
             continue
-        _fill(ballast, make, count)
+        ballast.append(make(count))
         left -= count * block
     make = _maker(_LARGEST, overhead)
     if make is not None and space.unused_pools and space.pool_size > _POOL_HEADER:
         per_pool = (space.pool_size - _POOL_HEADER) // _LARGEST
         count = min(space.unused_pools * per_pool, left // _LARGEST)
         if count > 0:
-            _fill(ballast, make, count)
+            ballast.append(make(count))
     return ballast
+
+
+def prepare(limit: int = FILL_LIMIT) -> Ballast:
+    """Trim the heap, then fill pymalloc's free space; keep the result alive while measuring.
+
+    Collects garbage (all generations when objects have reached the oldest one since the
+    last call, else the two younger ones: a full collection is most of the cost in a
+    large process) and hands free C-heap pages back to the kernel (glibc's
+    ``malloc_trim``). Then allocates one object per free block of each block size (the
+    half-used pools first, as pymalloc does) and enough 512-byte objects to take every
+    unused pool, at most ``limit`` bytes of blocks in all. Without pymalloc statistics
+    (another allocator) it only trims and returns an empty ballast.
+    """
+    _trim()
+    space = free_space()
+    return _fill(space, limit) if space is not None else []

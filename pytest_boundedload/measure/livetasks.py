@@ -40,7 +40,7 @@ from typing import Any
 from .loophooks import get_task_factory, run_forever, set_task_factory
 from .patching import Patch, after_fork_in_child
 
-__all__ = ["LiveTaskCounter"]
+__all__ = ["LiveTaskCounter", "other_threads_loops"]
 
 TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
@@ -110,7 +110,7 @@ class _LoopState:
         self.run_once = None
 
 
-def _other_threads_loops() -> list[asyncio.AbstractEventLoop]:
+def other_threads_loops() -> list[asyncio.AbstractEventLoop]:
     """Loops running ``run_forever`` in other threads now, found on their stacks."""
     loops: list[asyncio.AbstractEventLoop] = []
     me = threading.get_ident()
@@ -183,7 +183,7 @@ class LiveTaskCounter:
             running = None
         for loop in [running] if running is not None else []:
             self.adopt(loop)
-        for loop in _other_threads_loops():
+        for loop in other_threads_loops():
             self.adopt(loop)
 
     def stop(self) -> int:

@@ -1,0 +1,93 @@
+"""What it costs to make a measured test's memory figure independent of what ran before.
+
+Two steps, measured apart:
+
+- ``in-process``: before every window the plugin compacts asyncio's task registry and
+  trims the C heap (``Window.start``). Timed here after a gather of N tasks, the median
+  of ``--rounds`` calls, in milliseconds.
+- ``isolated``: a test with a ``hard_limit`` runs alone in a forked child whose heap is
+  settled (garbage collected, pymalloc's free blocks filled) before the cap applies;
+  its ``rss_growth`` is then the same whatever ran before. Timed as two pytest runs of
+  the same ``--tests`` tests of N tasks, one in-process and one with
+  ``--boundedload-hard-limit``, alternated ``--rounds`` times; it prints the extra
+  milliseconds per test and the ratio of the medians.
+
+    python bench/settle.py [--n 20000] [--tests 20] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from pytest_boundedload.measure.heap import trim_c_heap
+from pytest_boundedload.measure.registry import compact_task_registry
+
+TESTS = """
+import asyncio, pytest
+
+@pytest.mark.parametrize("i", range({tests}))
+def test_flood(flood, i):
+    async def main():
+        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks({n})])
+    asyncio.run(main())
+"""
+
+
+async def _gather(n: int) -> None:
+    async def work() -> None:
+        await asyncio.sleep(0)
+
+    await asyncio.gather(*[work() for _ in range(n)])
+
+
+def in_process(n: int, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        asyncio.run(_gather(n))
+        started = time.perf_counter()
+        compact_task_registry()
+        trim_c_heap()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def session(project: str, *extra: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", project, *extra],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--tests", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    step = in_process(args.n, max(args.rounds, 5))
+    print(f"in-process step after {args.n} tasks: {step * 1e3:.2f} ms per window")
+    with tempfile.TemporaryDirectory() as project:
+        with open(os.path.join(project, "test_settle.py"), "w") as f:
+            f.write(TESTS.format(n=args.n, tests=args.tests))
+        plain, isolated = [], []
+        for _ in range(args.rounds):
+            plain.append(session(project))
+            isolated.append(session(project, "--boundedload-hard-limit=1GiB"))
+    a, b = statistics.median(plain), statistics.median(isolated)
+    extra = (b - a) / args.tests
+    print(f"{args.tests} tests of {args.n} tasks: in-process {a:.2f} s, isolated {b:.2f} s")
+    print(f"isolated: {extra * 1e3:.1f} ms more per test, ratio: {b / a:.2f}")
+
+
+if __name__ == "__main__":
+    main()
