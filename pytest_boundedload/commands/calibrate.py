@@ -22,7 +22,7 @@ from ..measure.inflight import InFlightCounter
 from ..measure.livetasks import LiveTaskCounter
 from ..measure.procfs import vmhwm_available
 
-__all__ = ["Calibration", "calibrate", "format_calibration"]
+__all__ = ["Calibration", "calibrate", "format_calibration", "process_start", "thread_start"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Calibration:
         return dataclasses.asdict(self)
 
 
-def _thread_start(rounds: int) -> float:
+def thread_start(rounds: int) -> float:
+    """Seconds to start one thread, over ``rounds`` threads started in a row."""
     release = threading.Event()
     threads = [threading.Thread(target=release.wait) for _ in range(rounds)]
     started = time.perf_counter()
@@ -58,7 +59,8 @@ def _thread_start(rounds: int) -> float:
     return elapsed / rounds
 
 
-def _process_start(rounds: int) -> float:
+def process_start(rounds: int) -> float:
+    """Seconds to fork one child and reap it, over ``rounds`` in a row."""
     started = time.perf_counter()
     for _ in range(rounds):
         pid = os.fork()
@@ -100,8 +102,8 @@ def calibrate(*, threads: int = 200, processes: int = 30, tasks: int = 20_000) -
     return Calibration(
         peak_source="vmhwm" if vmhwm_available() else "sampled",
         hard_cap="cgroup" if group is not None else "rlimit",
-        thread_start=min(_thread_start(threads) for _ in range(3)),
-        process_start=min(_process_start(processes) for _ in range(3)),
+        thread_start=min(thread_start(threads) for _ in range(3)),
+        process_start=min(process_start(processes) for _ in range(3)),
         task_plain=plain,
         task_measured=measured,
     )

@@ -5,10 +5,13 @@ Each pattern runs in its own forked child under a hard memory cap (see
 test uses. A child that the cap stops is a row that says so.
 
 Threads and processes cost far more to start than coroutines (about 0.1 ms per thread
-and a few ms per process here), so with a 1 ms latency a thread-per-task loop never
-has more than a dozen threads alive: it would look bounded. Their rows therefore use
-fewer tasks and a longer latency (``THREAD_SCALE``, ``PROCESS_SCALE``), shown in the
-table, which is enough for the unbounded versions to pile up.
+and a few ms per process here, far more on a busy machine), so with a 1 ms latency a
+thread-per-task loop never has more than a dozen threads alive: it would look bounded.
+Their rows therefore use fewer tasks (``THREAD_SCALE``, ``PROCESS_SCALE``) and a
+latency long enough for all of them to be alive at once: the start cost measured on
+this machine when the demo begins, times the row's tasks, times ``START_HEADROOM``.
+So the unbounded versions pile up to their full count however busy the machine is, and
+every verdict rests on counts that do not depend on timing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,17 +28,22 @@ from .. import antipatterns, fixes
 from ..flood.probe import AsyncProbe, SyncProbe, make_async_probe
 from ..flood.workload import Workload
 from ..isolate.capped import ChildOutcome, run_capped
+from ..measure.held import HeldItems
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import HIGH_WATERS
 from ..measure.procfs import current_rss
 from ..measure.window import Window
 from ..table import Column, render_table
 from ..units import format_size
+from .calibrate import process_start, thread_start
 
 __all__ = ["PATTERNS", "DemoSettings", "Pattern", "run_demo"]
 
-THREAD_SCALE = (10, 0.2)  # n divided by 10, latency at least 200 ms
-PROCESS_SCALE = (50, 0.5)  # n divided by 50, latency at least 500 ms
+THREAD_SCALE = (10, 0.2, "thread")  # n divided by 10, latency at least 200 ms
+PROCESS_SCALE = (50, 0.5, "process")  # n divided by 50, latency at least 500 ms
+# Each thread or process row holds its tasks this many times as long as starting them all
+# took when the demo began, so they all overlap even if the machine gets busier.
+START_HEADROOM = 3.0
 # memory_aware's budget: the RSS the child starts with plus this.
 MEMORY_AWARE_HEADROOM = 32 << 20
 
@@ -63,12 +71,24 @@ class Pattern:
     name: str
     kind: str  # "anti-pattern" or "fix"
     run: Runner
-    scale: tuple[int, float] = (1, 0.0)
+    scale: tuple[int, float, str] = (1, 0.0, "")
 
-    def workload_size(self, settings: DemoSettings) -> tuple[int, float]:
-        """The (n, latency) this pattern is flooded with."""
-        divisor, min_latency = self.scale
-        return max(1, settings.n // divisor), max(settings.latency, min_latency)
+    def workload_size(self, settings: DemoSettings, start_costs: Mapping[str, float]) -> tuple[int, float]:
+        """The (n, latency) this pattern is flooded with; ``start_costs`` are seconds to
+        start one ``"thread"`` or ``"process"`` here."""
+        divisor, min_latency, starts = self.scale
+        n = max(1, settings.n // divisor)
+        overlap = n * start_costs.get(starts, 0.0) * START_HEADROOM
+        return n, max(settings.latency, min_latency, overlap)
+
+
+def measure_start_costs() -> dict[str, float]:
+    """Seconds to start a thread and a process on this machine now (the slowest of three
+    short rounds: the machine may be busy)."""
+    return {
+        "thread": max(thread_start(50) for _ in range(3)),
+        "process": max(process_start(10) for _ in range(3)),
+    }
 
 
 def _drain_streaming(items: Workload, aworker: AsyncProbe, limit: int) -> None:
@@ -119,8 +139,9 @@ def _flood_in_child(
     send: Callable[[Any], None], pattern: Pattern, n: int, settings: DemoSettings, latency: float
 ) -> dict[str, Any]:
     in_flight = InFlightCounter()
-    window = Window(in_flight, interval=0.01)
-    workload = Workload(n, payload=settings.payload, latency=latency)
+    held = HeldItems()
+    window = Window(in_flight, interval=0.01, held=held)
+    workload = Workload(n, payload=settings.payload, latency=latency, held=held)
     window.start()
     try:
         pattern.run(workload, make_async_probe(in_flight), SyncProbe(in_flight), settings.limit)
@@ -146,7 +167,7 @@ def _row(pattern: Pattern, n: int, settings: DemoSettings, outcome: ChildOutcome
     figures = outcome.value if outcome.ok else outcome.last_message
     if not isinstance(figures, dict):
         figures = {}
-    for key in (*HIGH_WATERS, "rss_growth", "duration"):
+    for key in (*HIGH_WATERS, "rss_growth", "children_peak_rss", "duration"):
         row[key] = figures.get(key)
     if outcome.ok:
         row["verdict"], row["grew"] = verdict(row, settings.limit)
@@ -168,8 +189,9 @@ def run_demo(
 ) -> list[dict[str, Any]]:
     """Flood every pattern, print the table to ``out`` and return the rows."""
     rows = []
+    start_costs = measure_start_costs()
     for number, pattern in enumerate(patterns, start=1):
-        n, latency = pattern.workload_size(settings)
+        n, latency = pattern.workload_size(settings, start_costs)
         progress.write(
             f"[{number}/{len(patterns)}] {pattern.name}: {n} tasks, latency {latency * 1000:g} ms ... "
         )
@@ -188,6 +210,11 @@ def run_demo(
     return rows
 
 
+def _milliseconds(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.0f}ms" if ms >= 10 else f"{ms:g}ms"
+
+
 def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -201,7 +228,9 @@ _COLUMNS = (
     Column("tasks", width=6, gap=1),
     Column("threads", width=7, gap=1),
     Column("procs", width=5, gap=1),
+    Column("held", width=6, gap=1),
     Column("rss growth", width=11, gap=1),
+    Column("children", width=10, gap=1),
     Column("time", width=7, gap=1),
     Column("verdict", "<"),
 )
@@ -221,12 +250,14 @@ def format_table(rows: list[dict[str, Any]], settings: DemoSettings) -> str:
                 row["pattern"],
                 row["kind"],
                 str(row["n"]),
-                f"{row['latency'] * 1000:g}ms",
+                _milliseconds(row["latency"]),
                 _cell(row["max_in_flight"]),
                 _cell(row["max_tasks"]),
                 _cell(row["max_threads"]),
                 _cell(row["max_processes"]),
+                _cell(row["max_held"]),
                 "-" if row["rss_growth"] is None else format_size(row["rss_growth"]),
+                "-" if not row["children_peak_rss"] else format_size(row["children_peak_rss"]),
                 "-" if row["duration"] is None else f"{row['duration']:.2f}s",
                 verdict_text,
             )
@@ -234,6 +265,7 @@ def format_table(rows: list[dict[str, Any]], settings: DemoSettings) -> str:
     intro = (
         f"payload {format_size(settings.payload)} per task, limit {settings.limit},"
         f" hard cap {format_size(settings.cap)} per pattern;"
-        " thread and process rows use fewer, longer tasks (see boundedload demo --help)"
+        " thread and process rows use fewer tasks, held long enough to all be alive at once"
+        " (see boundedload demo --help); children: the peak RSS of the child processes together"
     )
     return "\n".join([intro, *render_table(_COLUMNS, cells, rule=True)])

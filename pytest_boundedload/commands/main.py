@@ -11,7 +11,7 @@ from pathlib import Path
 from ..units import InvalidValue, parse_count, parse_duration, parse_size
 from . import baseline
 from .calibrate import calibrate, format_calibration
-from .demo import PATTERNS, PROCESS_SCALE, THREAD_SCALE, DemoSettings, run_demo
+from .demo import PATTERNS, PROCESS_SCALE, START_HEADROOM, THREAD_SCALE, DemoSettings, run_demo
 
 __all__ = ["main"]
 
@@ -28,14 +28,17 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Floods each fix and anti-pattern in its own child process under a hard memory cap"
             " and prints one table: max in flight, max tasks, max threads, max processes,"
-            " RSS growth, time and verdict."
+            " max items held, RSS growth, children's peak RSS, time and verdict."
         ),
         epilog=(
             "Threads and processes cost far more to start than coroutines, so with a short"
             f" latency a thread per task never has many alive at once. Thread rows use n/{THREAD_SCALE[0]}"
             f" tasks and process rows n/{PROCESS_SCALE[0]}, each holding at least"
-            f" {THREAD_SCALE[1] * 1000:g} ms and {PROCESS_SCALE[1] * 1000:g} ms. A pattern is"
-            " 'unbounded' when a count (in flight, tasks, threads, processes) exceeds 2 x limit + 2,"
+            f" {THREAD_SCALE[1] * 1000:g} ms and {PROCESS_SCALE[1] * 1000:g} ms, and long enough for all"
+            f" of them to be alive at once: {START_HEADROOM:g} x their number x the start cost measured"
+            " when the demo begins, so a busy machine does not change the verdicts. A pattern is"
+            " 'unbounded' when a count (in flight, tasks, threads, processes, items held) exceeds"
+            " 2 x limit + 2,"
             " or when the cap stopped it. The cap is a memory cgroup where this process may make one,"
             " else RLIMIT_DATA."
         ),
