@@ -46,7 +46,7 @@ def test_every_pattern_has_a_row(demo: tuple[subprocess.CompletedProcess[str], d
         assert f"] {name}:" in result.stderr  # the progress line
     keys = {
         "pattern", "n", "limit", "max_in_flight", "max_tasks", "max_threads",
-        "max_processes", "rss_growth", "duration", "verdict",
+        "max_processes", "max_held", "rss_growth", "children_peak_rss", "duration", "verdict",
     }  # fmt: skip
     for row in rows.values():
         assert keys <= set(row)
@@ -82,22 +82,35 @@ def test_figures_show_what_each_pattern_bounds(
     for name in ["unbounded_gather", *FIXES]:
         if name not in ("thread_pool", "process_pool"):
             assert (rows[name]["max_threads"], rows[name]["max_processes"]) == (1, 0), name
-    # The unbounded ones: far above the 2 x limit + 2 that counts as bounded, at most
-    # one thread (and the main one) or one process per call; each call in flight holds one.
+    # The unbounded ones hold their tasks long enough (from the start cost measured when
+    # the demo began) for all of them to be alive at once: one thread (and the main one)
+    # or one process per call, each call in flight, every item taken up front.
     for name in ("thread_per_task", "unbounded_executor"):
         row = rows[name]
-        assert 2 * 10 + 2 < row["max_in_flight"] <= 200, row
-        assert row["max_in_flight"] + 1 <= row["max_threads"] <= 200 + 1, row
-        assert row["max_processes"] == 0, row
+        assert (row["max_in_flight"], row["max_threads"], row["max_processes"]) == (200, 200 + 1, 0), row
     per_process = rows["process_per_task"]
-    assert 2 * 10 + 2 < per_process["max_in_flight"] <= per_process["max_processes"] <= 40, per_process
+    assert (per_process["max_in_flight"], per_process["max_processes"]) == (40, 40), per_process
+    # Items held: the anti-patterns and the semaphore take the whole input at once; the
+    # fixes their window (a batch, the streaming window, 2 x workers queued or submitted).
+    for name in [*ANTIPATTERNS, "unbounded_gather", "semaphore_gather"]:
+        assert rows[name]["max_held"] == rows[name]["n"], name
+    assert (rows["batched"]["max_held"], rows["streaming"]["max_held"]) == (10, 10)
+    for name in ("worker_pool", "thread_pool", "process_pool"):
+        assert rows[name]["max_held"] == 2 * 10 + 1, name
+    assert 1 <= rows["memory_aware"]["max_held"] <= 10 + 1
+    # The children's memory: a process per call costs far more than a pool of ten.
+    assert rows["process_per_task"]["children_peak_rss"] > 2 * rows["process_pool"]["children_peak_rss"] > 0
+    for name in ["unbounded_gather", "thread_per_task", "unbounded_executor", "semaphore_gather"]:
+        assert rows[name]["children_peak_rss"] == 0, name
 
 
 def test_verdicts(demo: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
     _, rows = demo
     for name in [*ANTIPATTERNS, "semaphore_gather"]:
         assert rows[name]["verdict"] == "unbounded", name
-    assert rows["semaphore_gather"]["grew"] == ["tasks"]
+    assert rows["semaphore_gather"]["grew"] == ["tasks", "held"]
+    assert rows["thread_per_task"]["grew"] == ["in flight", "threads", "held"]
+    assert rows["process_per_task"]["grew"] == ["in flight", "processes", "held"]
     for name in ["worker_pool", "batched", "thread_pool", "process_pool", "memory_aware", "streaming"]:
         assert rows[name]["verdict"] == "bounded", name
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import statistics
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,10 +40,11 @@ from .calibrate import process_start, thread_start
 
 __all__ = ["PATTERNS", "DemoSettings", "Pattern", "run_demo"]
 
-THREAD_SCALE = (10, 0.2, "thread")  # n divided by 10, latency at least 200 ms
-PROCESS_SCALE = (50, 0.5, "process")  # n divided by 50, latency at least 500 ms
-# Each thread or process row holds its tasks this many times as long as starting them all
-# took when the demo began, so they all overlap even if the machine gets busier.
+THREAD_SCALE = (10, 0.2)  # n divided by 10, latency at least 200 ms
+PROCESS_SCALE = (50, 0.5)  # n divided by 50, latency at least 500 ms
+# A row that starts a thread or process per task holds each task this many times as
+# long as starting them all took when the demo began, so they all overlap even if the
+# machine gets busier.
 START_HEADROOM = 3.0
 # memory_aware's budget: the RSS the child starts with plus this.
 MEMORY_AWARE_HEADROOM = 32 << 20
@@ -71,23 +73,24 @@ class Pattern:
     name: str
     kind: str  # "anti-pattern" or "fix"
     run: Runner
-    scale: tuple[int, float, str] = (1, 0.0, "")
+    scale: tuple[int, float] = (1, 0.0)
+    starts_per_task: str = ""  # "thread" or "process": one is started for every task
 
     def workload_size(self, settings: DemoSettings, start_costs: Mapping[str, float]) -> tuple[int, float]:
         """The (n, latency) this pattern is flooded with; ``start_costs`` are seconds to
         start one ``"thread"`` or ``"process"`` here."""
-        divisor, min_latency, starts = self.scale
+        divisor, min_latency = self.scale
         n = max(1, settings.n // divisor)
-        overlap = n * start_costs.get(starts, 0.0) * START_HEADROOM
+        overlap = n * start_costs.get(self.starts_per_task, 0.0) * START_HEADROOM
         return n, max(settings.latency, min_latency, overlap)
 
 
 def measure_start_costs() -> dict[str, float]:
-    """Seconds to start a thread and a process on this machine now (the slowest of three
-    short rounds: the machine may be busy)."""
+    """Seconds to start a thread and a process on this machine now (the median of five
+    short rounds, so one stall of a busy machine does not count five times)."""
     return {
-        "thread": max(thread_start(50) for _ in range(3)),
-        "process": max(process_start(10) for _ in range(3)),
+        "thread": statistics.median(thread_start(50) for _ in range(5)),
+        "process": statistics.median(process_start(10) for _ in range(5)),
     }
 
 
@@ -111,19 +114,25 @@ PATTERNS: tuple[Pattern, ...] = (
         lambda w, a, s, k: asyncio.run(antipatterns.unbounded_gather(w, a)),
     ),
     Pattern(
-        "thread_per_task", "anti-pattern", lambda w, a, s, k: antipatterns.thread_per_task(w, s), THREAD_SCALE
+        "thread_per_task",
+        "anti-pattern",
+        lambda w, a, s, k: antipatterns.thread_per_task(w, s),
+        THREAD_SCALE,
+        "thread",
     ),
     Pattern(
         "unbounded_executor",
         "anti-pattern",
         lambda w, a, s, k: antipatterns.unbounded_executor(w, s),
         THREAD_SCALE,
+        "thread",
     ),
     Pattern(
         "process_per_task",
         "anti-pattern",
         lambda w, a, s, k: antipatterns.process_per_task(w, s),
         PROCESS_SCALE,
+        "process",
     ),
     Pattern("semaphore_gather", "fix", lambda w, a, s, k: asyncio.run(fixes.semaphore_gather(w, a, limit=k))),
     Pattern("worker_pool", "fix", lambda w, a, s, k: asyncio.run(fixes.worker_pool(w, a, workers=k))),
