@@ -84,12 +84,16 @@ def test_figures_show_what_each_pattern_bounds(
             assert (rows[name]["max_threads"], rows[name]["max_processes"]) == (1, 0), name
     # The unbounded ones hold their tasks long enough (from the start cost measured when
     # the demo began) for all of them to be alive at once: one thread (and the main one)
-    # or one process per call, each call in flight, every item taken up front.
+    # or one process per call, every item taken up front. (A call enters the probe a
+    # moment after its thread or process starts, so the first may end before the last
+    # enters: in flight is not exact.)
     for name in ("thread_per_task", "unbounded_executor"):
         row = rows[name]
-        assert (row["max_in_flight"], row["max_threads"], row["max_processes"]) == (200, 200 + 1, 0), row
+        assert (row["max_threads"], row["max_processes"]) == (200 + 1, 0), row
+        assert 2 * 10 + 2 < row["max_in_flight"] <= 200, row
     per_process = rows["process_per_task"]
-    assert (per_process["max_in_flight"], per_process["max_processes"]) == (40, 40), per_process
+    assert per_process["max_processes"] == 40, per_process
+    assert 2 * 10 + 2 < per_process["max_in_flight"] <= 40, per_process
     # Items held: the anti-patterns and the semaphore take the whole input at once; the
     # fixes their window (a batch, the streaming window, 2 x workers queued or submitted).
     for name in [*ANTIPATTERNS, "unbounded_gather", "semaphore_gather"]:

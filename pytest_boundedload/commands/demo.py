@@ -274,7 +274,7 @@ def format_table(rows: list[dict[str, Any]], settings: DemoSettings) -> str:
     intro = (
         f"payload {format_size(settings.payload)} per task, limit {settings.limit},"
         f" hard cap {format_size(settings.cap)} per pattern;"
-        " thread and process rows use fewer tasks, held long enough to all be alive at once"
-        " (see boundedload demo --help); children: the peak RSS of the child processes together"
+        " thread and process rows use fewer tasks, and those starting one per task hold them until"
+        " all are alive (see boundedload demo --help); children: the child processes' peak RSS together"
     )
     return "\n".join([intro, *render_table(_COLUMNS, cells, rule=True)])
