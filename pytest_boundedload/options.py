@@ -49,7 +49,13 @@ _VALUED: tuple[tuple[str, str | None, str, bool], ...] = (
     ("tolerance", "SPEC", _HELP_TOLERANCE, True),
     ("json", "PATH", _HELP_JSON, False),
 )
-_FLAGS = (("save", _HELP_SAVE), ("compare", _HELP_COMPARE), ("prune", _HELP_PRUNE))
+_HELP_ALLOW_MISSING = "With --boundedload-compare: a missing baseline file is not an error (a first run)."
+_FLAGS = (
+    ("save", _HELP_SAVE),
+    ("compare", _HELP_COMPARE),
+    ("prune", _HELP_PRUNE),
+    ("allow_missing", _HELP_ALLOW_MISSING),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,13 +164,17 @@ def _read_gate(config: pytest.Config) -> GateSettings:
     json_path = config.getoption("boundedload_json")
     save, compare = config.getoption("boundedload_save"), config.getoption("boundedload_compare")
     prune = config.getoption("boundedload_prune")
+    allow_missing = config.getoption("boundedload_allow_missing")
     if prune and not save:
         raise InvalidValue("invalid --boundedload-prune: it only applies with --boundedload-save")
+    if allow_missing and not compare:
+        raise InvalidValue("invalid --boundedload-allow-missing: it only applies with --boundedload-compare")
     return GateSettings(
         path=path if path.is_absolute() else config.rootpath / path,
         save=save,
         compare=compare,
         prune=prune,
+        allow_missing=allow_missing,
         tolerances=_setting(config, "tolerance", _parse_tolerances, dict(DEFAULT_TOLERANCES))[0],
         json_path=Path(json_path).absolute() if json_path else None,
     )

@@ -195,4 +195,4 @@ class BoundedLoadPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.rows and self.settings.summary > 0:
             write_summary(terminalreporter, self.rows, self.settings.summary)
-            self.gate.write_summary(terminalreporter)
+        self.gate.write_summary(terminalreporter)

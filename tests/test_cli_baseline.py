@@ -137,6 +137,11 @@ CORRUPT = {
         _VALID_HEAD + '{"L": {"t": {"max_tasks": "51"}}}}',
         ": the figures of 't' must be integers from 0 to 2**63 - 1",
     ),
+    "random-bytes": (b"\x00\x9c\xff\x13random", " is not UTF-8 text: byte 0x9c at offset 1"),
+    "utf-16": (
+        (_VALID_HEAD + "{}}").encode("utf-16"),  # what PowerShell's > writes
+        " is not UTF-8 text: byte 0xff at offset 0",
+    ),
 }
 
 
@@ -147,7 +152,10 @@ def _corrupt(tmp_path: Path, case: str) -> tuple[Path, str]:
         path.mkdir()
         return path, f"boundedload: baseline {path} is a directory, not a file\n"
     text, why = CORRUPT[case]
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return path, f"boundedload: baseline {path}{why}\n"
 
 
@@ -160,7 +168,7 @@ def test_show_refuses_a_corrupt_baseline(tmp_path: Path, case: str) -> None:
     assert result.stderr == message
 
 
-@pytest.mark.parametrize("case", ["not-json", "newer-schema", "directory"])
+@pytest.mark.parametrize("case", ["not-json", "newer-schema", "random-bytes", "directory"])
 @pytest.mark.parametrize("side", ["old", "new"])
 def test_diff_refuses_a_corrupt_baseline(tmp_path: Path, case: str, side: str) -> None:
     path, message = _corrupt(tmp_path, case)

@@ -7,6 +7,7 @@ and ``baseline summary``) comes from here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -68,7 +69,10 @@ def _parse_one(text: str, metric: str | None, source: str) -> Tolerance:
         part = part.strip()
         match = _PERCENT.match(part)
         if match:
-            relative += float(match.group(1)) / 100
+            percent = float(match.group(1))
+            if not math.isfinite(percent):
+                raise InvalidValue(f"invalid {where} {text!r}{source}: {part} is not a finite percentage")
+            relative += percent / 100
             continue
         if metric in COUNTS:
             if not part.isascii() or not part.isdigit():
@@ -97,6 +101,7 @@ def parse_tolerance(text: str, source: str = "") -> dict[str, Tolerance]:
     if ":" not in text:
         size_tolerance = _parse_one(text, None, source)
         return {**tolerances, **dict.fromkeys(SIZES, size_tolerance)}
+    given: set[str] = set()
     for item in text.split(","):
         metric, sep, value = item.partition(":")
         metric = metric.strip()
@@ -105,6 +110,9 @@ def parse_tolerance(text: str, source: str = "") -> dict[str, Tolerance]:
                 f"invalid tolerance {item.strip()!r}{where}: expected METRIC:TOLERANCE with METRIC"
                 f" one of {', '.join(COMPARED)}"
             )
+        if metric in given:
+            raise InvalidValue(f"invalid tolerance {text!r}{where}: {metric} is given twice")
+        given.add(metric)
         tolerances[metric] = _parse_one(value, metric, source)
     return tolerances
 

@@ -18,7 +18,7 @@ import pytest
 from ..measure.measurement import format_figure
 from ..table import Column, render_table
 from .compare import Delta, Tolerance, compare
-from .store import Baseline, BaselineError, platform_key, save_merged, write_atomically
+from .store import Baseline, BaselineError, SaveCounts, platform_key, save_merged, write_atomically
 
 if TYPE_CHECKING:
     from ..outcome import Outcome
@@ -44,6 +44,7 @@ class GateSettings:
     save: bool = False
     compare: bool = False
     prune: bool = False
+    allow_missing: bool = False
     tolerances: dict[str, Tolerance] = dataclasses.field(default_factory=dict)
     json_path: Path | None = None
 
@@ -55,6 +56,11 @@ class BaselineGate:
         self.settings = settings
         self.writer = writer
         self.baseline: Baseline | None = None
+        if settings.compare and not (settings.save or settings.allow_missing) and not settings.path.exists():
+            raise pytest.UsageError(
+                f"boundedload: --boundedload-compare: no baseline at {settings.path}; save one first"
+                " (--boundedload-save), or pass --boundedload-allow-missing for a first run"
+            )
         if settings.save or settings.compare:
             try:
                 self.baseline = Baseline.load(settings.path)
@@ -63,6 +69,7 @@ class BaselineGate:
                 raise pytest.UsageError(f"boundedload: {exc}") from None
         self._entries = self.baseline.entries() if self.baseline is not None else {}
         self.results: dict[str, tuple[str, Outcome]] = {}  # nodeid -> (pytest outcome, verdict)
+        self.saved: SaveCounts | None = None
         self._seen: set[str] = set()
 
     def check(self, nodeid: str, figures: dict[str, Any]) -> tuple[str | None, list[Delta]]:
@@ -97,7 +104,7 @@ class BaselineGate:
             # but left no figures (its worker crashed) keeps its entry.
             keep = self._seen if self.settings.prune else None
             try:
-                save_merged(self.settings.path, measured, keep=keep)
+                self.saved = save_merged(self.settings.path, measured, keep=keep)
             except BaselineError as exc:
                 raise pytest.UsageError(f"boundedload: {exc}") from None
         if self.settings.json_path is not None:
@@ -126,7 +133,10 @@ class BaselineGate:
         return {"schema": JSON_SCHEMA_VERSION, "platform": platform_key(), "tests": tests}
 
     def write_summary(self, terminal: Any) -> None:
-        """Regressions and new tests under a title, in the terminal summary."""
+        """What a save wrote, then regressions and new tests under a title, in the
+        terminal summary."""
+        if self.saved is not None:
+            terminal.write_line(f"boundedload: saved {self.settings.path}: {self.saved}")
         lines = self.summary_lines()
         if lines:
             terminal.write_sep("-", f"boundedload: compared with {self.settings.path}")

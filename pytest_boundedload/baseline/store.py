@@ -42,6 +42,7 @@ __all__ = [
     "SIZES",
     "Baseline",
     "BaselineError",
+    "SaveCounts",
     "platform_key",
     "save_merged",
     "write_atomically",
@@ -86,6 +87,11 @@ class Baseline:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return cls(path)
+        except UnicodeDecodeError as exc:
+            byte = exc.object[exc.start]
+            raise BaselineError(
+                f"baseline {path} is not UTF-8 text: byte {byte:#04x} at offset {exc.start}"
+            ) from None
         except OSError as exc:
             raise BaselineError(f"baseline {path} cannot be read: {exc.strerror or exc}") from None
         try:
@@ -147,18 +153,37 @@ class Baseline:
         write_atomically(self.path, self.dumps())
 
 
+@dataclasses.dataclass(frozen=True)
+class SaveCounts:
+    """What a save did to this platform's entries."""
+
+    added: int
+    changed: int
+    kept: int
+    pruned: int
+
+    def __str__(self) -> str:
+        return f"{self.added} added, {self.changed} changed, {self.kept} kept, {self.pruned} pruned"
+
+
 def save_merged(
     path: Path, measured: Mapping[str, Mapping[str, Any]], *, keep: Iterable[str] | None = None
-) -> None:
+) -> SaveCounts:
     """Merge ``measured`` into the file at ``path`` under an exclusive lock: the file is
     read again inside the lock, so sessions saving at the same time (tox -p, several
-    CI jobs on one checkout) add to each other's results instead of overwriting them."""
+    CI jobs on one checkout) add to each other's results instead of overwriting them.
+    Entries re-measured with the same figures count as kept."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         baseline = Baseline.load(path)
+        before = dict(baseline.entries())
         baseline.update(measured, keep=keep)
         baseline.save()
+    after = baseline.entries()
+    added = sum(1 for nodeid in after if nodeid not in before)
+    changed = sum(1 for nodeid in after if nodeid in before and after[nodeid] != before[nodeid])
+    return SaveCounts(added, changed, len(after) - added - changed, len(set(before) - set(after)))
 
 
 def write_atomically(path: Path, text: str) -> None:
