@@ -165,8 +165,9 @@ class Flood:
 
     @property
     def last(self) -> Measurement:
-        """The Measurement of the latest closed window."""
+        """The Measurement of the latest closed window; in a test that opened none, the
+        figures so far of its call phase."""
         last = self._windows.last
         if last is None:
-            raise RuntimeError("no measurement window has closed yet")
+            raise RuntimeError("no measurement window has closed yet, and none is open")
         return last

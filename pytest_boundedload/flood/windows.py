@@ -135,8 +135,11 @@ class TestWindows:
 
     @property
     def last(self) -> Measurement | None:
-        """The latest closed window, if any."""
-        return self.windows[-1] if self.windows else None
+        """The latest closed window; before any has closed, the figures so far of the
+        implicit one (the test's call phase) if it is open."""
+        if self.windows:
+            return self.windows[-1]
+        return self._implicit.so_far() if self._implicit is not None else None
 
     def result(self) -> Measurement | None:
         """The test's figures: its windows combined, or None when nothing was measured."""

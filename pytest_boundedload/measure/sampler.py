@@ -213,10 +213,15 @@ class Sampler:
             self._wake.set()
             if self._thread is not None:
                 self._thread.join()
-        peak = max(self._peak_rss, self._start_rss)
         with contextlib.suppress(OSError):
             if self._watch_children:
                 self._scan_children(time.monotonic())
+        return self.so_far()
+
+    def so_far(self) -> SamplerResult:
+        """The figures of the window up to now; sampling goes on."""
+        peak = max(self._peak_rss, self._start_rss)
+        with contextlib.suppress(OSError):
             peak = max(procfs.status_fields()["VmHWM"] if self._vmhwm else self._rss(), peak)
         return SamplerResult(
             peak_rss=peak,

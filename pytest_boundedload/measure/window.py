@@ -12,7 +12,7 @@ from .inflight import InFlightCounter
 from .livetasks import LiveTaskCounter
 from .measurement import Measurement
 from .registry import compact_task_registry
-from .sampler import Sampler
+from .sampler import Sampler, SamplerResult
 
 __all__ = ["Window"]
 
@@ -62,6 +62,15 @@ class Window:
             max_tasks = self._live_tasks.stop()
         finally:
             sampled = self._sampler.stop()
+        return self._measurement(sampled, max_tasks, duration)
+
+    def so_far(self) -> Measurement:
+        """The figures up to now, the window still open."""
+        return self._measurement(
+            self._sampler.so_far(), self._live_tasks.max_tasks, time.perf_counter() - self._started_at
+        )
+
+    def _measurement(self, sampled: SamplerResult, max_tasks: int, duration: float) -> Measurement:
         reading = self._in_flight.read()
         return Measurement(
             peak_rss=sampled.peak_rss,
