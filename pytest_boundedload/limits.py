@@ -114,6 +114,11 @@ class Violation:
     description: str
     detail: str = ""  # more lines for the failure message, e.g. the points of a fit
 
+    @property
+    def is_size(self) -> bool:
+        """Whether the limit is on memory (bytes), not on a count."""
+        return _BY_NAME[self.limit].is_size
+
     def __str__(self) -> str:
         spec = _BY_NAME[self.limit]
         measured, allowed = spec.format(self.measured), spec.format(self.allowed)

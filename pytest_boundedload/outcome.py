@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .baseline.compare import Delta, regressions
 from .isolate.capped import cap_reached
 from .limits import Limits
-from .measure.measurement import Measurement
+from .measure.measurement import Measurement, is_size
 from .report import (
     SECTION_CROSSED,
     SECTION_HARD_LIMIT,
@@ -35,10 +35,24 @@ from .units import format_size
 if TYPE_CHECKING:
     from .flood.fit import ScalingReport
 
-__all__ = ["MEMORY", "PREFIX", "Outcome", "decode", "judge", "so_far", "stopped"]
+__all__ = [
+    "MEMORY",
+    "PREFIX",
+    "STATUS_LETTERS",
+    "UNBOUNDED",
+    "Outcome",
+    "decode",
+    "judge",
+    "so_far",
+    "stopped",
+]
 
-# The status word of a test that failed on its figures alone (letter M).
+# The status words of a test that failed on its figures alone: MEMORY (letter M) when a
+# memory figure crossed its limit or regressed, or the hard_limit cap stopped it;
+# UNBOUNDED (letter U) when only counts did (tasks, in flight, threads, processes, held).
 MEMORY = "MEMORY"
+UNBOUNDED = "UNBOUNDED"
+STATUS_LETTERS = {MEMORY: "M", UNBOUNDED: "U"}
 
 PREFIX = "boundedload."
 _VIOLATION = PREFIX + "violation"
@@ -180,6 +194,11 @@ def judge(
     if failure_lines and error is not None:
         sections.append((SECTION_CROSSED, "\n".join(failure_lines)))
     on_figures = (failure_lines and error is None) or (out_of_memory and not failure_lines)
+    memory = (
+        out_of_memory
+        or any(violation.is_size for violation in crossed)
+        or any(is_size(delta.metric) for delta in regressions(deltas))
+    )
     return Outcome(
         measurement=measurement,
         limits=limits.set(),
@@ -187,7 +206,7 @@ def judge(
         violations=tuple(violations),
         baseline=baseline,
         deltas=tuple(deltas),
-        status=MEMORY if on_figures else None,
+        status=(MEMORY if memory else UNBOUNDED) if on_figures else None,
         failure_lines=tuple(failure_lines),
         sections=tuple(sections),
     )

@@ -17,7 +17,7 @@ from .measure.inflight import remove_stale
 from .measure.measurement import Measurement
 from .measure.procfs import vmhwm_available
 from .options import Settings, add_options, read_settings
-from .outcome import MEMORY
+from .outcome import STATUS_LETTERS
 from .report import header_line, write_summary
 from .testitem import ItemState, ReportOutcomes, state_of
 from .units import InvalidValue
@@ -166,10 +166,11 @@ class BoundedLoadPlugin:
     def pytest_report_teststatus(
         self, report: pytest.TestReport
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        # M only when the figures alone failed the test; a test that failed on its own
-        # keeps F and shows what it crossed in a section of its report.
-        if report.when == "call" and report.failed and self.outcomes.of(report).status == MEMORY:
-            return "failed", "M", (MEMORY, {"red": True})
+        # M or U only when the figures alone failed the test; a test that failed on its
+        # own keeps F and shows what it crossed in a section of its report.
+        status = self.outcomes.of(report).status if report.when == "call" and report.failed else None
+        if status in STATUS_LETTERS:
+            return "failed", STATUS_LETTERS[status], (status, {"red": True})
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

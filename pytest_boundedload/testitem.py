@@ -18,7 +18,7 @@ from .baseline.compare import Delta
 from .flood.windows import TestWindows
 from .limits import Limits
 from .measure.measurement import Measurement
-from .outcome import MEMORY, Outcome, decode, judge, so_far
+from .outcome import STATUS_LETTERS, Outcome, decode, judge, so_far
 from .xdist_glue import CrashNotes
 
 __all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "state_of"]
@@ -87,7 +87,7 @@ class ItemState:
             deltas=deltas,
             error=error,
         )
-        if self.outcome.status == MEMORY and self.outcome.failure_lines:
+        if self.outcome.status in STATUS_LETTERS and self.outcome.failure_lines:
             raise LimitExceeded("\n".join(self.outcome.failure_lines), pytrace=False)
         return self.outcome
 

@@ -3,6 +3,7 @@ where each limit came from; and the one table renderer."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from pytest_boundedload.baseline.compare import Delta, change_text, regression_t
 from pytest_boundedload.isolate import capped as capped_module
 from pytest_boundedload.limits import Limits
 from pytest_boundedload.measure.measurement import Measurement
-from pytest_boundedload.outcome import MEMORY, Outcome, decode, judge, stopped
+from pytest_boundedload.outcome import MEMORY, UNBOUNDED, Outcome, decode, judge, stopped
 from pytest_boundedload.report import SECTION_CROSSED, SECTION_HARD_LIMIT, SECTION_MEASUREMENT
 from pytest_boundedload.table import Column, render_table
 from pytest_boundedload.testitem import ReportOutcomes
@@ -40,9 +41,9 @@ def _judge(error: BaseException | None, limits: Limits = LIMITS, deltas: tuple[D
     )
 
 
-def test_crossed_limits_alone_fail_the_test_as_memory() -> None:
+def test_crossed_count_limits_alone_fail_the_test_as_unbounded() -> None:
     outcome = _judge(None)
-    assert outcome.status == MEMORY
+    assert outcome.status == UNBOUNDED
     assert outcome.violations == (TASKS_LINE,)
     assert outcome.failure_lines == (TASKS_LINE,)
     assert outcome.limits == {"max_rss_growth": 64 * MiB, "max_tasks": 100}
@@ -56,6 +57,21 @@ def test_a_test_that_failed_on_its_own_keeps_its_failure() -> None:
     assert outcome.status is None
     assert outcome.violations == (TASKS_LINE,)
     assert outcome.sections[-1] == (SECTION_CROSSED, TASKS_LINE)
+
+
+def test_a_memory_limit_makes_it_memory() -> None:
+    grown = dataclasses.replace(FIGURES, rss_growth=65 * MiB)
+    outcome = judge(
+        measurement=grown, scaling=(), limits=LIMITS, sources=SOURCES, baseline=None, deltas=(), error=None
+    )
+    assert outcome.status == MEMORY
+    assert outcome.violations[0].startswith("max_rss_growth 65.0 MiB > limit 64.0 MiB")
+    assert outcome.violations[1:] == (TASKS_LINE,)
+
+
+def test_a_count_regression_is_unbounded() -> None:
+    delta = Delta("max_tasks", 50, 51, "0", True)
+    assert _judge(None, limits=Limits(), deltas=(delta,)).status == UNBOUNDED
 
 
 def test_within_limits_nothing_fails() -> None:
@@ -107,7 +123,7 @@ def test_properties_round_trip() -> None:
     assert decoded.limits == outcome.limits
     assert decoded.limit_sources == outcome.limit_sources
     assert decoded.violations == outcome.violations
-    assert (decoded.baseline, decoded.deltas, decoded.status) == ("compared", (delta,), MEMORY)
+    assert (decoded.baseline, decoded.deltas, decoded.status) == ("compared", (delta,), UNBOUNDED)
     # What the report carries itself is not encoded.
     assert (decoded.failure_lines, decoded.sections) == ((), ())
 

@@ -113,7 +113,7 @@ def test_xdist_gives_the_serial_outcomes_and_summary(project: Project) -> None:
     for name in MEASURED:
         assert f"::{name}" in summary
     assert "test_not_measured" not in summary
-    assert "MEMORY test_xdist_gives_the_serial_outcomes_and_summary.py::test_gather_crosses" in text
+    assert "UNBOUNDED test_xdist_gives_the_serial_outcomes_and_summary.py::test_gather_crosses" in text
 
 
 TIMEOUT = """

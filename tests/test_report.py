@@ -72,20 +72,20 @@ def test_unmeasured():
 def test_status_letter_and_word(project: Project) -> None:
     project.pytester.makepyfile(test_status=STATUS)
     quiet = project.run_inprocess(*FAST)
-    quiet.result.stdout.fnmatch_lines(["test_status.py .MF. *[[]100%[]]"])
+    quiet.result.stdout.fnmatch_lines(["test_status.py .UF. *[[]100%[]]"])
     quiet.result.assert_outcomes(passed=2, failed=2)
 
     verbose = project.run_inprocess(*FAST, "-v")
     verbose.result.stdout.fnmatch_lines(
         [
             "test_status.py::test_measured_pass PASSED *",
-            "test_status.py::test_crossing MEMORY *",
+            "test_status.py::test_crossing UNBOUNDED *",
             "test_status.py::test_own_failure FAILED *",
             "test_status.py::test_unmeasured PASSED *",
         ]
     )
     verbose.result.stdout.fnmatch_lines(
-        ["MEMORY test_status.py::test_crossing - *", "FAILED test_status.py::test_own_failure - *"]
+        ["UNBOUNDED test_status.py::test_crossing - *", "FAILED test_status.py::test_own_failure - *"]
     )
     assert verbose.violations("test_crossing") == [TASKS_LINE]
     assert verbose.violations("test_own_failure") == []
@@ -196,11 +196,11 @@ def test_failure_text_and_sections(project: Project) -> None:
     )
     assert run.violations("test_own_failure_only") == []
 
-    # Only the failures caused by the limits alone are MEMORY; the others stay FAILED.
+    # Only the failures caused by the (count) limits alone are UNBOUNDED; the others stay FAILED.
     run.result.stdout.fnmatch_lines_random(
         [
-            "MEMORY test_sections.py::test_one_limit*",
-            "MEMORY test_sections.py::test_two_limits*",
+            "UNBOUNDED test_sections.py::test_one_limit*",
+            "UNBOUNDED test_sections.py::test_two_limits*",
             "FAILED test_sections.py::test_own_failure_and_limit*",
             "FAILED test_sections.py::test_own_failure_only*",
         ]
