@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .measure.measurement import Measurement, is_size
-from .units import InvalidValue, format_size, parse_count, parse_size
+from .units import InvalidValue, format_size, parse_count, parse_size, safe_repr
 
 __all__ = ["LIMITS", "LimitSpec", "Limits", "Violation", "marker_limits", "parse_limits"]
 
@@ -189,7 +189,7 @@ def marker_limits(marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]
     for args, kwargs in reversed(list(marks)):
         if args:
             raise InvalidValue(
-                f"invalid boundedload marker on {nodeid}: takes keyword arguments only, got {args!r}"
+                f"invalid boundedload marker on {nodeid}: takes keyword arguments only, got {safe_repr(args)}"
             )
         limits = parse_limits(kwargs, source).over(limits)
     return limits
@@ -206,6 +206,6 @@ def parse_limits(values: Mapping[str, object], source: str) -> Limits:
         spec = _BY_NAME.get(key)
         if spec is None:
             known = ", ".join(s.name for s in LIMITS)
-            raise InvalidValue(f"unknown limit {key}={value!r}{where} (known: {known})")
+            raise InvalidValue(f"unknown limit {key}={safe_repr(value)}{where} (known: {known})")
         parsed[key] = spec.parse(value, source)
     return Limits(**parsed)

@@ -26,6 +26,7 @@ __all__ = ["Settings", "add_options", "read_settings"]
 T = TypeVar("T")
 
 DEFAULT_INTERVAL = 0.01
+MIN_INTERVAL, MAX_INTERVAL = 0.001, 3600.0
 DEFAULT_SUMMARY = 10
 
 _HELP_INTERVAL = "Sampling interval for threads, child processes and (without procfs) RSS. Default: 10ms."
@@ -92,7 +93,11 @@ def _given(config: pytest.Config, name: str) -> list[tuple[object, str, str]]:
     """Each value given for a setting, with where it came from: ini first, then CLI."""
     given: list[tuple[object, str, str]] = []
     ini = config.getini(f"boundedload_{name}")
-    if ini is not None and ini != "":
+    if ini is not None:
+        if not str(ini).strip():
+            raise InvalidValue(
+                f"invalid boundedload_{name}={ini!r} from ini: empty (remove the line to leave it unset)"
+            )
         given.append((ini, "ini", f"from ini boundedload_{name}"))
     cli = config.getoption(f"boundedload_{name}")
     if cli is not None:
@@ -115,6 +120,8 @@ def _parse_interval(raw: object, source: str) -> float:
     interval = parse_duration(raw, key="interval", source=source)
     if interval <= 0:
         raise InvalidValue(f"invalid interval={raw!r} {source}: must be greater than zero")
+    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        raise InvalidValue(f"invalid interval={raw!r} {source}: must be from 1 ms to 1 hour")
     return interval
 
 

@@ -14,11 +14,14 @@ from decimal import Decimal
 from typing import TypeVar
 
 __all__ = [
+    "MAX_BYTES",
+    "MAX_COUNT",
     "InvalidValue",
     "format_size",
     "parse_count",
     "parse_duration",
     "parse_size",
+    "safe_repr",
 ]
 
 _Unit = TypeVar("_Unit", int, float)
@@ -50,7 +53,10 @@ _DURATION_UNITS: dict[str, float] = {
 _DURATION_HINT = "use s, ms, us, ns or min"
 
 _DIGITS = re.compile(r"[0-9]+")
-_MAX_BYTES = 1 << 80
+# Larger sizes are no real limit and overflow the kernel's 64-bit fields (a hard_limit of
+# 2**64 bytes would wrap around to 0); larger counts are no real limit either.
+MAX_BYTES = 1 << 60
+MAX_COUNT = 1 << 40
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([^\s0-9.]*)\s*$")
 
 
@@ -58,20 +64,36 @@ class InvalidValue(ValueError):
     """A setting's value cannot be used; the message is complete and user-facing."""
 
 
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a stand-in naming its type when that repr raises."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object whose repr() fails>"
+
+
 def _fail(key: str, value: object, source: str, why: str) -> InvalidValue:
     where = f" {source}" if source else ""
-    return InvalidValue(f"invalid {key}={value!r}{where}: {why}")
+    return InvalidValue(f"invalid {key}={safe_repr(value)}{where}: {why}")
 
 
 def _number_and_unit(
-    value: str, units: dict[str, _Unit], hint: str, what: str, key: str, source: str
+    value: str,
+    units: dict[str, _Unit],
+    hint: str,
+    what: str,
+    key: str,
+    source: str,
+    *,
+    refused: frozenset[str] = frozenset(),
 ) -> tuple[str, _Unit]:
-    """Split ``"1.5 GiB"`` into the number's text and the unit's multiplier."""
+    """Split ``"1.5 GiB"`` into the number's text and the unit's multiplier. Units match
+    whatever their case, except the spellings in ``refused``."""
     match = _NUMBER_UNIT.match(value)
     if match is None:
         raise _fail(key, value, source, f"not a {what} ({hint})")
     number, unit = match.groups()
-    multiplier = units.get(unit.lower())
+    multiplier = None if unit in refused else units.get(unit.lower())
     if multiplier is None:
         raise _fail(key, value, source, f"unknown unit {unit!r} ({hint})")
     return number, multiplier
@@ -93,9 +115,11 @@ def parse_size(value: object, *, key: str = "size", source: str = "", allow_zero
         number, multiplier = _number_and_unit(value, _SIZE_UNITS, _SIZE_HINT, "size", key, source)
         # Decimal keeps "4.1 MB" at 4,100,000 bytes, where float arithmetic loses one.
         exact = Decimal(number) * multiplier
-        if exact > _MAX_BYTES:
-            raise _fail(key, value, source, "too large")
+        if exact > MAX_BYTES:
+            raise _fail(key, value, source, "too large (at most 1 EiB)")
         amount = int(exact)
+    if amount > MAX_BYTES:
+        raise _fail(key, value, source, "too large (at most 1 EiB)")
     return _check_amount(amount, key, value, source, allow_zero)
 
 
@@ -118,6 +142,8 @@ def parse_count(value: object, *, key: str = "count", source: str = "", allow_ze
         raise _fail(
             key, value, source, "expected an integer >= 0" if allow_zero else "expected a positive integer"
         )
+    if amount > MAX_COUNT:
+        raise _fail(key, value, source, f"too large (at most {MAX_COUNT:,})")
     return _check_amount(amount, key, value, source, allow_zero)
 
 
@@ -130,7 +156,10 @@ def parse_duration(value: object, *, key: str = "duration", source: str = "") ->
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _fail(key, value, source, "expected seconds or a string like '5ms'")
     if isinstance(value, str):
-        number, multiplier = _number_and_unit(value, _DURATION_UNITS, _DURATION_HINT, "duration", key, source)
+        # "5 M" is more likely megabytes than minutes: a bare capital M is refused.
+        number, multiplier = _number_and_unit(
+            value, _DURATION_UNITS, _DURATION_HINT, "duration", key, source, refused=frozenset({"M"})
+        )
         seconds = float(number) * multiplier
     else:
         seconds = float(value)

@@ -159,7 +159,11 @@ MARKER_CASES = [
         f"invalid max_threads='2 KiB' {ON_X}: expected a positive integer",
         id="count-with-unit",
     ),
-    pytest.param("max_rss='1e400 B'", f"invalid max_rss='1e400 B' {ON_X}: too large", id="size-overflow"),
+    pytest.param(
+        "max_rss='1e400 B'",
+        f"invalid max_rss='1e400 B' {ON_X}: too large (at most 1 EiB)",
+        id="size-overflow",
+    ),
     pytest.param(
         "max_tasks='\u00b2'",
         f"invalid max_tasks='\u00b2' {ON_X}: expected a positive integer",
@@ -174,6 +178,36 @@ MARKER_CASES = [
         "max_bytes_per_task='1 parsec'",
         f"invalid max_bytes_per_task='1 parsec' {ON_X}: unknown unit 'parsec' ({SIZE_HINT})",
         id="max-bytes-per-task",
+    ),
+    pytest.param(
+        "hard_limit=2**64",
+        f"invalid hard_limit={2**64} {ON_X}: too large (at most 1 EiB)",
+        id="size-beyond-64-bits",
+    ),
+    pytest.param(
+        "max_rss='2 EiB'",
+        f"invalid max_rss='2 EiB' {ON_X}: unknown unit 'EiB' ({SIZE_HINT})",
+        id="size-unknown-large-unit",
+    ),
+    pytest.param(
+        "max_rss='2000000 TiB'",
+        f"invalid max_rss='2000000 TiB' {ON_X}: too large (at most 1 EiB)",
+        id="size-too-large",
+    ),
+    pytest.param(
+        "max_tasks=10**100",
+        f"invalid max_tasks={10**100} {ON_X}: too large (at most 1,099,511,627,776)",
+        id="count-too-large",
+    ),
+    pytest.param(
+        "max_tasks=type('Odd', (), {'__repr__': lambda self: 1 / 0})()",
+        f"invalid max_tasks=<Odd object whose repr() fails> {ON_X}: expected a positive integer",
+        id="repr-raises",
+    ),
+    pytest.param(
+        "max_flights=type('Odd', (), {'__repr__': lambda self: 1 / 0})()",
+        f"unknown limit max_flights=<Odd object whose repr() fails> {ON_X} (known: {KNOWN})",
+        id="unknown-repr-raises",
     ),
 ]
 
@@ -244,6 +278,26 @@ INI_CASES = [
         "boundedload_summary = many",
         "invalid summary='many' from ini boundedload_summary: expected an integer >= 0",
         id="summary-word",
+    ),
+    pytest.param(
+        "boundedload_max_tasks =",
+        "invalid boundedload_max_tasks='' from ini: empty (remove the line to leave it unset)",
+        id="empty",
+    ),
+    pytest.param(
+        "boundedload_max_rss =    ",
+        "invalid boundedload_max_rss='' from ini: empty (remove the line to leave it unset)",
+        id="whitespace-only",
+    ),
+    pytest.param(
+        "boundedload_interval = 1e10",
+        "invalid interval='1e10' from ini boundedload_interval: must be from 1 ms to 1 hour",
+        id="interval-too-long",
+    ),
+    pytest.param(
+        "boundedload_interval = 5 M",
+        f"invalid interval='5 M' from ini boundedload_interval: unknown unit 'M' ({DURATION_HINT})",
+        id="interval-megabytes",
     ),
 ]
 
@@ -324,6 +378,17 @@ CLI_CASES = [
         "--boundedload-summary=1.5",
         "invalid summary='1.5' from option --boundedload-summary: expected an integer >= 0",
         id="summary-float",
+    ),
+    pytest.param(
+        "--boundedload-interval=100us",
+        "invalid interval='100us' from option --boundedload-interval: must be from 1 ms to 1 hour",
+        id="interval-too-short",
+    ),
+    pytest.param(
+        "--boundedload-hard-limit=18446744073709551616",
+        "invalid hard_limit='18446744073709551616' from option --boundedload-hard-limit:"
+        " too large (at most 1 EiB)",
+        id="hard-limit-2-64",
     ),
 ]
 
