@@ -45,7 +45,7 @@ PROCESS_SCALE = (50, 0.5)  # n divided by 50, latency at least 500 ms
 # A row that starts a thread or process per task holds each task this many times as
 # long as starting them all took when the demo began, so they all overlap even if the
 # machine gets busier.
-START_HEADROOM = 3.0
+START_HEADROOM = 5.0
 # memory_aware's budget: the RSS the child starts with plus this.
 MEMORY_AWARE_HEADROOM = 32 << 20
 
