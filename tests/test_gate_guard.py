@@ -4,11 +4,14 @@ tolerances that cannot be met or are given twice."""
 from __future__ import annotations
 
 import json
+import stat
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_boundedload.baseline.store import Baseline
+from pytest_boundedload.baseline.store import Baseline, lock_path
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -129,3 +132,25 @@ def test_tolerances_that_cannot_mean_anything(project: Project, tolerance: str, 
     )
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
     assert run.result.stderr.lines[0] == f"ERROR: boundedload: {message}"
+
+
+def test_the_baseline_directory_holds_only_the_baseline(project: Project) -> None:
+    project.pytester.makepyfile(test_gate=TESTS)
+    directory = project.path / ".boundedload"
+    directory.mkdir()
+    # What a save killed between writing and renaming leaves behind.
+    (directory / ".baseline.json.k1ll3d.tmp").write_text("{")
+    project.run_inprocess("--boundedload-save").result.assert_outcomes(passed=2)
+    assert sorted(p.name for p in directory.iterdir()) == ["baseline.json"]
+    # The lock lives in the temporary directory, named after the baseline.
+    assert lock_path(directory / "baseline.json").parent == Path(tempfile.gettempdir())
+
+
+def test_a_saved_baseline_is_0644_when_new_and_keeps_its_mode(project: Project) -> None:
+    project.pytester.makepyfile(test_gate=TESTS)
+    path = Path(_path(project))
+    project.run_inprocess("--boundedload-save").result.assert_outcomes(passed=2)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    path.chmod(0o664)
+    project.run_inprocess("--boundedload-save").result.assert_outcomes(passed=2)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664

@@ -24,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import platform
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -43,6 +45,7 @@ __all__ = [
     "Baseline",
     "BaselineError",
     "SaveCounts",
+    "lock_path",
     "platform_key",
     "save_merged",
     "write_atomically",
@@ -174,8 +177,13 @@ def save_merged(
     CI jobs on one checkout) add to each other's results instead of overwriting them.
     Entries re-measured with the same figures count as kept."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
+    with open(lock_path(path), "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        # Inside the lock no other save is writing: a temporary file next to the baseline
+        # is what a killed save left.
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         baseline = Baseline.load(path)
         before = dict(baseline.entries())
         baseline.update(measured, keep=keep)
@@ -186,12 +194,26 @@ def save_merged(
     return SaveCounts(added, changed, len(after) - added - changed, len(set(before) - set(after)))
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file of the baseline at ``path``: in the temporary directory, named after
+    the baseline's absolute path, so nothing but the baseline sits in its (committed)
+    directory."""
+    digest = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"pytest-boundedload-{digest}.lock"
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file next to ``path``, then ``os.replace`` it in: a
-    reader, or a second writer at the same moment, never sees a torn file."""
+    reader, or a second writer at the same moment, never sees a torn file. The file keeps
+    the mode it had; a new one is readable by all (0644), as a committed file should be."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o644
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
