@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -157,3 +160,26 @@ def test_prepare_runs_before_the_cap_and_its_failure_is_the_childs() -> None:
     outcome = run_capped(_answers, cap=64 * MiB, prepare=_prepare_fails, timeout=60)
     assert not outcome.ok
     assert outcome.describe() == "raised OSError: cannot prepare"
+
+
+def test_the_empty_cgroups_of_a_dead_process_are_removed() -> None:
+    probe = Cgroup.create(64 * MiB)
+    if probe is None:
+        pytest.skip("this machine gives no writable memory cgroup")
+    probe.remove()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid is now free: the owner of a cgroup left behind
+    stale = probe.path.parent / f"boundedload-{child.pid}-1"
+    stale.mkdir()
+    alive = probe.path.parent / f"boundedload-{os.getppid()}-1"  # a live process's: kept
+    alive.mkdir()
+    try:
+        group = Cgroup.create(64 * MiB)
+        assert group is not None
+        group.remove()
+        assert not stale.exists()
+        assert alive.exists()
+    finally:
+        for path in (stale, alive):
+            with contextlib.suppress(OSError):
+                path.rmdir()

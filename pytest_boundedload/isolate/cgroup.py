@@ -33,6 +33,7 @@ class Cgroup:
         if base is None:
             return None
         version_1 = (base / "memory.limit_in_bytes").exists()
+        _remove_stale(base)
         cls._counter += 1
         path = base / f"boundedload-{os.getpid()}-{cls._counter}"
         try:
@@ -89,6 +90,25 @@ class Cgroup:
             except OSError:
                 time.sleep(0.01)
         warnings.warn(f"boundedload: could not remove the cgroup {self.path}", RuntimeWarning, stacklevel=2)
+
+
+def _remove_stale(base: Path) -> None:
+    """Remove the empty cgroups that a process which has since died made here (a parent
+    killed while its capped child ran never removed its child's)."""
+    for path in base.glob("boundedload-*-*"):
+        owner = path.name.split("-")[1]
+        if not owner.isdigit() or int(owner) == os.getpid():
+            continue
+        try:
+            os.kill(int(owner), 0)
+            continue  # still running: its cgroups are its own business
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            if not (path / "cgroup.procs").read_text().split():
+                path.rmdir()
 
 
 def _own_memory_cgroup() -> Path | None:
