@@ -135,6 +135,14 @@ def test_xdist_saves_every_entry(project: Project, monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("CRASH", "1")
     project.pytester.makepyfile(test_many=MANY)
     run = project.run("-n", "4", "--boundedload-save", timeout=240)
+    for _ in range(2):
+        # xdist itself may stop the session when it sends more tests to the worker that
+        # has just died (pytest-xdist#204: "cannot send (already closed?)"); that race is
+        # not what this test is about, so such a run is run again, at most twice.
+        if "cannot send (already closed?)" not in run.text:
+            break
+        (project.path / ".boundedload" / "baseline.json").unlink(missing_ok=True)
+        run = project.run("-n", "4", "--boundedload-save", timeout=240)
     entries = _baseline(project)
     expected = {f"test_many.py::test_many[{i}]" for i in range(200)}
     if crash:
