@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import functools
 import gc
 import itertools
 import os
@@ -35,6 +36,7 @@ import struct
 import sys
 import tempfile
 from collections.abc import Callable
+from typing import cast
 
 __all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "debug_overhead", "free_space", "prepare", "trim_c_heap"]
 
@@ -138,27 +140,24 @@ def _maker(block: int, overhead: int) -> Callable[[int], list[object]] | None:
     return None
 
 
-# gc.get_stats()[1]["collections"] right after this process's last collection here: while
-# it has not moved, no object has reached the oldest generation since, and a collection of
-# the two younger ones finds all the garbage a full one would (bar old objects dropped).
-_young_collections: list[int] = [-1]
-
-
-def _young_count() -> int:
-    stats = gc.get_stats()
-    return int(stats[1]["collections"]) if len(stats) > 1 else -2
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return cast("Callable[[int], int]", ctypes.CDLL(None).malloc_trim)
+    except (OSError, AttributeError):  # not glibc
+        return None
 
 
 def trim_c_heap() -> None:
     """Hand the C heap's free pages back to the kernel (glibc's ``malloc_trim``; nothing
     elsewhere), so objects too large for pymalloc cost fresh pages again."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _trim() -> None:
-    gc.collect() if _young_count() != _young_collections[0] else gc.collect(1)
-    _young_collections[0] = _young_count()
+    gc.collect()
     trim_c_heap()
 
 
@@ -185,9 +184,7 @@ def _fill(space: FreeSpace, limit: int) -> Ballast:
 def prepare(limit: int = FILL_LIMIT) -> Ballast:
     """Trim the heap, then fill pymalloc's free space; keep the result alive while measuring.
 
-    Collects garbage (all generations when objects have reached the oldest one since the
-    last call, else the two younger ones: a full collection is most of the cost in a
-    large process) and hands free C-heap pages back to the kernel (glibc's
+    Collects garbage and hands free C-heap pages back to the kernel (glibc's
     ``malloc_trim``). Then allocates one object per free block of each block size (the
     half-used pools first, as pymalloc does) and enough 512-byte objects to take every
     unused pool, at most ``limit`` bytes of blocks in all. Without pymalloc statistics
