@@ -3,8 +3,12 @@
 Two steps, measured apart:
 
 - ``in-process``: before every window the plugin compacts asyncio's task registry and
-  trims the C heap (``Window.start``). Timed here after a gather of N tasks, the median
-  of ``--rounds`` calls, in milliseconds.
+  trims the C heap (``Window.start``), and it reads pymalloc's free space at the start
+  and the end of the window (``FreeSpaceTracker``). Timed here after a gather of N
+  tasks, the median of ``--rounds`` calls, in milliseconds. During the window the free
+  space is read again every sampler tick and at most every 2 ms of collections: timed
+  as a gather of N tasks with the tracker following it against one without,
+  alternated, the ratio of the medians.
 - ``isolated``: a test with a ``hard_limit`` runs alone in a forked child whose heap is
   settled (garbage collected, pymalloc's free blocks filled) before the cap applies;
   its ``rss_growth`` is then the same whatever ran before. Timed as two pytest runs of
@@ -27,6 +31,7 @@ import tempfile
 import time
 
 from pytest_boundedload.measure.heap import trim_c_heap
+from pytest_boundedload.measure.pyfree import FreeSpaceTracker
 from pytest_boundedload.measure.registry import compact_task_registry
 
 TESTS = """
@@ -54,8 +59,28 @@ def in_process(n: int, rounds: int) -> float:
         started = time.perf_counter()
         compact_task_registry()
         trim_c_heap()
+        tracker = FreeSpaceTracker()
+        tracker.start()
+        tracker.stop()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def following(n: int, rounds: int) -> tuple[float, float]:
+    """Median seconds of a gather of ``n`` tasks without and with the tracker on."""
+    plain: list[float] = []
+    followed: list[float] = []
+    for _ in range(rounds):
+        for on, times in ((False, plain), (True, followed)):
+            tracker = FreeSpaceTracker()
+            started = time.perf_counter()
+            if on:
+                tracker.start()
+            asyncio.run(_gather(n))
+            if on:
+                tracker.stop()
+            times.append(time.perf_counter() - started)
+    return statistics.median(plain), statistics.median(followed)
 
 
 def session(project: str, *extra: str) -> float:
@@ -76,6 +101,9 @@ def main() -> None:
     args = parser.parse_args()
     step = in_process(args.n, max(args.rounds, 5))
     print(f"in-process step after {args.n} tasks: {step * 1e3:.2f} ms per window")
+    without, followed = following(args.n, max(args.rounds, 11))
+    print(f"gather of {args.n} tasks: {without * 1e3:.1f} ms, free space followed {followed * 1e3:.1f} ms")
+    print(f"following the free space: ratio: {followed / without:.3f}")
     with tempfile.TemporaryDirectory() as project:
         with open(os.path.join(project, "test_settle.py"), "w") as f:
             f.write(TESTS.format(n=args.n, tests=args.tests))

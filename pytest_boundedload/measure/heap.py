@@ -10,7 +10,7 @@ space hides most of what 1,000 asyncio tasks cost.
 
 :func:`prepare` trims what can be trimmed and fills the rest with small objects the
 caller keeps alive while it measures. How much to fill, size by size, comes from
-pymalloc's own statistics (``sys._debugmallocstats``), so it does not depend on page
+pymalloc's own statistics (:mod:`.pyfree`), so it does not depend on page
 sizes or on how the kernel backs them. In a forked child, run it before a memory cap
 applies: filling inherited pages copies them, and a cgroup charges the copies to the
 child.
@@ -24,7 +24,6 @@ windows that allocate nothing) until :data:`FILL_LIMIT` stops the fill.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -34,9 +33,10 @@ import os
 import re
 import struct
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import cast
+
+from . import pyfree
 
 __all__ = ["FILL_LIMIT", "Ballast", "FreeSpace", "debug_overhead", "free_space", "prepare", "trim_c_heap"]
 
@@ -68,29 +68,6 @@ class FreeSpace:
         return in_blocks + self.unused_pools * self.pool_size
 
 
-def _malloc_stats() -> str:
-    """What ``sys._debugmallocstats()`` writes to the C-level stderr ("" without it, or
-    when there is no descriptor 2 or no temporary file to catch it in)."""
-    stats = getattr(sys, "_debugmallocstats", None)
-    if stats is None:
-        return ""
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
-    try:
-        with tempfile.TemporaryFile() as out:
-            saved = os.dup(2)
-            try:
-                os.dup2(out.fileno(), 2)
-                stats()
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-            out.seek(0)
-            return out.read().decode("ascii", "replace")
-    except OSError:
-        return ""
-
-
 def debug_overhead() -> int:
     """Bytes the allocator's debug hooks add to every request (0 without them).
 
@@ -107,7 +84,7 @@ def debug_overhead() -> int:
 def free_space(text: str | None = None) -> FreeSpace | None:
     """Parse pymalloc's statistics (this process's, or ``text``); None without pymalloc."""
     if text is None:
-        text = _malloc_stats()
+        text = pyfree.stats_text()
     free_blocks: dict[int, int] = {}
     unused = pool_size = 0
     for line in text.splitlines():

@@ -40,7 +40,9 @@ class Measurement:
     """What one window saw. Sizes are bytes, ``duration`` seconds.
 
     - ``peak_rss``: this process's peak resident set size during the window.
-    - ``rss_growth``: ``peak_rss`` minus the RSS at the start of the window.
+    - ``rss_growth``: the resident memory the window needed: ``peak_rss`` minus the RSS
+      at the start of the window, plus the pymalloc free space that earlier work left
+      resident and the window's objects took (so it does not depend on what ran before).
     - ``children_peak_rss``: the largest sum of child processes' peaks seen at one time.
     - ``max_in_flight``: high-water of probe calls (``flood.aworker`` / ``flood.worker``)
       running at once, counted exactly at every enter and leave, across processes.

@@ -3,8 +3,12 @@
 The own peak is exact where procfs allows: writing ``5`` to ``/proc/self/clear_refs``
 resets the kernel's ``VmHWM`` and reading it at the end gives the true peak, spikes inside
 C code included. Everything else is sampled by a daemon thread every ``interval`` (once
-a second while there is nothing a sample could add: exact peak, no children), and read
-at the events that raise it:
+a second while there is nothing a sample could add: exact peak, no children, no pymalloc
+statistics), and read at the events that raise it:
+
+- pymalloc's free space (:class:`.pyfree.FreeSpaceTracker`): what the window took of
+  the free space earlier work left (``reused``) is memory it needed that RSS does not
+  show, because those pages were resident already;
 
 - OS threads from ``/proc/self/status`` (``threading`` misses raw ``_thread`` threads),
   and, exactly, the threads started through ``threading`` or ``_thread`` in the window,
@@ -34,7 +38,7 @@ from typing import Any
 
 import psutil
 
-from . import procfs
+from . import procfs, pyfree
 from .descendants import Descendants
 from .measurement import PeakSource
 from .procfs import current_rss, peak_rss_now, vmhwm_available
@@ -72,6 +76,8 @@ class SamplerResult:
 
     peak_rss: int
     start_rss: int
+    # pymalloc free space, resident before the window, that the window's objects took.
+    reused: int
     children_peak_rss: int
     max_threads: int
     max_processes: int
@@ -169,6 +175,7 @@ class Sampler:
         # some at the start, or a spawn seen since.
         self._watch_children = False
         self._starts = ThreadStarts()
+        self._free = pyfree.FreeSpaceTracker()
 
     def start(self) -> None:
         """Reset the peak and begin sampling."""
@@ -194,6 +201,7 @@ class Sampler:
         self._thread.start()
         _SPAWN_LISTENER[:] = [self._on_spawn]
         self._starts.start()
+        self._free.start()
 
     def stop(self) -> SamplerResult:
         """Stop sampling and return the figures of the window.
@@ -209,10 +217,13 @@ class Sampler:
             with contextlib.suppress(OSError):
                 self._sample_threads()
         finally:
-            self._stop.set()
-            self._wake.set()
-            if self._thread is not None:
-                self._thread.join()
+            try:
+                self._stop.set()
+                self._wake.set()
+                if self._thread is not None:
+                    self._thread.join()
+            finally:
+                self._free.stop()
         with contextlib.suppress(OSError):
             if self._watch_children:
                 self._scan_children(time.monotonic())
@@ -226,6 +237,7 @@ class Sampler:
         return SamplerResult(
             peak_rss=peak,
             start_rss=self._start_rss,
+            reused=self._free.reused,
             children_peak_rss=self._children_peak,
             # The thread the window runs in, and those started in it at their high-water.
             max_threads=max(self._max_threads, 1 + self._starts.high_water),
@@ -242,7 +254,7 @@ class Sampler:
         # With the kernel peak, hooked thread starts and no children, a periodic sample
         # only adds threads started through bare _thread; waking every interval would
         # cost more (each wake takes the GIL from the code under test) than it finds.
-        if self._vmhwm and not self._watch_children:
+        if self._vmhwm and not self._watch_children and not self._free.following:
             return max(self.interval, _IDLE_PERIOD)
         return self.interval
 
@@ -261,6 +273,7 @@ class Sampler:
             if rss > self._peak_rss:
                 self._peak_rss = rss
         self._sample_threads()
+        self._free.sample()
         now = time.monotonic()
         if self._watch_children and now - self._last_scan >= _CHILD_SCAN_PERIOD:
             self._scan_children(now)

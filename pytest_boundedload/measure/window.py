@@ -40,8 +40,8 @@ class Window:
         What earlier work left and cheaply can be given back goes first: asyncio's task
         registry is compacted (:mod:`.registry`) and the C heap trimmed
         (:func:`.heap.trim_c_heap`), so the window pays for those again. pymalloc's
-        free blocks are not filled here (see :mod:`.heap`): a child that runs the test
-        alone (``hard_limit``) does that.
+        free space cannot be given back; the sampler follows how much of it the window
+        takes, and ``rss_growth`` adds that to the growth of RSS.
         """
         compact_task_registry()
         heap.trim_c_heap()
@@ -74,7 +74,7 @@ class Window:
         reading = self._in_flight.read()
         return Measurement(
             peak_rss=sampled.peak_rss,
-            rss_growth=max(0, sampled.peak_rss - sampled.start_rss),
+            rss_growth=max(0, sampled.peak_rss - sampled.start_rss) + sampled.reused,
             children_peak_rss=sampled.children_peak_rss,
             max_in_flight=reading.max_in_flight,
             max_tasks=max_tasks,

@@ -1,0 +1,85 @@
+"""pymalloc's free space: read from any thread, and followed through a window."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import threading
+
+from pytest_boundedload.measure import pyfree
+
+MiB = 1024 * 1024
+
+# The totals at the end of sys._debugmallocstats() (CPython 3.11, 64-bit), with one row
+# of the table of size classes before them.
+STATS = """\
+class   size   num pools   blocks in use  avail blocks
+-----   ----   ---------   -------------  ------------
+    0     16           1             136           885
+...
+# bytes in allocated blocks        =            2,314,096
+# bytes in available blocks        =              288,976
+29 unused pools * 16384 bytes      =              475,136
+# bytes lost to pool headers       =                7,680
+"""
+
+
+def test_free_bytes_are_free_blocks_and_unused_pools() -> None:
+    assert pyfree.free_bytes(STATS) == 288_976 + 29 * 16_384
+    assert pyfree.free_bytes("") is None
+    assert pyfree.free_bytes(STATS.replace("unused pools", "pools")) is None
+
+
+def test_this_interpreter_reads_its_free_space_from_any_thread() -> None:
+    assert pyfree.threadsafe()
+    free = pyfree.free_bytes()
+    assert free is not None and free >= 0
+    seen: list[int | None] = []
+    thread = threading.Thread(target=lambda: seen.append(pyfree.free_bytes()))
+    thread.start()
+    thread.join()
+    assert seen[0] is not None and seen[0] >= 0
+
+
+def test_without_pymalloc_nothing_is_followed() -> None:
+    code = (
+        "from pytest_boundedload.measure import pyfree\n"
+        "t = pyfree.FreeSpaceTracker(); t.start(); x = [{} for _ in range(10**5)]; t.stop()\n"
+        "print(pyfree.free_bytes(), t.following, t.reused)"
+    )
+    env = {"PYTHONMALLOC": "malloc", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "False", "0"]
+
+
+def test_a_burst_inside_code_that_holds_the_gil_is_seen() -> None:
+    # Free space of earlier work: 7 of every 8 objects freed, the rest keep their pools.
+    earlier = [(i, str(i)) for i in range(300_000)]
+    kept = earlier[::8]
+    del earlier
+    callbacks = list(gc.callbacks)
+    tracker = pyfree.FreeSpaceTracker()
+    tracker.start()
+    start = pyfree.free_bytes()
+    # No sampler thread runs: only the collections the burst sets off can see it.
+    burst = [(i, str(i)) for i in range(200_000)]
+    now = pyfree.free_bytes()
+    del burst
+    tracker.stop()
+    assert start is not None and now is not None
+    taken = start - now
+    assert taken > 10 * MiB  # the burst went into the free space
+    # Read at most one period (2 ms of allocation) before the burst's end.
+    assert 0.8 * taken <= tracker.reused <= taken + MiB
+    assert gc.callbacks == callbacks
+    assert kept
+
+
+def test_a_window_that_takes_nothing_reuses_nothing() -> None:
+    tracker = pyfree.FreeSpaceTracker()
+    tracker.start()
+    tracker.sample()
+    tracker.stop()
+    assert tracker.following
+    assert 0 <= tracker.reused < 256 * 1024
