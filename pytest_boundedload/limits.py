@@ -87,6 +87,13 @@ LIMITS: tuple[LimitSpec, ...] = (
         "Fail measured tests whose code holds more items taken from flood.tasks() at once.",
     ),
     LimitSpec(
+        "max_heap",
+        "heap_peak",
+        "memray heap high-water",
+        "Fail measured tests whose heap (memray's exact high-water of live allocations) grows"
+        " over this size in the window; turns memray tracing on for them.",
+    ),
+    LimitSpec(
         "max_bytes_per_task",
         None,
         "RSS growth per task, fitted over flood.scaling()",
@@ -143,6 +150,7 @@ class Limits:
     max_threads: int | None = None
     max_processes: int | None = None
     max_held: int | None = None
+    max_heap: int | None = None
     max_bytes_per_task: int | None = None
     hard_limit: int | None = None
 
@@ -162,7 +170,7 @@ class Limits:
             if spec.field is None or allowed is None:
                 continue
             measured = getattr(measurement, spec.field)
-            if measured > allowed:
+            if measured is not None and measured > allowed:
                 found.append(Violation(spec.name, measured, allowed, spec.description))
         return found
 
@@ -181,9 +189,14 @@ class Limits:
         return ", ".join(parts) or "none"
 
 
+# Marker keywords that are settings of the test, not limits (validated by their owners).
+SETTING_KEYWORDS = ("memray",)
+
+
 def marker_limits(marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str) -> Limits:
     """Limits from a test's ``boundedload`` markers as (args, kwargs), closest first
-    (function over class over module): the closest marker that sets a limit wins."""
+    (function over class over module): the closest marker that sets a limit wins.
+    Keywords in :data:`SETTING_KEYWORDS` are left to their owners."""
     limits = Limits()
     source = f"from marker on {nodeid}"
     for args, kwargs in reversed(list(marks)):
@@ -191,7 +204,8 @@ def marker_limits(marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]
             raise InvalidValue(
                 f"invalid boundedload marker on {nodeid}: takes keyword arguments only, got {safe_repr(args)}"
             )
-        limits = parse_limits(kwargs, source).over(limits)
+        given = {key: value for key, value in kwargs.items() if key not in SETTING_KEYWORDS}
+        limits = parse_limits(given, source).over(limits)
     return limits
 
 
@@ -205,7 +219,7 @@ def parse_limits(values: Mapping[str, object], source: str) -> Limits:
     for key, value in values.items():
         spec = _BY_NAME.get(key)
         if spec is None:
-            known = ", ".join(s.name for s in LIMITS)
+            known = ", ".join([*(s.name for s in LIMITS), *SETTING_KEYWORDS])
             raise InvalidValue(f"unknown limit {key}={safe_repr(value)}{where} (known: {known})")
         parsed[key] = spec.parse(value, source)
     return Limits(**parsed)

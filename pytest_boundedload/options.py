@@ -8,6 +8,7 @@ the command line wins over the ini file.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +20,7 @@ from .baseline.gate import GateSettings
 from .baseline.store import DEFAULT_PATH
 from .isolate.capped import CAP_METHOD_ENV, cap_kind, cap_method
 from .limits import LIMITS, Limits
+from .memtrace.settings import DEFAULT_TOP, TraceSettings
 from .units import InvalidValue, parse_count, parse_duration
 
 __all__ = ["Settings", "add_options", "read_settings"]
@@ -40,6 +42,12 @@ _HELP_TOLERANCE = (
 )
 _HELP_JSON = "Write every measured test's figures, limits, violations and baseline deltas to PATH."
 _HELP_SUMMARY = "Rank the N measured tests with the highest peak RSS at the end (0: none). Default: 10."
+_HELP_MEMRAY = (
+    "Trace every measured test with memray: its exact heap peak (heap_peak) and the top allocation"
+    " sites in your code, shown when it fails."
+)
+_HELP_MEMRAY_TOP = f"With memray tracing: how many allocation sites to show. Default: {DEFAULT_TOP}."
+_HELP_REPORT_DIR = "Write memray captures and flamegraphs of failing traced tests to DIR, with an index.html."
 
 # Settings with a value: (name, metavar, help, also an ini key).
 _VALUED: tuple[tuple[str, str | None, str, bool], ...] = (
@@ -49,6 +57,8 @@ _VALUED: tuple[tuple[str, str | None, str, bool], ...] = (
     ("baseline", "PATH", _HELP_BASELINE, True),
     ("tolerance", "SPEC", _HELP_TOLERANCE, True),
     ("json", "PATH", _HELP_JSON, False),
+    ("memray_top", "N", _HELP_MEMRAY_TOP, True),
+    ("report_dir", "DIR", _HELP_REPORT_DIR, True),
 )
 _HELP_ALLOW_MISSING = "With --boundedload-compare: a missing baseline file is not an error (a first run)."
 _FLAGS = (
@@ -56,6 +66,7 @@ _FLAGS = (
     ("compare", _HELP_COMPARE),
     ("prune", _HELP_PRUNE),
     ("allow_missing", _HELP_ALLOW_MISSING),
+    ("memray", _HELP_MEMRAY),
 )
 
 
@@ -70,6 +81,7 @@ class Settings:
     gate: GateSettings
     limit_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
     cap_method: str = "auto"  # BOUNDEDLOAD_CAP: "auto", "cgroup" or "rlimit"
+    trace: TraceSettings = dataclasses.field(default_factory=TraceSettings)
 
 
 def _option(name: str) -> str:
@@ -87,6 +99,7 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(f"boundedload_{name}", help_text, default=None)
     for name, help_text in _FLAGS:
         group.addoption(_option(name), action="store_true", default=False, help=help_text)
+    parser.addini("boundedload_memray", _HELP_MEMRAY, type="bool", default=False)
 
 
 def _given(config: pytest.Config, name: str) -> list[tuple[object, str, str]]:
@@ -159,6 +172,38 @@ def _read(config: pytest.Config) -> Settings:
         summary=_setting(config, "summary", _parse_summary, DEFAULT_SUMMARY)[0],
         gate=_read_gate(config),
         limit_sources=sources,
+        trace=_read_trace(config),
+    )
+
+
+def _parse_top(raw: object, source: str) -> int:
+    return parse_count(raw, key="memray_top", source=source)
+
+
+def _parse_report_dir(raw: object, source: str) -> Path:
+    text = str(raw)
+    if "\0" in text:
+        raise InvalidValue(f"invalid report_dir={text!r} {source}: contains a NUL byte")
+    path = Path(text).absolute()
+    if path.exists() and not path.is_dir():
+        raise InvalidValue(f"invalid report_dir={text!r} {source}: {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidValue(
+            f"invalid report_dir={text!r} {source}: cannot create {path}: {exc.strerror or exc}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InvalidValue(f"invalid report_dir={text!r} {source}: {path} is not writable")
+    return path
+
+
+def _read_trace(config: pytest.Config) -> TraceSettings:
+    enabled = bool(config.getoption("boundedload_memray")) or bool(config.getini("boundedload_memray"))
+    return TraceSettings(
+        enabled=enabled,
+        top=_setting(config, "memray_top", _parse_top, DEFAULT_TOP)[0],
+        report_dir=_setting(config, "report_dir", _parse_report_dir, None)[0],
     )
 
 

@@ -22,12 +22,15 @@ from .baseline.compare import Delta, regressions
 from .isolate.capped import cap_reached
 from .limits import Limits
 from .measure.measurement import Measurement, is_size
+from .memtrace.sites import HeapSite
 from .report import (
     SECTION_CROSSED,
     SECTION_HARD_LIMIT,
+    SECTION_HEAP_SITES,
     SECTION_MEASUREMENT,
     SECTION_SCALING,
     failure_message,
+    heap_sites_lines,
     measurement_section,
 )
 from .units import format_size
@@ -61,6 +64,7 @@ _SOURCE = PREFIX + "limit_source."
 _DELTA = PREFIX + "baseline.delta"
 _BASELINE = PREFIX + "baseline"
 _STATUS = PREFIX + "status"
+_HEAP_SITE = PREFIX + "heap_site"
 _FIELDS = {field.name for field in dataclasses.fields(Measurement)}
 
 
@@ -74,7 +78,8 @@ class Outcome:
     - ``violations``: one line per crossed limit, baseline regression or cap reached;
     - ``baseline``: ``"new"``, ``"compared"`` or None (not compared); ``deltas``: the
       compared figures;
-    - ``status``: :data:`MEMORY` when these alone failed the test, else None.
+    - ``status``: :data:`MEMORY` when these alone failed the test, else None;
+    - ``heap_sites``: with memray tracing, the top allocation sites at the heap peak.
 
     ``failure_lines`` (the failure message) and ``sections`` (the report sections) are
     what the plugin adds to the report in the process that ran the test; they are not
@@ -88,6 +93,7 @@ class Outcome:
     baseline: str | None = None
     deltas: tuple[Delta, ...] = ()
     status: str | None = None
+    heap_sites: tuple[HeapSite, ...] = ()
     failure_lines: tuple[str, ...] = ()
     sections: tuple[tuple[str, str], ...] = ()
 
@@ -100,7 +106,11 @@ class Outcome:
         """The flat user properties that carry this outcome with a report."""
         pairs: list[tuple[str, object]] = []
         if self.measurement is not None:
-            pairs.extend((PREFIX + name, value) for name, value in self.measurement.to_dict().items())
+            pairs.extend(
+                (PREFIX + name, value)
+                for name, value in self.measurement.to_dict().items()
+                if value is not None
+            )
         pairs.extend((_LIMIT + name, value) for name, value in self.limits.items())
         pairs.extend((_SOURCE + name, value) for name, value in self.limit_sources.items())
         pairs.extend((_VIOLATION, line) for line in self.violations)
@@ -109,6 +119,7 @@ class Outcome:
         pairs.extend((_DELTA, json.dumps(delta.to_dict(), sort_keys=True)) for delta in self.deltas)
         if self.status is not None:
             pairs.append((_STATUS, self.status))
+        pairs.extend((_HEAP_SITE, json.dumps(site.to_dict(), sort_keys=True)) for site in self.heap_sites)
         return pairs
 
 
@@ -119,6 +130,7 @@ def decode(properties: Iterable[tuple[str, object]]) -> Outcome:
     sources: dict[str, str] = {}
     violations: list[str] = []
     deltas: list[Delta] = []
+    sites: list[HeapSite] = []
     baseline = status = None
     for name, value in properties:
         if not name.startswith(PREFIX):
@@ -135,6 +147,8 @@ def decode(properties: Iterable[tuple[str, object]]) -> Outcome:
             deltas.append(Delta.from_dict(json.loads(str(value))))
         elif name == _STATUS:
             status = str(value)
+        elif name == _HEAP_SITE:
+            sites.append(HeapSite.from_dict(json.loads(str(value))))
         elif name[len(PREFIX) :] in _FIELDS:
             figures[name[len(PREFIX) :]] = value
     return Outcome(
@@ -145,15 +159,22 @@ def decode(properties: Iterable[tuple[str, object]]) -> Outcome:
         baseline=baseline,
         deltas=tuple(deltas),
         status=status,
+        heap_sites=tuple(sites),
     )
 
 
 def _sections(
-    measurement: Measurement | None, scaling: Sequence[ScalingReport], limits: Limits
+    measurement: Measurement | None,
+    scaling: Sequence[ScalingReport],
+    limits: Limits,
+    heap_sites: Sequence[HeapSite] = (),
 ) -> list[tuple[str, str]]:
     sections = [(SECTION_SCALING, report.table()) for report in scaling]
     if measurement is not None:
         sections.append((SECTION_MEASUREMENT, measurement_section(measurement, limits)))
+        if heap_sites:
+            lines = heap_sites_lines(heap_sites, measurement.tasks_started)
+            sections.append((SECTION_HEAP_SITES, "\n".join(lines)))
     return sections
 
 
@@ -166,6 +187,7 @@ def judge(
     baseline: str | None,
     deltas: Sequence[Delta],
     error: BaseException | None,
+    heap_sites: Sequence[HeapSite] = (),
 ) -> Outcome:
     """The verdict on a test whose call phase ended, with ``error`` (None if it passed).
 
@@ -173,6 +195,7 @@ def judge(
     crossed a limit or regressed, or when the only thing wrong is its ``hard_limit`` cap
     reached inside its capped child (see :func:`~.isolate.capped.cap_reached`). A test
     that failed on its own keeps its failure; what it crossed goes into a report section.
+    With memray tracing, the top allocation sites follow the failure lines.
     """
     crossed = limits.check(measurement) if measurement is not None else []
     for report in scaling:
@@ -181,7 +204,9 @@ def judge(
     message = failure_message(crossed)
     failure_lines = ([message] if message else []) + regression_lines
     violations = [str(v) for v in crossed] + regression_lines
-    sections = _sections(measurement, scaling, limits)
+    sections = _sections(measurement, scaling, limits, heap_sites)
+    if failure_lines and heap_sites and measurement is not None:
+        failure_lines += heap_sites_lines(heap_sites, measurement.tasks_started)
     # In the capped child of a hard_limit test, the cap shows as an exception there: a
     # MemoryError, or under RLIMIT_DATA a thread that cannot start, an ENOMEM.
     reached = cap_reached(error) if limits.hard_limit is not None else None
@@ -207,6 +232,7 @@ def judge(
         baseline=baseline,
         deltas=tuple(deltas),
         status=(MEMORY if memory else UNBOUNDED) if on_figures else None,
+        heap_sites=tuple(heap_sites),
         failure_lines=tuple(failure_lines),
         sections=tuple(sections),
     )
@@ -228,7 +254,10 @@ def so_far(
     )
 
 
-def stopped(line: str, *, memory: bool) -> Outcome:
+def stopped(line: str, *, memory: bool, heap_sites: Sequence[HeapSite] = ()) -> Outcome:
     """The outcome of a test whose capped child was stopped before it reported: the cap
-    reached (status :data:`MEMORY`), or a crash or a timeout (a plain failure)."""
-    return Outcome(violations=(line,) if memory else (), status=MEMORY if memory else None)
+    reached (status :data:`MEMORY`), or a crash or a timeout (a plain failure); with the
+    top allocation sites its memray capture showed."""
+    return Outcome(
+        violations=(line,) if memory else (), status=MEMORY if memory else None, heap_sites=tuple(heap_sites)
+    )

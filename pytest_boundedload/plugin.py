@@ -12,14 +12,14 @@ from .baseline.gate import BaselineGate
 from .flood import Flood
 from .isolate.capped import cap_kind
 from .isolate.hardlimit import run_hard_limited
-from .limits import marker_limits
 from .measure.inflight import remove_stale
 from .measure.measurement import Measurement
 from .measure.procfs import vmhwm_available
+from .memtrace.coexist import borrowed_capture
 from .options import Settings, add_options, read_settings
 from .outcome import STATUS_LETTERS
 from .report import header_line, write_summary
-from .testitem import ItemState, ReportOutcomes, state_of
+from .testitem import ItemState, ReportOutcomes, new_state, state_of
 from .units import InvalidValue
 from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker
 
@@ -89,8 +89,7 @@ class BoundedLoadPlugin:
         self.outcomes = ReportOutcomes()
 
     def _state(self, item: pytest.Item) -> ItemState:
-        settings = self.settings
-        return state_of(item, lambda: ItemState(settings.limits, settings.limit_sources))
+        return state_of(item, lambda: new_state(self.settings, item.nodeid, (), borrowed_capture(item)))
 
     def windows_for(self, item: pytest.Item) -> TestWindows:
         """The item's windows, made on first use (a test may request ``flood`` late)."""
@@ -102,18 +101,17 @@ class BoundedLoadPlugin:
         return header_line(self.settings.limits, source, cap, self.settings.interval)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        settings = self.settings
         for item in items:
             try:
-                marked = marker_limits(((m.args, m.kwargs) for m in item.iter_markers(MARKER)), item.nodeid)
+                marks = [(m.args, m.kwargs) for m in item.iter_markers(MARKER)]
+                state = new_state(self.settings, item.nodeid, marks, borrowed_capture(item))
             except InvalidValue as exc:
                 if is_worker(config):
                     config.workeroutput[USAGE_ERROR_KEY] = f"boundedload: {exc}"  # type: ignore[attr-defined]
                     items.clear()
                     return
                 raise pytest.UsageError(f"boundedload: {exc}") from None
-            sources = {**settings.limit_sources, **dict.fromkeys(marked.set(), "marker")}
-            state_of(item, lambda: ItemState(marked.over(settings.limits), sources))  # noqa: B023
+            state_of(item, lambda: state)  # noqa: B023
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
@@ -121,7 +119,7 @@ class BoundedLoadPlugin:
         cap = state.limits.hard_limit
         if cap is None or not _is_measured(item):
             return None
-        run_hard_limited(item, nextitem, cap, state.tasks_started)
+        run_hard_limited(item, nextitem, cap, state.tasks_started, state.trace)
         return True
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

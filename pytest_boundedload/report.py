@@ -7,16 +7,19 @@ from typing import Any
 
 from .limits import Limits, Violation
 from .measure.measurement import Measurement, is_size
+from .memtrace.sites import HeapSite
 from .table import Column, render_table
 from .units import format_size
 
 __all__ = [
     "SECTION_CROSSED",
     "SECTION_HARD_LIMIT",
+    "SECTION_HEAP_SITES",
     "SECTION_MEASUREMENT",
     "SECTION_SCALING",
     "failure_message",
     "header_line",
+    "heap_sites_lines",
     "measurement_section",
     "summary_lines",
     "write_summary",
@@ -26,6 +29,7 @@ SECTION_SCALING = "boundedload scaling"
 SECTION_MEASUREMENT = "boundedload measurement"
 SECTION_CROSSED = "boundedload limits crossed"
 SECTION_HARD_LIMIT = "boundedload hard_limit"
+SECTION_HEAP_SITES = "boundedload heap peak sites"
 
 _SUMMARY_COLUMNS = (
     Column("peak rss", width=10),
@@ -46,10 +50,21 @@ def failure_message(violations: Sequence[Violation]) -> str:
     return "\n".join(lines)
 
 
+def heap_sites_lines(sites: Sequence[HeapSite], tasks: int) -> list[str]:
+    """The top allocation sites at the heap peak, under a title: one a line, with the
+    bytes per probe call (``tasks``) when there were any."""
+    return [
+        "top allocation sites at the heap peak (memray):",
+        *(f"  {site.describe(tasks)}" for site in sites),
+    ]
+
+
 def measurement_section(measurement: Measurement, limits: Limits) -> str:
     """The whole Measurement, one field a line, with the limits that applied."""
     lines = []
     for name, value in measurement.to_dict().items():
+        if value is None:  # a figure this window did not take (heap_peak untraced)
+            continue
         if is_size(name):
             shown = f"{format_size(value)} ({value} bytes)"
         elif name == "duration":

@@ -10,18 +10,30 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .baseline.compare import Delta
 from .flood.windows import TestWindows
-from .limits import Limits
+from .limits import Limits, marker_limits
 from .measure.measurement import Measurement
+from .memtrace.capture import unavailable
+from .memtrace.coexist import OWN_TRACKER_HINT, is_tracker_clash
+from .memtrace.settings import marker_trace, traced
+from .memtrace.tracer import TraceConfig
 from .outcome import STATUS_LETTERS, Outcome, decode, judge, so_far
+from .units import InvalidValue
 from .xdist_glue import CrashNotes
 
-__all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "state_of"]
+if TYPE_CHECKING:
+    from .options import Settings
+
+__all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "new_state", "state_of"]
+
+Marks = Sequence[tuple[tuple[object, ...], Mapping[str, object]]]
 
 Comparison = Callable[[Measurement], tuple[str | None, list[Delta]]]
 
@@ -44,12 +56,13 @@ class ItemState:
     sources: Mapping[str, str]
     windows: TestWindows | None = None
     outcome: Outcome | None = None
+    trace: TraceConfig | None = None  # memray tracing of the test's windows, if on
 
     def open_windows(self, interval: float, notes: CrashNotes | None, nodeid: str) -> TestWindows:
         """The test's windows, made on first use (a test may request ``flood`` late);
         under xdist they keep the worker's crash notes up to date."""
         if self.windows is None:
-            self.windows = TestWindows(interval, self.limits.hard_limit)
+            self.windows = TestWindows(interval, self.limits.hard_limit, self.trace)
             if notes is not None:
                 self.windows.on_tick = notes.ticker(nodeid, self.windows.in_flight)
         return self.windows
@@ -76,6 +89,8 @@ class ItemState:
         """Close the call-phase window and judge the test; raise :class:`LimitExceeded`
         when its figures alone fail it."""
         windows.end_call()
+        if self.trace is not None and self.trace.borrow is None and is_tracker_clash(error):
+            raise pytest.fail.Exception(OWN_TRACKER_HINT, pytrace=False) from error
         measurement = windows.result()
         baseline, deltas = compare(measurement) if measurement is not None else (None, [])
         self.outcome = judge(
@@ -86,6 +101,7 @@ class ItemState:
             baseline=baseline,
             deltas=deltas,
             error=error,
+            heap_sites=windows.heap_sites,
         )
         if self.outcome.status in STATUS_LETTERS and self.outcome.failure_lines:
             raise LimitExceeded("\n".join(self.outcome.failure_lines), pytrace=False)
@@ -107,6 +123,31 @@ class ItemState:
         # teardown report), so CI dashboards show every figure.
         item.user_properties.extend(properties)
         return outcome
+
+
+def new_state(
+    settings: Settings, nodeid: str, marks: Marks = (), borrow: Callable[[], Path | None] | None = None
+) -> ItemState:
+    """The state of the test ``nodeid`` with its ``boundedload`` markers' (args, kwargs),
+    closest first; raises :class:`~.units.InvalidValue` for a bad marker value. ``borrow``
+    returns pytest-memray's capture of the test when that plugin traces it."""
+    marked = marker_limits(marks, nodeid)
+    limits = marked.over(settings.limits)
+    sources = {**settings.limit_sources, **dict.fromkeys(marked.set(), "marker")}
+    trace = None
+    if traced(settings.trace, marker_trace(marks, nodeid), limits.max_heap, sources.get("max_heap"), nodeid):
+        why = unavailable() if limits.max_heap is not None else None
+        if why is not None:
+            raise InvalidValue(f"max_heap on {nodeid} needs memray tracing, but {why}")
+        trace = TraceConfig(
+            directory=settings.trace.capture_dir,
+            label=nodeid,
+            top=settings.trace.top,
+            keep=settings.trace.report_dir is not None,
+            survive_kill=limits.hard_limit is not None,
+            borrow=borrow,
+        )
+    return ItemState(limits, sources, trace=trace)
 
 
 def state_of(item: pytest.Item, default: Callable[[], ItemState]) -> ItemState:

@@ -50,7 +50,8 @@ class Example:
     @property
     def crossed(self) -> set[str]:
         """The limits the buggy project must cross (a limit is named like its figure)."""
-        return {"max_rss_growth" if figure == "rss_growth" else figure for figure in self.limits}
+        named = {"rss_growth": "max_rss_growth", "heap_peak": "max_heap"}
+        return {named.get(figure, figure) for figure in self.limits}
 
 
 EXAMPLES = [
@@ -120,6 +121,30 @@ EXAMPLES = [
         },
         # A semaphore of 100 taken before each create_task.
         fixed={"max_in_flight": 100, "max_tasks": 101, "max_threads": 1, "max_processes": 0},
+    ),
+    Example(
+        "result_cache",
+        "test_pricing_memory_is_bounded",
+        tests=2,
+        limits={"heap_peak": 16 * MiB, "max_in_flight": 50},
+        runs_on="tasks",
+        # 50 workers bound the concurrency; the cache keeps all 10,000 documents of
+        # 4,129 bytes (39.4 MiB), which max_heap turns memray tracing on to see.
+        buggy={
+            "max_in_flight": 50,
+            "max_tasks": 51,
+            "max_threads": 1,
+            "max_processes": 0,
+            "heap_peak": (39 * MiB, 48 * MiB),
+        },
+        # At most 256 documents cached (about 1 MiB).
+        fixed={
+            "max_in_flight": 50,
+            "max_tasks": 51,
+            "max_threads": 1,
+            "max_processes": 0,
+            "heap_peak": (0, 4 * MiB),
+        },
     ),
 ]
 

@@ -193,7 +193,7 @@ def compare(
     """The compared figures of one test, old against new, in ``COMPARED`` order."""
     deltas = []
     for metric in COMPARED:
-        if metric not in old or metric not in new:
+        if old.get(metric) is None or new.get(metric) is None:
             continue
         before, after = int(old[metric]), int(new[metric])
         tolerance = tolerances.get(metric, DEFAULT_TOLERANCES[metric])

@@ -124,6 +124,7 @@ class BaselineGate:
                     "measurement": outcome.measurement.to_dict() if outcome.measurement else None,
                     "limits": dict(outcome.limits),
                     "violations": list(outcome.violations),
+                    "heap_sites": [site.to_dict() for site in outcome.heap_sites],
                     "baseline": {
                         "status": outcome.baseline,
                         "deltas": [delta.to_dict() for delta in outcome.deltas],

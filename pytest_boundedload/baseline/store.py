@@ -57,8 +57,9 @@ TOOL = "pytest-boundedload"
 DEFAULT_PATH = ".boundedload/baseline.json"
 # The figures a baseline holds and compares. Not peak_rss: it includes the interpreter
 # and every plugin loaded, and moves with test order and xdist; the growth over the
-# window is what the code under test is responsible for.
-COMPARED = ("rss_growth", "children_peak_rss", *HIGH_WATERS)
+# window is what the code under test is responsible for. heap_peak only where the test
+# was traced with memray, and compared only when both sides have it.
+COMPARED = ("rss_growth", "children_peak_rss", *HIGH_WATERS, "heap_peak")
 SIZES = tuple(metric for metric in COMPARED if is_size(metric))
 COUNTS = tuple(metric for metric in COMPARED if not is_size(metric))
 
@@ -131,7 +132,9 @@ class Baseline:
             for nodeid in set(tests) - set(keep) - set(measured):
                 del tests[nodeid]
         for nodeid, figures in measured.items():
-            tests[nodeid] = {metric: int(figures[metric]) for metric in COMPARED if metric in figures}
+            tests[nodeid] = {
+                metric: int(figures[metric]) for metric in COMPARED if figures.get(metric) is not None
+            }
 
     def dumps(self) -> str:
         """The file's text: sorted keys, one test per line."""

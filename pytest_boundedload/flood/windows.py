@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ..measure.held import HeldItems
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import Measurement
 from ..measure.window import Window
+from ..memtrace.sites import HeapSite
+from ..memtrace.tracer import TraceConfig, WindowTracer, announce
 from .fit import ScalingReport
 from .scaling import DEFAULT_CAP, measure_scaling
 
@@ -54,7 +57,7 @@ class TestWindows:
 
     __test__ = False  # not a test class, whatever pytest's collection patterns say
 
-    def __init__(self, interval: float, cap: int | None = None) -> None:
+    def __init__(self, interval: float, cap: int | None = None, trace: TraceConfig | None = None) -> None:
         self.in_flight = InFlightCounter()
         self.held = HeldItems()
         self.interval = interval
@@ -64,6 +67,12 @@ class TestWindows:
         self.cap = DEFAULT_CAP if cap is None else cap
         # Called now and then while a window is open (from the sampler thread).
         self.on_tick: Callable[[], None] | None = None
+        # memray tracing of every window (None: off); the sites of the traced window with
+        # the highest heap peak, and the capture files kept for pictures.
+        self.trace = trace
+        self.heap_sites: tuple[HeapSite, ...] = ()
+        self.captures: list[Path] = []
+        self._heap_best = -1
         self._explicit = False
         self._implicit: Window | None = None
         self._open: Window | None = None
@@ -71,7 +80,7 @@ class TestWindows:
     def begin_call(self) -> None:
         """Open the implicit window, unless the test already measures on its own."""
         if not self._explicit and self._open is None:
-            self._implicit = self._open = Window(self.in_flight, self.interval, self.on_tick, self.held)
+            self._implicit = self._open = self._window()
             self._open.start()
             if self.on_tick is not None:
                 self.on_tick()
@@ -81,7 +90,25 @@ class TestWindows:
         window = self._implicit if self._open is self._implicit else None
         self._implicit = self._open = None
         if window is not None:
-            self.windows.append(window.stop())
+            self.windows.append(self._stopped(window))
+
+    def _window(self) -> Window:
+        tracer = WindowTracer(self.trace) if self.trace is not None else None
+        if self.trace is not None and self.trace.survive_kill:
+            # A child the cap kills cannot report its probe calls: counted in a shared
+            # file, the parent reads them (for the bytes per task of what it allocated).
+            announce("counter", self.in_flight.share().path)
+        return Window(self.in_flight, self.interval, self.on_tick, self.held, tracer)
+
+    def _stopped(self, window: Window) -> Measurement:
+        measurement = window.stop()
+        tracer = window.tracer
+        if tracer is not None and measurement.heap_peak is not None:
+            if tracer.kept is not None:
+                self.captures.append(tracer.kept)
+            if measurement.heap_peak > self._heap_best:
+                self._heap_best, self.heap_sites = measurement.heap_peak, tracer.sites
+        return measurement
 
     def _drop_implicit(self) -> None:
         """Close the implicit window for good: the test measures on its own from here."""
@@ -97,13 +124,13 @@ class TestWindows:
             raise RuntimeError("flood.measure() windows cannot be nested")
         self._drop_implicit()
         result = MeasureResult()
-        window = self._open = Window(self.in_flight, self.interval, self.on_tick, self.held)
+        window = self._open = self._window()
         window.start()
         try:
             yield result
         finally:
             self._open = None
-            result._measurement = window.stop()
+            result._measurement = self._stopped(window)
             self.windows.append(result._measurement)
 
     def scaling(self, run: Callable[[int], Any], ns: Sequence[int], *, isolate: bool) -> ScalingReport:

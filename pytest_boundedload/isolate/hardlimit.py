@@ -7,6 +7,10 @@ process. If the child runs out of memory, is killed by a signal or is stopped by
 timeout in the parent, the parent reports the phase that was running as failed, naming
 the cap, the signal and the last figures; the session and every other test go on.
 
+With memray tracing, the child tells the parent of each capture file as tracing starts;
+a child stopped before it reported has its captures read here, so a test the cap killed
+still says where it allocated.
+
 Warnings raised in the child are recorded in the parent, as pytest records a test's
 warnings, so they show in its warnings summary and count in its outcome line.
 
@@ -19,20 +23,26 @@ resources (an event loop's selector, sockets) between the two processes.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
 
 from ..measure import heap
+from ..measure.inflight import SharedCounters
 from ..measure.procfs import peak_rss_now
 from ..measure.sampler import OWN_THREADS
+from ..memtrace import tracer
+from ..memtrace.capture import HeapFigures, read_capture
+from ..memtrace.tracer import TraceConfig
 from ..outcome import stopped
-from ..report import SECTION_HARD_LIMIT
+from ..report import SECTION_HARD_LIMIT, heap_sites_lines
 from ..units import format_size
 from .capped import ChildOutcome, run_capped
 
@@ -99,6 +109,7 @@ def _child(
     tasks_started: Callable[[], int],
 ) -> None:
     item.config.pluginmanager.register(_ReportStreamer(send, item.config), "boundedload-child-streamer")
+    tracer.ANNOUNCE[:] = [lambda kind, path: send((kind, path))]
     stop = threading.Event()
 
     def report_progress() -> None:
@@ -154,16 +165,57 @@ def _failure_text(
     return f"the hard_limit {limit} child exited with status {outcome.exit_code}{figures}"
 
 
+def _left_captures(paths: list[str], trace: TraceConfig | None) -> tuple[HeapFigures | None, str]:
+    """The figures of the last capture a stopped child left (its earlier windows ended
+    and removed theirs), and a note when it could not be read."""
+    if trace is None:
+        return None, ""
+    figures, note = None, ""
+    for name in paths:
+        path = Path(name)
+        if not path.exists():
+            continue
+        try:
+            figures, note = read_capture(path, trace.top), ""
+        except Exception as exc:  # a capture cut short in a way memray cannot read
+            figures, note = None, f"(the memray capture {path} could not be read: {exc})"
+        finally:
+            if not trace.keep:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+    return figures, note
+
+
+def _left_tasks_started(paths: list[str]) -> int | None:
+    """Probe calls started, from the shared counter files a child left (removed here)."""
+    started = None
+    for path in paths:
+        counters = SharedCounters(path)
+        try:
+            started = counters.read().started
+        except (OSError, ValueError):
+            continue
+        finally:
+            counters.close(unlink=True)
+    return started
+
+
 def run_hard_limited(
-    item: pytest.Item, nextitem: pytest.Item | None, cap: int, tasks_started: Callable[[], int]
+    item: pytest.Item,
+    nextitem: pytest.Item | None,
+    cap: int,
+    tasks_started: Callable[[], int],
+    trace: TraceConfig | None = None,
 ) -> None:
     """Run ``item``'s protocol in a capped child and log its reports here; the child
-    reports ``tasks_started()`` (probe calls so far) with its progress."""
+    reports ``tasks_started()`` (probe calls so far) with its progress. With ``trace``,
+    a child stopped before it reported has its memray captures read here."""
     ihook = item.ihook
     config = item.config
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     phases: dict[str, bool] = {}  # when -> passed
     progress: list[dict[str, int]] = []
+    left: dict[str, list[str]] = {"capture": [], "counter": []}  # files a killed child leaves
 
     def on_message(message: Any) -> None:
         kind, payload = message
@@ -175,6 +227,8 @@ def run_hard_limited(
             progress.append(payload)
         elif kind == "warning":
             _record_warning(item, payload)
+        elif kind in ("capture", "counter"):
+            left[kind].append(str(payload))
 
     outcome: ChildOutcome | None = None
     interruption: BaseException | None = None
@@ -188,11 +242,18 @@ def run_hard_limited(
         interruption = exc
     missing = _unfinished_phase(phases)
     if missing is not None:
+        last = progress[-1] if progress else None
+        text = _failure_text(cap, outcome, interruption, last)
+        figures, note = _left_captures(left["capture"], trace)
+        started = _left_tasks_started(left["counter"])
         _report_stopped_child(
             item,
             missing,
-            _failure_text(cap, outcome, interruption, progress[-1] if progress else None),
+            text,
             memory=outcome is not None and outcome.out_of_memory,
+            figures=figures,
+            tasks=started if started is not None else last["tasks_started"] if last else 0,
+            note=note,
         )
     _teardown_here(item, nextitem)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -210,11 +271,27 @@ def _unfinished_phase(phases: dict[str, bool]) -> str | None:
     return "teardown"
 
 
-def _report_stopped_child(item: pytest.Item, when: str, text: str, *, memory: bool) -> None:
+def _report_stopped_child(
+    item: pytest.Item,
+    when: str,
+    text: str,
+    *,
+    memory: bool,
+    figures: HeapFigures | None = None,
+    tasks: int = 0,
+    note: str = "",
+) -> None:
     """Log the phase the child did not finish as failed, then a teardown report that
-    carries the properties (JUnit XML writes them from the teardown report)."""
+    carries the properties (JUnit XML writes them from the teardown report). With the
+    figures of a memray capture it left, the failure shows where it allocated."""
     # A memory failure is a violation (status M); a crash or a timeout is a plain failure.
-    properties = stopped(text, memory=memory).to_properties()
+    sites = figures.sites if figures is not None else ()
+    properties = stopped(text, memory=memory, heap_sites=sites).to_properties()
+    if figures is not None:
+        heap = f"heap peak {format_size(figures.heap_peak)} (memray) when stopped"
+        text = "\n".join([text, heap, *heap_sites_lines(sites, tasks)])
+    elif note:
+        text = f"{text}\n{note}"
     common: dict[str, Any] = {
         "nodeid": item.nodeid,
         "location": item.location,

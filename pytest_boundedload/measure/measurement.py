@@ -13,12 +13,23 @@ from typing import Any, Literal
 
 from ..units import format_size
 
-__all__ = ["HIGH_WATERS", "SIZES", "TOTALS", "Measurement", "PeakSource", "format_figure", "is_size"]
+__all__ = [
+    "HIGH_WATERS",
+    "OPTIONAL_SIZES",
+    "SIZES",
+    "TOTALS",
+    "Measurement",
+    "PeakSource",
+    "format_figure",
+    "is_size",
+]
 
 PeakSource = Literal["vmhwm", "sampled"]
 
 # Figures in bytes.
 SIZES = ("peak_rss", "rss_growth", "children_peak_rss")
+# Figures in bytes that only some windows have (None in the others): memray's heap peak.
+OPTIONAL_SIZES = ("heap_peak",)
 # Counts that are high-waters: what a concurrency limit bounds and a scaling fit follows.
 HIGH_WATERS = ("max_in_flight", "max_tasks", "max_threads", "max_processes", "max_held")
 # Figures that add up over the windows of a test.
@@ -27,7 +38,7 @@ TOTALS = ("tasks_started", "tasks_done", "tasks_failed", "duration")
 
 def is_size(name: str) -> bool:
     """Whether the figure (or the limit on it) called ``name`` is a number of bytes."""
-    return name in SIZES
+    return name in SIZES or name in OPTIONAL_SIZES
 
 
 def format_figure(name: str, value: int) -> str:
@@ -55,6 +66,9 @@ class Measurement:
       ``tasks_failed`` counts the ``SyntheticFailure`` raised on purpose.
     - ``peak_source``: ``"vmhwm"`` when the kernel's exact peak was read, ``"sampled"``
       when the peak comes from periodic sampling (no procfs).
+    - ``heap_peak``: memray's exact heap high-water in the window (bytes of live
+      allocations made in it, Python objects counted one by one), when the window was
+      traced; else None.
     """
 
     peak_rss: int = 0
@@ -70,6 +84,7 @@ class Measurement:
     tasks_failed: int = 0
     duration: float = 0.0
     peak_source: PeakSource = "vmhwm"
+    heap_peak: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict."""
@@ -94,4 +109,7 @@ class Measurement:
         values.update({name: sum(getattr(m, name) for m in items) for name in TOTALS})
         sources = {m.peak_source for m in items}
         values["peak_source"] = "vmhwm" if sources == {"vmhwm"} else "sampled"
+        for name in OPTIONAL_SIZES:
+            known = [value for m in items if (value := getattr(m, name)) is not None]
+            values[name] = max(known) if known else None
         return cls(**values)

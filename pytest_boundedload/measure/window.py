@@ -3,8 +3,10 @@ started and stopped together into one :class:`Measurement`."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import heap
 from .held import HeldItems
@@ -13,6 +15,9 @@ from .livetasks import LiveTaskCounter
 from .measurement import Measurement
 from .registry import compact_task_registry
 from .sampler import Sampler, SamplerResult
+
+if TYPE_CHECKING:
+    from ..memtrace.tracer import WindowTracer
 
 __all__ = ["Window"]
 
@@ -27,7 +32,9 @@ class Window:
         interval: float,
         on_tick: Callable[[], None] | None = None,
         held: HeldItems | None = None,
+        tracer: WindowTracer | None = None,
     ) -> None:
+        self.tracer = tracer
         self._in_flight = in_flight
         self._held = held
         self._sampler = Sampler(interval, on_tick)
@@ -45,6 +52,9 @@ class Window:
         """
         compact_task_registry()
         heap.trim_c_heap()
+        if self.tracer is not None:
+            # Before the sampler: memray's thread is then one that was already running.
+            self.tracer.start()
         self._in_flight.reset()
         if self._held is not None:
             self._held.reset()
@@ -61,8 +71,14 @@ class Window:
         try:
             max_tasks = self._live_tasks.stop()
         finally:
-            sampled = self._sampler.stop()
-        return self._measurement(sampled, max_tasks, duration)
+            try:
+                sampled = self._sampler.stop()
+            finally:
+                traced = self.tracer.stop() if self.tracer is not None else None
+        measurement = self._measurement(sampled, max_tasks, duration)
+        if traced is not None:
+            measurement = dataclasses.replace(measurement, heap_peak=traced.heap_peak)
+        return measurement
 
     def so_far(self) -> Measurement:
         """The figures up to now, the window still open."""
