@@ -328,7 +328,7 @@ def test_bad_baseline_files_are_usage_errors(
             ["--boundedload-compare", "--boundedload-tolerance=max_taks:0"],
             "invalid tolerance 'max_taks:0' from option --boundedload-tolerance: expected METRIC:TOLERANCE"
             " with METRIC one of rss_growth, children_peak_rss, max_in_flight, max_tasks, max_threads,"
-            " max_processes, max_held",
+            " max_processes, max_held, heap_peak",
         ),
         (
             ["--boundedload-compare", "--boundedload-tolerance=max_tasks:1MiB"],
@@ -371,7 +371,9 @@ def test_json_report_and_junit_properties(project: Project) -> None:
     assert report["schema"] == 1
     assert report["platform"] == platform_key()
     (test,) = report["tests"]
-    assert sorted(test) == ["baseline", "limits", "measurement", "nodeid", "outcome", "violations"]
+    keys = ["baseline", "heap_sites", "limits", "measurement", "nodeid", "outcome", "violations"]
+    assert sorted(test) == keys
+    assert test["heap_sites"] == []  # not traced with memray
     assert test["nodeid"] == "test_payloads.py::test_a"
     assert test["outcome"] == "passed"
     assert test["measurement"]["max_tasks"] == 201

@@ -126,7 +126,7 @@ EXAMPLES = [
         "result_cache",
         "test_pricing_memory_is_bounded",
         tests=2,
-        limits={"heap_peak": 16 * MiB, "max_in_flight": 50},
+        limits={"heap_peak": 16 * MiB},
         runs_on="tasks",
         # 50 workers bound the concurrency; the cache keeps all 10,000 documents of
         # 4,129 bytes (39.4 MiB), which max_heap turns memray tracing on to see.

@@ -294,3 +294,59 @@ def test_without_memray_tracing_says_so_once_and_the_rest_works(project: Project
         "boundedload: max_heap on test_floods.py::test_flood[0] needs memray tracing, but memray cannot"
         in run.text
     )
+
+
+SCALING = """
+import asyncio
+import json
+
+import pytest
+
+KEPT = []
+
+
+@pytest.mark.boundedload(memray=True)
+@pytest.mark.parametrize("isolate", [True, False])
+def test_scaling(flood, isolate, tmp_path):
+    async def unbounded(n):
+        async def one(i):
+            await asyncio.sleep(0)
+            KEPT.append(bytes(1000))
+
+        await asyncio.gather(*[one(i) for i in range(n)])
+        KEPT.clear()
+
+    async def bounded(n):
+        async def worker(items):
+            for _ in items:
+                await asyncio.sleep(0)
+
+        items = iter(range(n))
+        await asyncio.gather(*[worker(items) for _ in range(10)])
+
+    reports = {
+        "unbounded": flood.scaling(unbounded, ns=(1000, 4000, 16000), isolate=isolate),
+        "bounded": flood.scaling(bounded, ns=(1000, 4000, 16000), isolate=isolate),
+    }
+    (tmp_path.parent / f"scaling-{isolate}.json").write_text(
+        json.dumps({name: report.to_dict() for name, report in reports.items()})
+    )
+"""
+
+
+def test_a_traced_scaling_fits_the_heap_peak(project: Project) -> None:
+    project.pytester.makepyfile(test_scaling=SCALING)
+    run = project.run(f"--basetemp={project.path / 'tmp'}")
+    run.result.assert_outcomes(passed=2)
+    for isolate in (True, False):
+        reports = json.loads((project.path / "tmp" / f"scaling-{isolate}.json").read_text())
+        unbounded, bounded = reports["unbounded"], reports["bounded"]
+        assert unbounded["fitted"] == bounded["fitted"] == "heap_peak"
+        assert all(point["heap_peak"] is not None for point in unbounded["points"])
+        # Each task keeps 1,033 bytes, plus its task and coroutine while the gather runs:
+        # an exact figure, so the line is exact too.
+        assert 1033 + 200 <= unbounded["bytes_per_task"] <= 1033 + 3000, unbounded
+        assert unbounded["r2"] > 0.999, [(p["n"], p["heap_peak"]) for p in unbounded["points"]]
+        assert unbounded["growth"] == "linear"
+        assert bounded["growth"] == "constant", bounded
+        assert abs(bounded["bytes_per_task"]) < 16

@@ -3,7 +3,8 @@
 A test with 10 tasks never shows an unbounded flood; one with 16,000 might, but only if
 its limit is tight. What tells bounded from unbounded code is the *shape*: does the peak
 grow with N? :func:`fit` fits ``rss_growth`` against ``n`` by least squares (the slope is
-the memory each extra task costs) and each high-water count the same way.
+the memory each extra task costs), or memray's ``heap_peak`` when every size was traced,
+and each high-water count the same way.
 """
 
 from __future__ import annotations
@@ -110,13 +111,20 @@ def _classify(slope: float, points: Sequence[tuple[int, float]]) -> Growth:
     return "linear"
 
 
+def _memory(measurement: Measurement, fitted: str) -> int:
+    value = getattr(measurement, fitted)
+    return int(value) if value is not None else 0
+
+
 @dataclasses.dataclass(frozen=True)
 class ScalingReport:
     """How the measured figures grow with the number of tasks.
 
     - ``points``: ``(n, Measurement)`` pairs, ascending ``n``;
-    - ``bytes_per_task``, ``intercept``, ``r2``: least-squares line of ``rss_growth``
+    - ``bytes_per_task``, ``intercept``, ``r2``: least-squares line of ``fitted``
       against ``n`` and its coefficient of determination (1.0 when all are equal);
+    - ``fitted``: the memory figure fitted: ``"heap_peak"`` when every size was traced
+      with memray, else ``"rss_growth"``;
     - ``growth``: ``"constant"`` (slope under :data:`CONSTANT_BELOW` bytes per task and
       no count in ``growing``),
       ``"superlinear"`` (the curve bends up, see :data:`SUPERLINEAR_FACTOR`) or
@@ -132,6 +140,7 @@ class ScalingReport:
     growth: Growth
     count_slopes: dict[str, float]
     growing: tuple[str, ...]
+    fitted: str = "rss_growth"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
@@ -143,13 +152,15 @@ class ScalingReport:
             "growth": self.growth,
             "count_slopes": dict(self.count_slopes),
             "growing": list(self.growing),
+            "fitted": self.fitted,
         }
 
     def table(self) -> str:
         """A small text table for failure messages: one row per size, then the fit."""
-        header = ("n", "rss growth", "max tasks", "max threads")
+        header = ("n", self.fitted.replace("_", " "), "max tasks", "max threads")
         rows = [
-            (str(n), format_size(m.rss_growth), str(m.max_tasks), str(m.max_threads)) for n, m in self.points
+            (str(n), format_size(_memory(m, self.fitted)), str(m.max_tasks), str(m.max_threads))
+            for n, m in self.points
         ]
         widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
         lines = [
@@ -173,13 +184,14 @@ def fit(points: Iterable[tuple[int, Measurement]]) -> ScalingReport:
             f"fit() needs points of at least two different sizes, got n={tuple(n for n, _ in ordered)}"
         )
     xs = [float(n) for n, _ in ordered]
-    growth_ys = [float(m.rss_growth) for _, m in ordered]
+    fitted = "heap_peak" if all(m.heap_peak is not None for _, m in ordered) else "rss_growth"
+    growth_ys = [float(_memory(m, fitted)) for _, m in ordered]
     slope, intercept, r2 = _least_squares(xs, growth_ys)
     count_slopes = {
         name: _least_squares(xs, [float(getattr(m, name)) for _, m in ordered])[0] for name in COUNT_FIELDS
     }
     growing = tuple(name for name in COUNT_FIELDS if count_slopes[name] >= GROWING_COUNT_SLOPE)
-    growth = _classify(slope, [(n, float(m.rss_growth)) for n, m in ordered])
+    growth = _classify(slope, list(zip([n for n, _ in ordered], growth_ys, strict=True)))
     if growth == "constant" and growing:
         growth = "linear"  # a count that grows with N is never constant, whatever the bytes
     return ScalingReport(
@@ -190,4 +202,5 @@ def fit(points: Iterable[tuple[int, Measurement]]) -> ScalingReport:
         growth=growth,
         count_slopes=count_slopes,
         growing=growing,
+        fitted=fitted,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from ..measure.held import HeldItems
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import Measurement
 from ..measure.window import Window
+from ..memtrace.capture import release_inherited
+from ..memtrace.tracer import TraceConfig, WindowTracer
 from .fit import ScalingReport, fit
 
 __all__ = ["DEFAULT_CAP", "ScalingError", "measure_scaling", "run_point"]
@@ -50,10 +53,17 @@ async def _await(awaitable: Any) -> Any:
 
 
 def _measure(
-    run: Callable[[int], Any], n: int, in_flight: InFlightCounter, interval: float, held: HeldItems | None
+    run: Callable[[int], Any],
+    n: int,
+    in_flight: InFlightCounter,
+    interval: float,
+    held: HeldItems | None,
+    trace: TraceConfig | None = None,
 ) -> Measurement:
-    """One window around ``run(n)``; an awaitable result is run to completion inside it."""
-    window = Window(in_flight, interval, held=held)
+    """One window around ``run(n)``; an awaitable result is run to completion inside it.
+    With ``trace``, memray traces it (``heap_peak``)."""
+    tracer = WindowTracer(trace) if trace is not None else None
+    window = Window(in_flight, interval, held=held, tracer=tracer)
     window.start()
     try:
         result = run(n)
@@ -77,12 +87,15 @@ def _in_child(
     in_flight: InFlightCounter,
     interval: float,
     held: HeldItems | None,
+    trace: TraceConfig | None,
 ) -> dict[str, Any]:
     # The child inherits the counter, shared with the parent since the fork: its window
     # must neither reset nor add to the parent's counters.
     in_flight.detach_after_fork()
+    if trace is not None:
+        release_inherited()  # the test's own window may be traced in the parent
     try:
-        return _measure(run, n, in_flight, interval, held).to_dict()
+        return _measure(run, n, in_flight, interval, held, trace).to_dict()
     finally:
         in_flight.close()  # the child ends with os._exit: no finalizer would remove a shared file
 
@@ -97,8 +110,9 @@ def run_point(
     cap: int,
     timeout: float | None = None,
     held: HeldItems | None = None,
+    trace: TraceConfig | None = None,
 ) -> Measurement:
-    """Measure one call of ``run(n)``.
+    """Measure one call of ``run(n)``; with ``trace``, traced with memray.
 
     With ``isolate`` the call runs in a fresh forked child capped at ``cap`` bytes
     (:func:`~pytest_boundedload.isolate.capped.run_capped`) and a failure there (an
@@ -107,12 +121,16 @@ def run_point(
     A coroutine (or other awaitable) returned by ``run`` is run with ``asyncio.run``
     inside the window.
     """
+    if trace is not None:
+        # Each size's figures are read where it ran: the exact format, nothing kept, and
+        # no pytest-memray capture (it traces the test function, not this size alone).
+        trace = dataclasses.replace(trace, survive_kill=False, keep=False, borrow=None)
     if not isolate:
-        return _measure(run, n, in_flight, interval, held)
+        return _measure(run, n, in_flight, interval, held, trace)
     # heap.prepare fills the free space the child inherits, before the cap applies and
     # kept until the child exits, so every size is measured at its full cost.
     outcome = run_capped(
-        _in_child, run, n, in_flight, interval, held, cap=cap, timeout=timeout, prepare=heap.prepare
+        _in_child, run, n, in_flight, interval, held, trace, cap=cap, timeout=timeout, prepare=heap.prepare
     )
     if not outcome.ok:
         raise ScalingError(n, outcome.describe(), outcome.traceback)
@@ -143,12 +161,15 @@ def measure_scaling(
     cap: int = DEFAULT_CAP,
     timeout: float | None = None,
     held: HeldItems | None = None,
+    trace: TraceConfig | None = None,
 ) -> ScalingReport:
     """Call ``run(n)`` for each size in ``ns`` (ascending; each in its own forked child
     unless ``isolate`` is false) and fit the measurements: see :func:`fit`.
 
     ``ns`` needs at least two different positive sizes; a size given twice is measured
-    twice. ``cap`` (bytes) and ``timeout`` (seconds per size) apply to each child.
+    twice. ``cap`` (bytes) and ``timeout`` (seconds per size) apply to each child. With
+    ``trace`` every size is traced with memray, and the fit follows ``heap_peak``
+    (memray's own memory is not in it, so tracing does not shift the fit).
     """
     if not callable(run):
         raise ValueError(f"flood.scaling(): run must be callable, got {run!r}")
@@ -169,6 +190,7 @@ def measure_scaling(
                 cap=cap,
                 timeout=timeout,
                 held=held,
+                trace=trace,
             ),
         )
         for n in sizes

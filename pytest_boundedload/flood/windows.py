@@ -152,6 +152,7 @@ class TestWindows:
             isolate=isolate,
             cap=self.cap,
             held=self.held,
+            trace=self.trace,
         )
         self.scaling_reports.append(report)
         # Every size counts as a window of the test: its limits, summary, JSON and

@@ -13,6 +13,7 @@ from .held import HeldItems
 from .inflight import InFlightCounter
 from .livetasks import LiveTaskCounter
 from .measurement import Measurement
+from .procfs import vmhwm_available
 from .registry import compact_task_registry
 from .sampler import Sampler, SamplerResult
 
@@ -53,7 +54,10 @@ class Window:
         compact_task_registry()
         heap.trim_c_heap()
         if self.tracer is not None:
-            # Before the sampler: memray's thread is then one that was already running.
+            # The once-a-process check of the kernel peak (an 8 MiB spike) goes first, so
+            # the trace does not see it; the tracer starts before the sampler, so
+            # memray's thread is one that was already running.
+            vmhwm_available()
             self.tracer.start()
         self._in_flight.reset()
         if self._held is not None:

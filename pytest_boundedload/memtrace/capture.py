@@ -28,9 +28,25 @@ from typing import Any
 
 from .sites import HeapSite, top_sites
 
-__all__ = ["HeapCapture", "HeapFigures", "TrackerBusy", "read_capture", "unavailable"]
+__all__ = ["HeapCapture", "HeapFigures", "TrackerBusy", "read_capture", "release_inherited", "unavailable"]
 
 _COUNTER = itertools.count()
+# The captures tracing now, with the pid that started them.
+_ACTIVE: dict[int, tuple[int, Any]] = {}
+
+
+def release_inherited() -> None:
+    """In a forked child: let go of the Trackers the parent had running.
+
+    memray stops tracing in a child (``follow_fork=False``) but its Python object still
+    counts as active, so the child could start no Tracker of its own. Ending it in the
+    child leaves the parent's capture as it is (the child writes nothing to it).
+    """
+    for key, (pid, tracker) in list(_ACTIVE.items()):
+        if pid != os.getpid():
+            del _ACTIVE[key]
+            with contextlib.suppress(Exception):
+                tracker.__exit__(None, None, None)
 
 
 class TrackerBusy(RuntimeError):
@@ -104,10 +120,12 @@ class HeapCapture:
                 raise TrackerBusy(str(exc)) from None
             raise
         self._tracker = tracker
+        _ACTIVE[id(self)] = (os.getpid(), tracker)
 
     def stop(self, top: int) -> HeapFigures:
         """Stop tracing and read the capture."""
         tracker, self._tracker = self._tracker, None
+        _ACTIVE.pop(id(self), None)
         if tracker is not None:
             tracker.__exit__(None, None, None)
         return read_capture(self.path, top)
