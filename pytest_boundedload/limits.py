@@ -13,7 +13,7 @@ from typing import Any
 from .measure.measurement import Measurement, is_size
 from .units import InvalidValue, format_size, parse_count, parse_size, safe_repr
 
-__all__ = ["LIMITS", "LimitSpec", "Limits", "Violation", "marker_limits", "parse_limits"]
+__all__ = ["LIMITS", "MARKER_HELP", "LimitSpec", "Limits", "Violation", "marker_limits", "parse_limits"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +191,11 @@ class Limits:
 
 # Marker keywords that are settings of the test, not limits (validated by their owners).
 SETTING_KEYWORDS = ("memray",)
+MARKER_HELP = (
+    f"boundedload({', '.join(f'{name}=' for name in [*(s.name for s in LIMITS), *SETTING_KEYWORDS])}):"
+    " measure this test and fail it when a limit is crossed. Sizes are bytes or strings like"
+    " '512 MiB'; counts are positive ints; memray=True traces it with memray (False: never)."
+)
 
 
 def marker_limits(marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str) -> Limits:

@@ -12,12 +12,14 @@ from .baseline.gate import BaselineGate
 from .flood import Flood
 from .isolate.capped import cap_kind
 from .isolate.hardlimit import run_hard_limited
+from .limits import MARKER_HELP
 from .measure.inflight import remove_stale
 from .measure.measurement import Measurement
 from .measure.procfs import vmhwm_available
 from .memtrace.coexist import borrowed_capture
 from .options import Settings, add_options, read_settings
 from .outcome import STATUS_LETTERS
+from .pictures.index import IndexWriter
 from .report import header_line, write_summary
 from .testitem import ItemState, ReportOutcomes, new_state, state_of
 from .units import InvalidValue
@@ -29,11 +31,6 @@ if TYPE_CHECKING:
     from .flood.windows import TestWindows
 
 MARKER = "boundedload"
-_MARKER_HELP = (
-    "boundedload(max_rss=, max_rss_growth=, max_in_flight=, max_tasks=, max_threads=,"
-    " max_processes=): measure this test and fail it when a limit is crossed."
-    " Sizes are bytes or strings like '512 MiB'; counts are positive ints."
-)
 
 _PLUGIN_KEY = pytest.StashKey["BoundedLoadPlugin"]()
 
@@ -47,7 +44,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", _MARKER_HELP)
+    config.addinivalue_line("markers", MARKER_HELP)
     worker = is_worker(config)
     settings = read_settings(config)
     gate = BaselineGate(settings.gate, writer=not worker)
@@ -58,6 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not worker:
         remove_stale()  # shared counters of processes killed in an earlier session
         XdistController.register(config)
+        if settings.trace.report_dir is not None:
+            config.pluginmanager.register(IndexWriter(settings.trace.report_dir), "boundedload-index")
 
 
 @pytest.fixture
@@ -159,7 +158,7 @@ class BoundedLoadPlugin:
         try:
             return (yield)
         finally:
-            self._state(item).close()
+            self._state(item).close(item.nodeid)
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport

@@ -25,6 +25,7 @@ from .memtrace.coexist import OWN_TRACKER_HINT, is_tracker_clash
 from .memtrace.settings import marker_trace, traced
 from .memtrace.tracer import TraceConfig
 from .outcome import STATUS_LETTERS, Outcome, decode, judge, so_far
+from .pictures.render import render_test
 from .units import InvalidValue
 from .xdist_glue import CrashNotes
 
@@ -57,12 +58,16 @@ class ItemState:
     windows: TestWindows | None = None
     outcome: Outcome | None = None
     trace: TraceConfig | None = None  # memray tracing of the test's windows, if on
+    report_dir: Path | None = None  # where its pictures go (--boundedload-report-dir)
+    failed: bool = False  # its call phase failed: pictures of why
 
     def open_windows(self, interval: float, notes: CrashNotes | None, nodeid: str) -> TestWindows:
         """The test's windows, made on first use (a test may request ``flood`` late);
         under xdist they keep the worker's crash notes up to date."""
         if self.windows is None:
-            self.windows = TestWindows(interval, self.limits.hard_limit, self.trace)
+            # No timeline in a capped child: drawing it there would count against its cap.
+            record = self.report_dir is not None and self.limits.hard_limit is None
+            self.windows = TestWindows(interval, self.limits.hard_limit, self.trace, record)
             if notes is not None:
                 self.windows.on_tick = notes.ticker(nodeid, self.windows.in_flight)
         return self.windows
@@ -78,17 +83,22 @@ class ItemState:
             self.windows.close()
             self.windows = None
 
-    def close(self) -> None:
-        """Close the windows (at teardown) and let them go: the item lives for the whole
-        session, its counters need not."""
+    def close(self, nodeid: str = "") -> None:
+        """Close the windows (at teardown), draw the test's pictures when a report
+        directory is set, and let the windows go: the item lives for the whole session,
+        its counters need not."""
         if self.windows is not None:
-            self.windows.close()
-            self.windows = None
+            windows, self.windows = self.windows, None
+            windows.close()
+            if self.report_dir is not None:
+                capped = self.limits.hard_limit is not None
+                render_test(self.report_dir, nodeid, windows, failed=self.failed, capped=capped)
 
     def finish_call(self, windows: TestWindows, compare: Comparison, error: BaseException | None) -> Outcome:
         """Close the call-phase window and judge the test; raise :class:`LimitExceeded`
         when its figures alone fail it."""
         windows.end_call()
+        self.failed = error is not None
         if self.trace is not None and self.trace.borrow is None and is_tracker_clash(error):
             raise pytest.fail.Exception(OWN_TRACKER_HINT, pytrace=False) from error
         measurement = windows.result()
@@ -103,6 +113,7 @@ class ItemState:
             error=error,
             heap_sites=windows.heap_sites,
         )
+        self.failed = self.failed or self.outcome.crossed
         if self.outcome.status in STATUS_LETTERS and self.outcome.failure_lines:
             raise LimitExceeded("\n".join(self.outcome.failure_lines), pytrace=False)
         return self.outcome
@@ -147,7 +158,7 @@ def new_state(
             survive_kill=limits.hard_limit is not None,
             borrow=borrow,
         )
-    return ItemState(limits, sources, trace=trace)
+    return ItemState(limits, sources, trace=trace, report_dir=settings.trace.report_dir)
 
 
 def state_of(item: pytest.Item, default: Callable[[], ItemState]) -> ItemState:

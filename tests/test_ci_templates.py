@@ -17,7 +17,10 @@ CI = ROOT / "ci"
 
 # The commands of the README's "Use as a CI gate" section, verbatim.
 INSTALL = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]'"
-GATE = ".venv/bin/python -m pytest --boundedload-compare --boundedload-json=boundedload-report.json"
+GATE = (
+    ".venv/bin/python -m pytest --boundedload-compare --boundedload-json=boundedload-report.json"
+    " --boundedload-report-dir=boundedload-pictures"
+)
 SUMMARY = (
     ".venv/bin/python -m pytest_boundedload.cli_baseline summary boundedload-report.json"
     ' >> "$GITHUB_STEP_SUMMARY"'
@@ -60,7 +63,7 @@ def test_github_workflow() -> None:
         assert step.get("run", INSTALL) in README_COMMANDS
     (upload,) = (step for step in steps if step.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()"
-    assert upload["with"]["path"] == "boundedload-report.json"
+    assert upload["with"]["path"].split() == ["boundedload-report.json", "boundedload-pictures/"]
     assert steps.index(upload) > runs.index(GATE)
     (summary,) = (step for step in steps if step.get("run") == SUMMARY)
     # Also when the gate failed: that is when the summary matters.
@@ -75,6 +78,7 @@ def test_gitlab_job() -> None:
     assert job["variables"]["PYTEST_ADDOPTS"] == "--junitxml=boundedload-junit.xml"
     assert job["artifacts"]["when"] == "always"
     assert "boundedload-report.json" in job["artifacts"]["paths"]
+    assert "boundedload-pictures/" in job["artifacts"]["paths"]
     assert job["artifacts"]["reports"] == {"junit": "boundedload-junit.xml"}
     (after,) = job["after_script"]
     assert SUMMARY_COMMAND in after

@@ -142,7 +142,11 @@ def _alone_and_in_a_session(project: Project, source: str, tasks: int) -> tuple[
 
 def test_a_flood_measures_the_same_alone_first_and_after_others(project: Project) -> None:
     reference, figures = _alone_and_in_a_session(project, IN_PROCESS, 20_000)
-    allowed = max(reference // 10, 1 * MiB)
+    # In-process, run alone (new arenas: their pool headers, half-filled pools and the
+    # untouched part of the newest one count) it measures up to ~13 % more than after a
+    # test whose free space it fills block by block (measured: 26.0 MiB alone, 22.3 to
+    # 23.7 MiB after test_frees). Without the free space added it was 2.6 MiB after.
+    allowed = max(reference * 15 // 100, 1 * MiB)
     for label, growth in figures.items():
         assert reference - allowed <= growth <= reference + allowed, (label, growth, reference)
 

@@ -158,7 +158,9 @@ def test_to_dict_is_json_ready() -> None:
         "growth",
         "count_slopes",
         "growing",
+        "fitted",
     }
+    assert data["fitted"] == "rss_growth"  # no point was traced with memray
     assert data["points"][0] == {"n": 1000, **report.points[0][1].to_dict()}
     assert [p["n"] for p in data["points"]] == [1000, 4000]
     assert data["growing"] == ["max_tasks"]

@@ -11,6 +11,7 @@ from typing import Any
 from ..measure.held import HeldItems
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import Measurement
+from ..measure.timeline import Timeline
 from ..measure.window import Window
 from ..memtrace.sites import HeapSite
 from ..memtrace.tracer import TraceConfig, WindowTracer, announce
@@ -57,7 +58,9 @@ class TestWindows:
 
     __test__ = False  # not a test class, whatever pytest's collection patterns say
 
-    def __init__(self, interval: float, cap: int | None = None, trace: TraceConfig | None = None) -> None:
+    def __init__(
+        self, interval: float, cap: int | None = None, trace: TraceConfig | None = None, record: bool = False
+    ) -> None:
         self.in_flight = InFlightCounter()
         self.held = HeldItems()
         self.interval = interval
@@ -72,6 +75,10 @@ class TestWindows:
         self.trace = trace
         self.heap_sites: tuple[HeapSite, ...] = ()
         self.captures: list[Path] = []
+        self.heap_capture: Path | None = None  # the kept capture of the highest heap peak
+        # With ``record`` (pictures wanted), each window's timeline, with its peak RSS.
+        self.record = record
+        self.timelines: list[tuple[int, Timeline]] = []
         self._heap_best = -1
         self._explicit = False
         self._implicit: Window | None = None
@@ -98,16 +105,19 @@ class TestWindows:
             # A child the cap kills cannot report its probe calls: counted in a shared
             # file, the parent reads them (for the bytes per task of what it allocated).
             announce("counter", self.in_flight.share().path)
-        return Window(self.in_flight, self.interval, self.on_tick, self.held, tracer)
+        return Window(self.in_flight, self.interval, self.on_tick, self.held, tracer, self.record)
 
     def _stopped(self, window: Window) -> Measurement:
         measurement = window.stop()
+        if window.recorder is not None:
+            self.timelines.append((measurement.peak_rss, window.recorder.timeline()))
         tracer = window.tracer
         if tracer is not None and measurement.heap_peak is not None:
             if tracer.kept is not None:
                 self.captures.append(tracer.kept)
             if measurement.heap_peak > self._heap_best:
                 self._heap_best, self.heap_sites = measurement.heap_peak, tracer.sites
+                self.heap_capture = tracer.kept
         return measurement
 
     def _drop_implicit(self) -> None:

@@ -42,6 +42,8 @@ from ..memtrace import tracer
 from ..memtrace.capture import HeapFigures, read_capture
 from ..memtrace.tracer import TraceConfig
 from ..outcome import stopped
+from ..pictures.files import FLAMEGRAPH, stem
+from ..pictures.render import CAPTURE, flamegraph_of, render_flamegraph
 from ..report import SECTION_HARD_LIMIT, heap_sites_lines
 from ..units import format_size
 from .capped import ChildOutcome, run_capped
@@ -186,6 +188,18 @@ def _left_captures(paths: list[str], trace: TraceConfig | None) -> tuple[HeapFig
     return figures, note
 
 
+def _flamegraph_here(nodeid: str, directory: Path, announced: list[str]) -> None:
+    """The flamegraph of a failed capped test, drawn here (in the child it would count
+    against the cap): from the capture the child kept, or the one a killed child left."""
+    kept = directory / f"{stem(nodeid)}{CAPTURE}"
+    if kept.exists():
+        render_flamegraph(kept, directory / f"{stem(nodeid)}{FLAMEGRAPH}")
+        return
+    left = [Path(name) for name in announced if Path(name).exists()]
+    if left:
+        flamegraph_of(directory, nodeid, left[-1])
+
+
 def _left_tasks_started(paths: list[str]) -> int | None:
     """Probe calls started, from the shared counter files a child left (removed here)."""
     started = None
@@ -255,6 +269,8 @@ def run_hard_limited(
             tasks=started if started is not None else last["tasks_started"] if last else 0,
             note=note,
         )
+    if trace is not None and trace.keep and (missing is not None or not all(phases.values())):
+        _flamegraph_here(item.nodeid, trace.directory, left["capture"])
     _teardown_here(item, nextitem)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 

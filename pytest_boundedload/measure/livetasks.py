@@ -159,6 +159,11 @@ class LiveTaskCounter:
         """High-water of live tasks since :meth:`start`."""
         return self._high
 
+    def live_now(self) -> int:
+        """About how many tasks are live now (may include tasks that finished in the
+        current loop iteration); for pictures, not for limits."""
+        return len(self._watched) + len(self._survivors) + len(self._fresh)
+
     def start(self) -> None:
         """Begin counting: hook loop start-up and adopt the loops running now."""
         self._clear()

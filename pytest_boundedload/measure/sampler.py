@@ -176,6 +176,8 @@ class Sampler:
         self._watch_children = False
         self._starts = ThreadStarts()
         self._free = pyfree.FreeSpaceTracker()
+        # Set to tick every interval whatever else there is to sample (a timeline records).
+        self.keep_ticking = False
 
     def start(self) -> None:
         """Reset the peak and begin sampling."""
@@ -254,7 +256,7 @@ class Sampler:
         # With the kernel peak, hooked thread starts and no children, a periodic sample
         # only adds threads started through bare _thread; waking every interval would
         # cost more (each wake takes the GIL from the code under test) than it finds.
-        if self._vmhwm and not self._watch_children and not self._free.following:
+        if self._vmhwm and not self._watch_children and not self._free.following and not self.keep_ticking:
             return max(self.interval, _IDLE_PERIOD)
         return self.interval
 

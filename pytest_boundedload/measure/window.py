@@ -3,6 +3,7 @@ started and stopped together into one :class:`Measurement`."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -16,11 +17,23 @@ from .measurement import Measurement
 from .procfs import vmhwm_available
 from .registry import compact_task_registry
 from .sampler import Sampler, SamplerResult
+from .timeline import TimelineRecorder
 
 if TYPE_CHECKING:
     from ..memtrace.tracer import WindowTracer
 
 __all__ = ["Window"]
+
+
+def _both(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
+    if then is None:
+        return first
+
+    def tick() -> None:
+        first()
+        then()
+
+    return tick
 
 
 class Window:
@@ -34,12 +47,19 @@ class Window:
         on_tick: Callable[[], None] | None = None,
         held: HeldItems | None = None,
         tracer: WindowTracer | None = None,
+        record: bool = False,
     ) -> None:
         self.tracer = tracer
         self._in_flight = in_flight
         self._held = held
-        self._sampler = Sampler(interval, on_tick)
         self._live_tasks = LiveTaskCounter()
+        # With ``record``, a timeline of the window, sampled every tick (for pictures).
+        self.recorder: TimelineRecorder | None = None
+        if record:
+            self.recorder = TimelineRecorder(lambda: in_flight.read().in_flight, self._live_tasks.live_now)
+            on_tick = _both(self.recorder.sample, on_tick)
+        self._sampler = Sampler(interval, on_tick)
+        self._sampler.keep_ticking = record
         self._started_at = 0.0
 
     def start(self) -> None:
@@ -63,6 +83,8 @@ class Window:
         if self._held is not None:
             self._held.reset()
         self._live_tasks.start()
+        if self.recorder is not None:
+            self.recorder.start()
         self._sampler.start()
         self._started_at = time.perf_counter()
 
@@ -72,6 +94,9 @@ class Window:
         Every part is stopped even if another fails, so no hook outlives the window.
         """
         duration = time.perf_counter() - self._started_at
+        if self.recorder is not None:
+            with contextlib.suppress(OSError):
+                self.recorder.sample()  # the window's last state
         try:
             max_tasks = self._live_tasks.stop()
         finally:

@@ -1,0 +1,23 @@
+"""The names of a test's files in the report directory."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+__all__ = ["FLAMEGRAPH", "SCALING", "TIMELINE", "stem"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_STEM = 100
+
+TIMELINE = ".timeline.png"
+FLAMEGRAPH = ".flamegraph.html"
+SCALING = ".scaling-{index}.png"
+
+
+def stem(nodeid: str) -> str:
+    """A file name stem for ``nodeid``: readable, safe on every file system, and unique
+    (a short hash of the whole id ends it)."""
+    digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:8]
+    readable = _UNSAFE.sub("_", nodeid.replace("::", "-")).strip("._-")[-_MAX_STEM:]
+    return f"{readable}-{digest}"
