@@ -8,7 +8,6 @@ the command line wins over the ini file.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +20,7 @@ from .baseline.store import DEFAULT_PATH
 from .isolate.capped import CAP_METHOD_ENV, cap_kind, cap_method
 from .limits import LIMITS, Limits
 from .memtrace.settings import DEFAULT_TOP, TraceSettings
+from .paths import output_directory, output_file
 from .units import InvalidValue, parse_count, parse_duration
 
 __all__ = ["Settings", "add_options", "read_settings"]
@@ -46,6 +46,10 @@ _HELP_MEMRAY = (
     "Trace every measured test with memray: its exact heap peak (heap_peak) and the top allocation"
     " sites in your code, shown when it fails."
 )
+_HELP_ALL = (
+    "Measure every test, not only those that use flood or carry the boundedload marker: the"
+    " project-wide limits, the summary and the baseline gate then apply to the whole suite."
+)
 _HELP_MEMRAY_TOP = f"With memray tracing: how many allocation sites to show. Default: {DEFAULT_TOP}."
 _HELP_REPORT_DIR = "Write memray captures and flamegraphs of failing traced tests to DIR, with an index.html."
 
@@ -67,6 +71,7 @@ _FLAGS = (
     ("prune", _HELP_PRUNE),
     ("allow_missing", _HELP_ALLOW_MISSING),
     ("memray", _HELP_MEMRAY),
+    ("all", _HELP_ALL),
 )
 
 
@@ -82,6 +87,7 @@ class Settings:
     limit_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
     cap_method: str = "auto"  # BOUNDEDLOAD_CAP: "auto", "cgroup" or "rlimit"
     trace: TraceSettings = dataclasses.field(default_factory=TraceSettings)
+    measure_all: bool = False  # --boundedload-all: every test is measured
 
 
 def _option(name: str) -> str:
@@ -100,6 +106,7 @@ def add_options(parser: pytest.Parser) -> None:
     for name, help_text in _FLAGS:
         group.addoption(_option(name), action="store_true", default=False, help=help_text)
     parser.addini("boundedload_memray", _HELP_MEMRAY, type="bool", default=False)
+    parser.addini("boundedload_all", _HELP_ALL, type="bool", default=False)
 
 
 def _given(config: pytest.Config, name: str) -> list[tuple[object, str, str]]:
@@ -173,6 +180,7 @@ def _read(config: pytest.Config) -> Settings:
         gate=_read_gate(config),
         limit_sources=sources,
         trace=_read_trace(config),
+        measure_all=bool(config.getoption("boundedload_all")) or _ini_bool(config, "boundedload_all"),
     )
 
 
@@ -181,25 +189,20 @@ def _parse_top(raw: object, source: str) -> int:
 
 
 def _parse_report_dir(raw: object, source: str) -> Path:
-    text = str(raw)
-    if "\0" in text:
-        raise InvalidValue(f"invalid report_dir={text!r} {source}: contains a NUL byte")
-    path = Path(text).absolute()
-    if path.exists() and not path.is_dir():
-        raise InvalidValue(f"invalid report_dir={text!r} {source}: {path} exists and is not a directory")
+    return output_directory(raw, "report_dir", source, Path.cwd())
+
+
+def _ini_bool(config: pytest.Config, name: str) -> bool:
+    """A boolean ini key; pytest reads "true"/"false"/"1"/"0" and refuses anything else
+    without naming the key, so the error is worded again here."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidValue(
-            f"invalid report_dir={text!r} {source}: cannot create {path}: {exc.strerror or exc}"
-        ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise InvalidValue(f"invalid report_dir={text!r} {source}: {path} is not writable")
-    return path
+        return bool(config.getini(name))
+    except (ValueError, pytest.UsageError) as exc:
+        raise InvalidValue(f"invalid {name} from ini: {exc} (use true or false)") from None
 
 
 def _read_trace(config: pytest.Config) -> TraceSettings:
-    enabled = bool(config.getoption("boundedload_memray")) or bool(config.getini("boundedload_memray"))
+    enabled = bool(config.getoption("boundedload_memray")) or _ini_bool(config, "boundedload_memray")
     return TraceSettings(
         enabled=enabled,
         top=_setting(config, "memray_top", _parse_top, DEFAULT_TOP)[0],
@@ -212,9 +215,22 @@ def _parse_tolerances(raw: object, source: str) -> dict[str, Tolerance]:
 
 
 def _read_gate(config: pytest.Config) -> GateSettings:
-    path = Path(_setting(config, "baseline", lambda raw, source: str(raw), DEFAULT_PATH)[0])
-    json_path = config.getoption("boundedload_json")
     save, compare = config.getoption("boundedload_save"), config.getoption("boundedload_compare")
+    root = config.rootpath
+
+    def baseline(raw: object, source: str) -> Path:
+        # Checked only when the run reads or writes it.
+        if save or compare:
+            return output_file(raw, "baseline", source, root)
+        return root / str(raw)
+
+    path = _setting(config, "baseline", baseline, None)[0]
+    if path is None:
+        path = baseline(DEFAULT_PATH, "(the default)")
+    json_raw = config.getoption("boundedload_json")
+    json_path = None
+    if json_raw is not None:
+        json_path = output_file(json_raw, "json", "from option --boundedload-json", Path.cwd())
     prune = config.getoption("boundedload_prune")
     allow_missing = config.getoption("boundedload_allow_missing")
     if prune and not save:
@@ -222,11 +238,11 @@ def _read_gate(config: pytest.Config) -> GateSettings:
     if allow_missing and not compare:
         raise InvalidValue("invalid --boundedload-allow-missing: it only applies with --boundedload-compare")
     return GateSettings(
-        path=path if path.is_absolute() else config.rootpath / path,
+        path=path,
         save=save,
         compare=compare,
         prune=prune,
         allow_missing=allow_missing,
         tolerances=_setting(config, "tolerance", _parse_tolerances, dict(DEFAULT_TOLERANCES))[0],
-        json_path=Path(json_path).absolute() if json_path else None,
+        json_path=json_path,
     )

@@ -70,8 +70,10 @@ def flood(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Fl
     return Flood(plugin.windows_for(request.node), monkeypatch)
 
 
-def _is_measured(item: pytest.Item) -> bool:
-    return "flood" in getattr(item, "fixturenames", ()) or item.get_closest_marker(MARKER) is not None
+def _is_measured(item: pytest.Item, settings: Settings) -> bool:
+    if settings.measure_all or item.get_closest_marker(MARKER) is not None:
+        return True
+    return "flood" in getattr(item, "fixturenames", ())
 
 
 class BoundedLoadPlugin:
@@ -116,14 +118,14 @@ class BoundedLoadPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
         state = self._state(item)
         cap = state.limits.hard_limit
-        if cap is None or not _is_measured(item):
+        if cap is None or not _is_measured(item, self.settings):
             return None
         run_hard_limited(item, nextitem, cap, state.tasks_started, state.trace)
         return True
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._state(item).restart()
-        if _is_measured(item):
+        if _is_measured(item, self.settings):
             self.windows_for(item)
 
     @pytest.hookimpl(wrapper=True)

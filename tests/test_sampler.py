@@ -220,3 +220,37 @@ def test_children_present_at_the_start_are_not_the_windows() -> None:
     assert result.max_processes == 1
     # The new child's 80 MiB and interpreter, not the early child's (a fork of pytest).
     assert 80 * MiB <= result.children_peak_rss < 128 * MiB
+
+
+def _sampler_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "boundedload-sampler"]
+
+
+def test_no_thread_until_a_sample_could_add_something() -> None:
+    if not procfs.vmhwm_available():
+        pytest.skip("without the kernel peak, RSS is sampled from the start")
+    sampler = Sampler(0.01)
+    sampler.start()
+    try:
+        # The kernel's peak, no children, no ticks asked for: nothing to sample yet.
+        assert _sampler_threads() == []
+        # A child appears: from then on its count and memory are sampled.
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+        assert len(_sampler_threads()) == 1
+        child.wait()
+    finally:
+        result = sampler.stop()
+    assert result.max_processes == 1
+    assert _sampler_threads() == []
+
+
+def test_asked_for_ticks_start_the_thread_at_once() -> None:
+    ticks = Ticks()
+    sampler = Sampler(0.01, ticks)
+    sampler.start()
+    try:
+        assert len(_sampler_threads()) == 1
+        ticks.wait_for_a_sample_from_now()
+    finally:
+        sampler.stop()
+    assert _sampler_threads() == []

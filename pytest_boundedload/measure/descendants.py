@@ -15,7 +15,22 @@ import threading
 
 import psutil
 
-__all__ = ["Descendants"]
+__all__ = ["Descendants", "has_children"]
+
+
+def has_children() -> bool:
+    """Whether this process has a child (alive or not yet reaped), asked of the kernel
+    without reaping one (``waitid`` with ``WNOWAIT``); True where that cannot be asked."""
+    waitid = getattr(os, "waitid", None)
+    if waitid is None:
+        return True
+    try:
+        waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _parent_of(pid: int) -> int | None:
@@ -51,6 +66,9 @@ class Descendants:
     def refresh(self) -> int:
         """Update and return the number of live descendants."""
         with self._lock:
+            if not has_children():
+                self._alive.clear()  # no child: no descendant, and nothing to list
+                return 0
             return self._refresh()
 
     def _refresh(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 
 import psutil
 
@@ -24,15 +25,17 @@ _PROBE_SIZE = 8 << 20
 _verified: dict[tuple[int, str, str], bool] = {}  # (pid, status path, clear_refs path) -> works
 
 
+_FIELDS = re.compile(rb"^(VmHWM|VmRSS|Threads):\s*(\d+)", re.MULTILINE)
+
+
 def status_fields() -> dict[str, int]:
     """VmRSS/VmHWM (bytes) and Threads from /proc/self/status."""
-    out: dict[str, int] = {}
     with open(PROC_STATUS, "rb") as f:
-        for line in f:
-            if line.startswith((b"VmHWM:", b"VmRSS:")):
-                out[line[:5].decode()] = int(line.split()[1]) * 1024
-            elif line.startswith(b"Threads:"):
-                out["Threads"] = int(line.split()[1])
+        data = f.read()
+    out = {name.decode(): int(value) for name, value in _FIELDS.findall(data)}
+    for name in ("VmHWM", "VmRSS"):
+        if name in out:
+            out[name] *= 1024
     return out
 
 

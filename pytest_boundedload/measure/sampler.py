@@ -153,7 +153,7 @@ class Sampler:
         # Called from the sampler thread after each periodic sample (at least once a second).
         self._on_tick = on_tick
         self._procfs = os.path.exists(procfs.PROC_STATUS)
-        self._process = psutil.Process()
+        self._process_handle: psutil.Process | None = None  # made only where procfs is missing
         self._stop = threading.Event()
         # Set to make the sampler thread take its next sample now (a first child appeared).
         self._wake = threading.Event()
@@ -198,9 +198,13 @@ class Sampler:
         self._scan_children(time.monotonic())
         # Known before the thread starts: its first wait already uses the right period.
         self._watch_children = False
-        self._thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
-        OWN_THREADS.add(self._thread)
-        self._thread.start()
+        self._thread = None
+        # The thread starts only when a periodic sample can add something: RSS without
+        # the kernel peak, ticks someone asked for (a timeline, xdist's crash notes), or
+        # children (at the first spawn). A short test with none of those never pays for
+        # starting and joining one.
+        if not self._vmhwm or self._on_tick is not None or self.keep_ticking:
+            self._start_thread()
         _SPAWN_LISTENER[:] = [self._on_spawn]
         self._starts.start()
         self._free.start()
@@ -247,10 +251,15 @@ class Sampler:
             peak_source="vmhwm" if self._vmhwm else "sampled",
         )
 
+    def _process(self) -> psutil.Process:
+        if self._process_handle is None:
+            self._process_handle = psutil.Process()
+        return self._process_handle
+
     def _rss(self) -> int:
         if self._procfs:
             return procfs.status_fields()["VmRSS"]
-        return int(self._process.memory_info().rss)
+        return int(self._process().memory_info().rss)
 
     def _period(self) -> float:
         # With the kernel peak, hooked thread starts and no children, a periodic sample
@@ -259,6 +268,17 @@ class Sampler:
         if self._vmhwm and not self._watch_children and not self._free.following and not self.keep_ticking:
             return max(self.interval, _IDLE_PERIOD)
         return self.interval
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
+            OWN_THREADS.add(thread)
+            # Started under the lock: stop() either sees no thread or a started one. The
+            # start waits only for the thread to begin, before its first tick.
+            thread.start()
+            self._thread = thread
 
     def _run(self) -> None:
         while True:
@@ -283,7 +303,7 @@ class Sampler:
             self._on_tick()
 
     def _thread_count(self) -> int:
-        count = procfs.status_fields()["Threads"] if self._procfs else self._process.num_threads()
+        count = procfs.status_fields()["Threads"] if self._procfs else self._process().num_threads()
         # The plugin's own threads (this sampler, a hard_limit child's reporter) are not
         # the code under test's.
         return count - sum(thread.is_alive() for thread in list(OWN_THREADS))
@@ -330,6 +350,8 @@ class Sampler:
             return
         if not self._watch_children:
             self._watch_children = True
+            with contextlib.suppress(RuntimeError):  # no thread left to start: still counted below
+                self._start_thread()
             self._wake.set()
         if asyncio._get_running_loop() is not None:
             self._wake.set()
