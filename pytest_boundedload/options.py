@@ -17,7 +17,7 @@ import pytest
 from .baseline.compare import DEFAULT_TOLERANCES, Tolerance, parse_tolerance
 from .baseline.gate import GateSettings
 from .baseline.store import DEFAULT_PATH
-from .isolate.capped import CAP_METHOD_ENV, cap_kind, cap_method
+from .isolate.method import CAP_METHOD_ENV, cap_method
 from .limits import LIMITS, Limits
 from .memtrace.settings import DEFAULT_TOP, TraceSettings
 from .paths import output_directory, output_file
@@ -167,6 +167,8 @@ def _read(config: pytest.Config) -> Settings:
     try:
         method = cap_method()
         if method == "cgroup":  # forced: it must be possible here (a cgroup is made and removed)
+            from .isolate.capped import cap_kind
+
             cap_kind(method)
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .baseline.compare import Delta, regressions
-from .isolate.capped import cap_reached
 from .limits import Limits
 from .measure.measurement import Measurement, is_size
 from .memtrace.sites import HeapSite
@@ -65,6 +64,7 @@ _DELTA = PREFIX + "baseline.delta"
 _BASELINE = PREFIX + "baseline"
 _STATUS = PREFIX + "status"
 _HEAP_SITE = PREFIX + "heap_site"
+_STOPPED = PREFIX + "stopped"
 _FIELDS = {field.name for field in dataclasses.fields(Measurement)}
 
 
@@ -79,7 +79,10 @@ class Outcome:
     - ``baseline``: ``"new"``, ``"compared"`` or None (not compared); ``deltas``: the
       compared figures;
     - ``status``: :data:`MEMORY` when these alone failed the test, else None;
-    - ``heap_sites``: with memray tracing, the top allocation sites at the heap peak.
+    - ``heap_sites``: with memray tracing, the top allocation sites at the heap peak;
+    - ``stopped``: the test's capped child was stopped before it reported (killed by its
+      cap, a signal or a timeout): ``measurement`` then holds only the last figures it
+      sent (peak RSS, probe calls started), which no baseline takes.
 
     ``failure_lines`` (the failure message) and ``sections`` (the report sections) are
     what the plugin adds to the report in the process that ran the test; they are not
@@ -94,6 +97,7 @@ class Outcome:
     deltas: tuple[Delta, ...] = ()
     status: str | None = None
     heap_sites: tuple[HeapSite, ...] = ()
+    stopped: bool = False
     failure_lines: tuple[str, ...] = ()
     sections: tuple[tuple[str, str], ...] = ()
 
@@ -120,6 +124,8 @@ class Outcome:
         if self.status is not None:
             pairs.append((_STATUS, self.status))
         pairs.extend((_HEAP_SITE, json.dumps(site.to_dict(), sort_keys=True)) for site in self.heap_sites)
+        if self.stopped:
+            pairs.append((_STOPPED, True))
         return pairs
 
 
@@ -132,6 +138,7 @@ def decode(properties: Iterable[tuple[str, object]]) -> Outcome:
     deltas: list[Delta] = []
     sites: list[HeapSite] = []
     baseline = status = None
+    was_stopped = False
     for name, value in properties:
         if not name.startswith(PREFIX):
             continue
@@ -147,6 +154,8 @@ def decode(properties: Iterable[tuple[str, object]]) -> Outcome:
             deltas.append(Delta.from_dict(json.loads(str(value))))
         elif name == _STATUS:
             status = str(value)
+        elif name == _STOPPED:
+            was_stopped = bool(value)
         elif name == _HEAP_SITE:
             sites.append(HeapSite.from_dict(json.loads(str(value))))
         elif name[len(PREFIX) :] in _FIELDS:
@@ -160,6 +169,7 @@ def decode(properties: Iterable[tuple[str, object]]) -> Outcome:
         deltas=tuple(deltas),
         status=status,
         heap_sites=tuple(sites),
+        stopped=was_stopped,
     )
 
 
@@ -209,7 +219,11 @@ def judge(
         failure_lines += heap_sites_lines(heap_sites, measurement.tasks_started)
     # In the capped child of a hard_limit test, the cap shows as an exception there: a
     # MemoryError, or under RLIMIT_DATA a thread that cannot start, an ENOMEM.
-    reached = cap_reached(error) if limits.hard_limit is not None else None
+    reached = None
+    if limits.hard_limit is not None:
+        from .isolate.capped import cap_reached  # only a hard_limit test's
+
+        reached = cap_reached(error)
     out_of_memory = reached is not None
     if reached is not None:
         cap, kind, what = reached
@@ -254,10 +268,20 @@ def so_far(
     )
 
 
-def stopped(line: str, *, memory: bool, heap_sites: Sequence[HeapSite] = ()) -> Outcome:
+def stopped(
+    line: str, *, memory: bool, heap_sites: Sequence[HeapSite] = (), last: Mapping[str, int] | None = None
+) -> Outcome:
     """The outcome of a test whose capped child was stopped before it reported: the cap
     reached (status :data:`MEMORY`), or a crash or a timeout (a plain failure); with the
-    top allocation sites its memray capture showed."""
+    top allocation sites its memray capture showed, and the ``last`` figures it sent
+    (``peak_rss``, ``tasks_started``), so the end-of-run ranking shows it."""
+    measurement = None
+    if last is not None:
+        measurement = Measurement(peak_rss=int(last["peak_rss"]), tasks_started=int(last["tasks_started"]))
     return Outcome(
-        violations=(line,) if memory else (), status=MEMORY if memory else None, heap_sites=tuple(heap_sites)
+        measurement=measurement,
+        violations=(line,) if memory else (),
+        status=MEMORY if memory else None,
+        heap_sites=tuple(heap_sites),
+        stopped=True,
     )

@@ -1,62 +1,36 @@
-"""pytest hooks of pytest-boundedload; the work is done in the modules they call."""
+"""pytest hooks of pytest-boundedload; the work is done in the modules they call.
+
+pytest imports this module in every run where the plugin is installed: it imports
+nothing of the package at module level, and each hook loads what it needs when pytest
+calls it (the measuring machinery only when a test is measured).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from . import hookspecs
-from .baseline.gate import BaselineGate
-from .flood import Flood
-from .isolate.capped import cap_kind
-from .isolate.hardlimit import run_hard_limited
-from .limits import MARKER_HELP
-from .measure.inflight import remove_stale
-from .measure.measurement import Measurement
-from .measure.procfs import vmhwm_available
-from .memtrace.coexist import borrowed_capture
-from .options import Settings, add_options, read_settings
-from .outcome import STATUS_LETTERS
-from .pictures.index import IndexWriter
-from .report import header_line, write_summary
-from .testitem import ItemState, ReportOutcomes, new_state, state_of
-from .units import InvalidValue
-from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker
-
 if TYPE_CHECKING:
-    import pluggy
-
-    from .flood.windows import TestWindows
-
-MARKER = "boundedload"
-
-_PLUGIN_KEY = pytest.StashKey["BoundedLoadPlugin"]()
+    from .flood import Flood
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from .options import add_options
+
     add_options(parser)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
     pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER_HELP)
-    worker = is_worker(config)
-    settings = read_settings(config)
-    gate = BaselineGate(settings.gate, writer=not worker)
-    # Workers' reports reach the controller, which announces them.
-    plugin = BoundedLoadPlugin(settings, gate, CrashNotes.of_worker(config), None if worker else config.hook)
-    config.stash[_PLUGIN_KEY] = plugin
-    config.pluginmanager.register(plugin, "boundedload-session")
-    if not worker:
-        remove_stale()  # shared counters of processes killed in an earlier session
-        XdistController.register(config)
-        if settings.trace.report_dir is not None:
-            config.pluginmanager.register(IndexWriter(settings.trace.report_dir), "boundedload-index")
+    from .session import configure
+
+    configure(config)
 
 
 @pytest.fixture
@@ -66,133 +40,8 @@ def flood(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Fl
     See :class:`pytest_boundedload.Flood` for ``tasks``, ``aworker``, ``worker``,
     ``patch``, ``measure``, ``scaling`` and ``last``.
     """
-    plugin = request.config.stash[_PLUGIN_KEY]
+    from .flood import Flood  # the measuring machinery: loaded by the first test that floods
+    from .session import PLUGIN_KEY
+
+    plugin = request.config.stash[PLUGIN_KEY]
     return Flood(plugin.windows_for(request.node), monkeypatch)
-
-
-def _is_measured(item: pytest.Item, settings: Settings) -> bool:
-    if settings.measure_all or item.get_closest_marker(MARKER) is not None:
-        return True
-    return "flood" in getattr(item, "fixturenames", ())
-
-
-class BoundedLoadPlugin:
-    """Session state and the hooks that need it."""
-
-    def __init__(
-        self, settings: Settings, gate: BaselineGate, notes: CrashNotes | None, hook: pluggy.HookRelay | None
-    ) -> None:
-        self.settings = settings
-        self.gate = gate
-        self.notes = notes
-        self.hook = hook  # None in an xdist worker
-        self.rows: list[tuple[str, Measurement, bool]] = []  # (nodeid, figures, crossed)
-        self.outcomes = ReportOutcomes()
-
-    def _state(self, item: pytest.Item) -> ItemState:
-        return state_of(item, lambda: new_state(self.settings, item.nodeid, (), borrowed_capture(item)))
-
-    def windows_for(self, item: pytest.Item) -> TestWindows:
-        """The item's windows, made on first use (a test may request ``flood`` late)."""
-        return self._state(item).open_windows(self.settings.interval, self.notes, item.nodeid)
-
-    def pytest_report_header(self, config: pytest.Config) -> str:
-        source = "vmhwm" if vmhwm_available() else "sampled"  # resets this process's peak: harmless here
-        cap = cap_kind(self.settings.cap_method, strict=False)  # probes for a cgroup: header only
-        return header_line(self.settings.limits, source, cap, self.settings.interval)
-
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        for item in items:
-            try:
-                marks = [(m.args, m.kwargs) for m in item.iter_markers(MARKER)]
-                state = new_state(self.settings, item.nodeid, marks, borrowed_capture(item))
-            except InvalidValue as exc:
-                if is_worker(config):
-                    config.workeroutput[USAGE_ERROR_KEY] = f"boundedload: {exc}"  # type: ignore[attr-defined]
-                    items.clear()
-                    return
-                raise pytest.UsageError(f"boundedload: {exc}") from None
-            state_of(item, lambda: state)  # noqa: B023
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        state = self._state(item)
-        cap = state.limits.hard_limit
-        if cap is None or not _is_measured(item, self.settings):
-            return None
-        run_hard_limited(item, nextitem, cap, state.tasks_started, state.trace)
-        return True
-
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self._state(item).restart()
-        if _is_measured(item, self.settings):
-            self.windows_for(item)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        state = self._state(item)
-        windows = state.windows
-        if windows is None:
-            return (yield)
-        windows.begin_call()
-        error: BaseException | None = None
-        try:
-            return (yield)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            # Raises LimitExceeded when the figures alone fail the test.
-            state.finish_call(windows, lambda m: self.gate.check(item.nodeid, m.to_dict()), error)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        state = self._state(item)
-        if call.when == "call" and state.windows is not None:
-            self.outcomes.remember(report, state.attach(item, report))
-        return report
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Iterator[None]:
-        try:
-            return (yield)
-        finally:
-            self._state(item).close(item.nodeid)
-
-    def pytest_report_teststatus(
-        self, report: pytest.TestReport
-    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        # M or U only when the figures alone failed the test; a test that failed on its
-        # own keeps F and shows what it crossed in a section of its report.
-        status = self.outcomes.of(report).status if report.when == "call" and report.failed else None
-        if status in STATUS_LETTERS:
-            return "failed", STATUS_LETTERS[status], (status, {"red": True})
-        return None
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.gate.seen(report.nodeid)
-        if report.when != "call" or report.skipped:
-            return
-        outcome = self.outcomes.of(report)
-        if outcome.measurement is not None:
-            self.rows.append((report.nodeid, outcome.measurement, outcome.crossed))
-        self.gate.record(report.nodeid, report.outcome, outcome)
-        # Once per test: not for the reports of its subtests (they carry the figures so
-        # far) nor for a rerun's (pytest-rerunfailures: outcome "rerun").
-        final = type(report) is pytest.TestReport and report.outcome in ("passed", "failed")
-        if self.hook is not None and outcome.measurement is not None and final:
-            self.hook.pytest_boundedload_measured(
-                report=report, measurement=outcome.measurement, violations=list(outcome.violations)
-            )
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self) -> None:
-        self.gate.finish()
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.rows and self.settings.summary > 0:
-            write_summary(terminalreporter, self.rows, self.settings.summary)
-        self.gate.write_summary(terminalreporter)

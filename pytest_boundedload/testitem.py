@@ -9,6 +9,7 @@ outcome once: the one made in this process, or decoded from the report's propert
 from __future__ import annotations
 
 import dataclasses
+import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .baseline.compare import Delta
-from .flood.windows import TestWindows
 from .limits import Limits, marker_limits
 from .measure.measurement import Measurement
 from .memtrace.capture import unavailable
@@ -25,11 +25,11 @@ from .memtrace.coexist import OWN_TRACKER_HINT, is_tracker_clash
 from .memtrace.settings import marker_trace, traced
 from .memtrace.tracer import TraceConfig
 from .outcome import STATUS_LETTERS, Outcome, decode, judge, so_far
-from .pictures.render import render_test
 from .units import InvalidValue
 from .xdist_glue import CrashNotes
 
 if TYPE_CHECKING:
+    from .flood.windows import TestWindows
     from .options import Settings
 
 __all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "new_state", "state_of"]
@@ -60,11 +60,14 @@ class ItemState:
     trace: TraceConfig | None = None  # memray tracing of the test's windows, if on
     report_dir: Path | None = None  # where its pictures go (--boundedload-report-dir)
     failed: bool = False  # its call phase failed: pictures of why
+    call_pid: int = 0  # the process its call phase began in
 
     def open_windows(self, interval: float, notes: CrashNotes | None, nodeid: str) -> TestWindows:
         """The test's windows, made on first use (a test may request ``flood`` late);
         under xdist they keep the worker's crash notes up to date."""
         if self.windows is None:
+            from .flood.windows import TestWindows  # asyncio and the rest: first measured test only
+
             # No timeline in a capped child: drawing it there would count against its cap.
             record = self.report_dir is not None and self.limits.hard_limit is None
             self.windows = TestWindows(interval, self.limits.hard_limit, self.trace, record)
@@ -91,12 +94,26 @@ class ItemState:
             windows, self.windows = self.windows, None
             windows.close()
             if self.report_dir is not None:
+                from .pictures.render import render_test
+
                 capped = self.limits.hard_limit is not None
                 render_test(self.report_dir, nodeid, windows, failed=self.failed, capped=capped)
 
+    def begin_call(self, windows: TestWindows) -> None:
+        """Open the call-phase window, noting which process runs the call."""
+        self.call_pid = os.getpid()
+        windows.begin_call()
+
     def finish_call(self, windows: TestWindows, compare: Comparison, error: BaseException | None) -> Outcome:
         """Close the call-phase window and judge the test; raise :class:`LimitExceeded`
-        when its figures alone fail it."""
+        when its figures alone fail it.
+
+        A child the test forked itself (``os.fork``) that returns into pytest instead of
+        exiting ends here, with status 0 (or 1 if the test raised in it): it would
+        otherwise report the test a second time and run the rest of the session again.
+        """
+        if self.call_pid and os.getpid() != self.call_pid:
+            os._exit(0 if error is None else 1)
         windows.end_call()
         self.failed = error is not None
         if self.trace is not None and self.trace.borrow is None and is_tracker_clash(error):
@@ -136,15 +153,26 @@ class ItemState:
         return outcome
 
 
+Borrow = Callable[[], Path | None]
+
+
 def new_state(
-    settings: Settings, nodeid: str, marks: Marks = (), borrow: Callable[[], Path | None] | None = None
+    settings: Settings, nodeid: str, marks: Marks = (), borrow: Callable[[], Borrow | None] | None = None
 ) -> ItemState:
     """The state of the test ``nodeid`` with its ``boundedload`` markers' (args, kwargs),
     closest first; raises :class:`~.units.InvalidValue` for a bad marker value. ``borrow``
-    returns pytest-memray's capture of the test when that plugin traces it."""
-    marked = marker_limits(marks, nodeid)
-    limits = marked.over(settings.limits)
-    sources = {**settings.limit_sources, **dict.fromkeys(marked.set(), "marker")}
+    (asked only if the test is traced) gives a function returning pytest-memray's capture
+    of the test when that plugin traces it.
+
+    Made for every collected test, so a test without markers takes the session's
+    settings as they are."""
+    sources: Mapping[str, str]
+    if marks:
+        marked = marker_limits(marks, nodeid)
+        limits = marked.over(settings.limits)
+        sources = {**settings.limit_sources, **dict.fromkeys(marked.set(), "marker")}
+    else:
+        limits, sources = settings.limits, settings.limit_sources
     trace = None
     if traced(settings.trace, marker_trace(marks, nodeid), limits.max_heap, sources.get("max_heap"), nodeid):
         why = unavailable() if limits.max_heap is not None else None
@@ -156,7 +184,7 @@ def new_state(
             top=settings.trace.top,
             keep=settings.trace.report_dir is not None,
             survive_kill=limits.hard_limit is not None,
-            borrow=borrow,
+            borrow=borrow() if borrow is not None else None,
         )
     return ItemState(limits, sources, trace=trace, report_dir=settings.trace.report_dir)
 

@@ -294,7 +294,11 @@ def test_two_sessions_saving_at_once_keep_both_results(project: Project) -> None
             json.dumps({"name": "something else"}),
             'baseline {path} is not a pytest-boundedload baseline (no "tool": "pytest-boundedload")',
         ),
-        (None, "baseline {path} is a directory, not a file"),
+        # Found before the session starts, with the other paths the plugin writes.
+        (
+            None,
+            "invalid baseline='.boundedload/baseline.json' (the default): {path} is a directory, not a file",
+        ),
     ],
     ids=["corrupt", "schema", "not-ours", "directory"],
 )
@@ -371,7 +375,7 @@ def test_json_report_and_junit_properties(project: Project) -> None:
     assert report["schema"] == 1
     assert report["platform"] == platform_key()
     (test,) = report["tests"]
-    keys = ["baseline", "heap_sites", "limits", "measurement", "nodeid", "outcome", "violations"]
+    keys = ["baseline", "heap_sites", "limits", "measurement", "nodeid", "outcome", "stopped", "violations"]
     assert sorted(test) == keys
     assert test["heap_sites"] == []  # not traced with memray
     assert test["nodeid"] == "test_payloads.py::test_a"

@@ -360,13 +360,21 @@ def test_a_killed_test_is_in_the_json_report_and_junit(project: Project) -> None
     project.pytester.makepyfile(OOM_REPORTED)
     report_path = project.path / "report.json"
     junit = project.path / "junit.xml"
-    run = project.run(f"--boundedload-json={report_path}", f"--junitxml={junit}")
+    run = project.run(f"--boundedload-json={report_path}", f"--junitxml={junit}", "--boundedload-save")
     run.result.assert_outcomes(failed=1)
     (test,) = json.loads(report_path.read_text())["tests"]
     assert test["nodeid"] == "test_a_killed_test_is_in_the_json_report_and_junit.py::test_oom"
     assert test["outcome"] == "failed"
-    assert test["measurement"] is None
+    # Stopped before it reported: only the last figures the child sent.
+    assert test["stopped"] is True
+    assert test["measurement"]["peak_rss"] > 0
+    assert test["measurement"]["rss_growth"] == 0
     assert test["violations"][0].startswith("exceeded hard_limit 128.0 MiB")
+    # In the end-of-run ranking, not in the baseline.
+    ranking = run.text.split("boundedload: 1 measured test by peak RSS", 1)[1]
+    assert "test_oom  [limit crossed]" in ranking
+    baseline = json.loads((project.path / ".boundedload" / "baseline.json").read_text())
+    assert all(tests == {} for tests in baseline["platforms"].values())
     assert "exceeded hard_limit 128.0 MiB" in junit.read_text()
     assert 'name="boundedload.violation"' in junit.read_text()
 

@@ -98,7 +98,8 @@ class BaselineGate:
             measured = {
                 nodeid: outcome.measurement.to_dict()
                 for nodeid, (_, outcome) in self.results.items()
-                if outcome.measurement is not None
+                # The last figures of a stopped capped child are not a measurement.
+                if outcome.measurement is not None and not outcome.stopped
             }
             # --boundedload-prune drops the tests that did not run at all; a test that ran
             # but left no figures (its worker crashed) keeps its entry.
@@ -125,6 +126,7 @@ class BaselineGate:
                     "limits": dict(outcome.limits),
                     "violations": list(outcome.violations),
                     "heap_sites": [site.to_dict() for site in outcome.heap_sites],
+                    "stopped": outcome.stopped,
                     "baseline": {
                         "status": outcome.baseline,
                         "deltas": [delta.to_dict() for delta in outcome.deltas],

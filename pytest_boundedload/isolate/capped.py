@@ -32,9 +32,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..measure.sampler import own_child_ended, own_fork
+from ..measure.ownership import own_child_ended, own_fork
 from ..units import format_size
 from .cgroup import Cgroup
+from .method import CAP_METHOD_ENV, cap_method
 
 __all__ = ["CAP_METHOD_ENV", "ChildOutcome", "cap_kind", "cap_method", "cap_reached", "run_capped"]
 
@@ -43,23 +44,8 @@ _POLL = 0.05
 _PR_SET_PDEATHSIG = 1
 # Kept free in the child so a MemoryError can still be reported through the pipe.
 _RESERVE = 1 << 20
-# Forces the kind of cap: "cgroup", "rlimit" or "auto" (a cgroup where one can be made).
-CAP_METHOD_ENV = "BOUNDEDLOAD_CAP"
-_METHODS = ("auto", "cgroup", "rlimit")
 # In a capped child: (cap in bytes, "cgroup" or "rlimit").
 _child_cap: tuple[int, str] | None = None
-
-
-def cap_method() -> str:
-    """The kind of cap to use, from ``BOUNDEDLOAD_CAP`` (default ``auto``); ValueError
-    naming the variable and the value when it is none of ``auto``, ``cgroup``, ``rlimit``."""
-    value = os.environ.get(CAP_METHOD_ENV, "").strip() or "auto"
-    if value not in _METHODS:
-        raise ValueError(
-            f"invalid {CAP_METHOD_ENV}={os.environ[CAP_METHOD_ENV]!r} from the environment:"
-            " expected auto, cgroup or rlimit"
-        )
-    return value
 
 
 def cap_kind(method: str, *, strict: bool = True) -> str:

@@ -36,8 +36,8 @@ from _pytest.runner import runtestprotocol
 
 from ..measure import heap
 from ..measure.inflight import SharedCounters
+from ..measure.ownership import OWN_THREADS
 from ..measure.procfs import peak_rss_now
-from ..measure.sampler import OWN_THREADS
 from ..memtrace import tracer
 from ..memtrace.capture import HeapFigures, read_capture
 from ..memtrace.tracer import TraceConfig
@@ -268,6 +268,7 @@ def run_hard_limited(
             figures=figures,
             tasks=started if started is not None else last["tasks_started"] if last else 0,
             note=note,
+            last=None if last is None else {**last, "tasks_started": started or last["tasks_started"]},
         )
     if trace is not None and trace.keep and (missing is not None or not all(phases.values())):
         _flamegraph_here(item.nodeid, trace.directory, left["capture"])
@@ -296,13 +297,14 @@ def _report_stopped_child(
     figures: HeapFigures | None = None,
     tasks: int = 0,
     note: str = "",
+    last: dict[str, int] | None = None,
 ) -> None:
     """Log the phase the child did not finish as failed, then a teardown report that
     carries the properties (JUnit XML writes them from the teardown report). With the
     figures of a memray capture it left, the failure shows where it allocated."""
     # A memory failure is a violation (status M); a crash or a timeout is a plain failure.
     sites = figures.sites if figures is not None else ()
-    properties = stopped(text, memory=memory, heap_sites=sites).to_properties()
+    properties = stopped(text, memory=memory, heap_sites=sites, last=last).to_properties()
     if figures is not None:
         heap = f"heap peak {format_size(figures.heap_peak)} (memray) when stopped"
         text = "\n".join([text, heap, *heap_sites_lines(sites, tasks)])

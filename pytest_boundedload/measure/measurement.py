@@ -88,7 +88,8 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        # Not dataclasses.asdict: every field is a plain value, and asdict deep-copies.
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
@@ -113,3 +114,6 @@ class Measurement:
             known = [value for m in items if (value := getattr(m, name)) is not None]
             values[name] = max(known) if known else None
         return cls(**values)
+
+
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Measurement))

@@ -13,8 +13,6 @@ import mmap
 import os
 import re
 
-import psutil
-
 __all__ = ["current_rss", "peak_rss_now", "reset_vmhwm", "status_fields", "vmhwm_available"]
 
 PROC_STATUS = "/proc/self/status"
@@ -44,7 +42,6 @@ def reset_vmhwm() -> bool:
     try:
         with open(CLEAR_REFS, "w") as f:
             f.write("5")
-        status_fields()
     except OSError:
         return False
     return True
@@ -78,12 +75,18 @@ def vmhwm_available() -> bool:
     return works and reset_vmhwm()
 
 
+def _psutil_rss() -> int:
+    import psutil  # only where procfs is missing (macOS): it costs ~10 ms to import
+
+    return int(psutil.Process().memory_info().rss)
+
+
 def current_rss() -> int:
     """This process's resident set size now (VmRSS; psutil without procfs)."""
     try:
         return status_fields()["VmRSS"]
     except (OSError, KeyError):
-        return int(psutil.Process().memory_info().rss)
+        return _psutil_rss()
 
 
 def peak_rss_now() -> int:
@@ -91,4 +94,4 @@ def peak_rss_now() -> int:
     try:
         return status_fields()["VmHWM"]
     except (OSError, KeyError):
-        return int(psutil.Process().memory_info().rss)
+        return _psutil_rss()

@@ -32,7 +32,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -41,8 +40,9 @@ import psutil
 from . import procfs, pyfree
 from .descendants import Descendants
 from .measurement import PeakSource
+from .ownership import OWN_CHILDREN, OWN_THREADS, forking, own_child_ended, own_fork
 from .procfs import current_rss, peak_rss_now, vmhwm_available
-from .threadstarts import ThreadStarts
+from .threadstarts import ThreadStarts, own_thread_start
 
 __all__ = [
     "OWN_THREADS",
@@ -84,31 +84,6 @@ class SamplerResult:
     peak_source: PeakSource
 
 
-# Threads the plugin itself runs; thread counts leave them out.
-OWN_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-# Processes the plugin itself forks (capped children); counts leave them and what they
-# start out: their figures are their own windows'.
-_OWN_CHILDREN: set[int] = set()
-_OWN_SPAWN = threading.local()
-
-
-def own_fork() -> int:
-    """``os.fork()`` for the plugin's own child: not counted as a spawn, and left out of
-    every scan until :func:`own_child_ended`."""
-    _OWN_SPAWN.active = True
-    try:
-        pid = os.fork()
-    finally:
-        _OWN_SPAWN.active = False
-    if pid:
-        _OWN_CHILDREN.add(pid)
-    return pid
-
-
-def own_child_ended(pid: int) -> None:
-    """The plugin's own child ``pid`` is gone."""
-    _OWN_CHILDREN.discard(pid)
-
 # Audit hooks cannot be removed, so one hook is installed per interpreter and it forwards
 # to the sampler of the window that is open, if any.
 _SPAWN_LISTENER: list[Callable[[], None]] = []
@@ -116,7 +91,7 @@ _AUDIT_INSTALLED: list[bool] = []
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if event not in _SPAWN_EVENTS or getattr(_OWN_SPAWN, "active", False):
+    if event not in _SPAWN_EVENTS or forking():
         return
     listeners = list(_SPAWN_LISTENER)  # another thread may clear it meanwhile
     if listeners:
@@ -137,9 +112,6 @@ def _forget_windows_in_child() -> None:
     # A forked child inherits the open window's hooks, but not its sampler thread, whose
     # locks may have been held at the fork: the child must not report into them.
     _SPAWN_LISTENER.clear()
-    # Nor are the parent's own children the child's.
-    _OWN_SPAWN.active = False
-    _OWN_CHILDREN.clear()
 
 
 os.register_at_fork(after_in_child=_forget_windows_in_child)
@@ -184,17 +156,19 @@ class Sampler:
         _install_audit_hook()
         self._owner = os.getpid()
         self._vmhwm = self._procfs and vmhwm_available()
-        self._start_rss = self._rss()
+        # One reading of /proc/self/status serves the start's RSS and thread counts.
+        fields = procfs.status_fields() if self._procfs else None
+        self._start_rss = self._rss(fields)
         self._peak_rss = self._start_rss
         # What was already running is not the window's: threads beyond the main one and
         # children alive now are left out of the counts (xdist's and pytest-timeout's
         # threads, a fixture's server process).
-        self._threads_before = self._thread_count() - 1
+        self._threads_before = self._thread_count(fields) - 1
         self._tasks_before = self._other_threads()
         self._children.refresh()
         self._children_before = self._children.pids
         self._children.ignore(self._children_before)
-        self._sample_threads()
+        self._sample_threads(fields)
         self._scan_children(time.monotonic())
         # Known before the thread starts: its first wait already uses the right period.
         self._watch_children = False
@@ -217,11 +191,13 @@ class Sampler:
         """
         self._starts.stop()
         _SPAWN_LISTENER.clear()
+        fields = None
         try:
             # The last thread sample comes first, while the sampler thread is certainly
-            # alive and so certainly subtracted.
+            # alive and so certainly subtracted; the same reading gives the last peak.
             with contextlib.suppress(OSError):
-                self._sample_threads()
+                fields = procfs.status_fields() if self._procfs else None
+                self._sample_threads(fields)
         finally:
             try:
                 self._stop.set()
@@ -233,13 +209,16 @@ class Sampler:
         with contextlib.suppress(OSError):
             if self._watch_children:
                 self._scan_children(time.monotonic())
-        return self.so_far()
+        return self.so_far(fields)
 
-    def so_far(self) -> SamplerResult:
-        """The figures of the window up to now; sampling goes on."""
+    def so_far(self, fields: dict[str, int] | None = None) -> SamplerResult:
+        """The figures of the window up to now (from ``fields``, a reading of
+        /proc/self/status just taken, if given); sampling goes on."""
         peak = max(self._peak_rss, self._start_rss)
-        with contextlib.suppress(OSError):
-            peak = max(procfs.status_fields()["VmHWM"] if self._vmhwm else self._rss(), peak)
+        with contextlib.suppress(OSError, KeyError):
+            if fields is None and self._procfs:
+                fields = procfs.status_fields()
+            peak = max(fields["VmHWM"] if self._vmhwm and fields else self._rss(fields), peak)
         return SamplerResult(
             peak_rss=peak,
             start_rss=self._start_rss,
@@ -256,16 +235,19 @@ class Sampler:
             self._process_handle = psutil.Process()
         return self._process_handle
 
-    def _rss(self) -> int:
+    def _rss(self, fields: dict[str, int] | None = None) -> int:
         if self._procfs:
-            return procfs.status_fields()["VmRSS"]
+            return (fields or procfs.status_fields())["VmRSS"]
         return int(self._process().memory_info().rss)
 
     def _period(self) -> float:
         # With the kernel peak, hooked thread starts and no children, a periodic sample
         # only adds threads started through bare _thread; waking every interval would
         # cost more (each wake takes the GIL from the code under test) than it finds.
-        if self._vmhwm and not self._watch_children and not self._free.following and not self.keep_ticking:
+        # Ticks someone asked for (a timeline, xdist's crash notes: a crashed worker's last
+        # figures must be at most one interval old) come every interval too.
+        idle = not (self._watch_children or self._free.following or self.keep_ticking or self._on_tick)
+        if self._vmhwm and idle:
             return max(self.interval, _IDLE_PERIOD)
         return self.interval
 
@@ -277,7 +259,8 @@ class Sampler:
             OWN_THREADS.add(thread)
             # Started under the lock: stop() either sees no thread or a started one. The
             # start waits only for the thread to begin, before its first tick.
-            thread.start()
+            with own_thread_start():  # a window may be counting thread starts already
+                thread.start()
             self._thread = thread
 
     def _run(self) -> None:
@@ -302,8 +285,11 @@ class Sampler:
         if self._on_tick is not None:
             self._on_tick()
 
-    def _thread_count(self) -> int:
-        count = procfs.status_fields()["Threads"] if self._procfs else self._process().num_threads()
+    def _thread_count(self, fields: dict[str, int] | None = None) -> int:
+        if self._procfs:
+            count = (fields or procfs.status_fields())["Threads"]
+        else:
+            count = self._process().num_threads()
         # The plugin's own threads (this sampler, a hard_limit child's reporter) are not
         # the code under test's.
         return count - sum(thread.is_alive() for thread in list(OWN_THREADS))
@@ -318,7 +304,7 @@ class Sampler:
             return [f"/proc/self/task/{tid}" for tid in os.listdir("/proc/self/task") if tid not in skip]
         return []
 
-    def _sample_threads(self) -> None:
+    def _sample_threads(self, fields: dict[str, int] | None = None) -> None:
         if os.getpid() != self._owner:
             return  # a forked child running the parent's hooks: not this window's process
         if self._procfs:
@@ -327,14 +313,14 @@ class Sampler:
             before = sum(os.path.exists(path) for path in self._tasks_before)
         else:
             before = self._threads_before
-        count = self._thread_count() - before
+        count = self._thread_count(fields) - before
         with self._lock:
             if count > self._max_threads:
                 self._max_threads = count
 
     def _scan_children(self, now: float) -> None:
-        if _OWN_CHILDREN:
-            self._children.ignore(frozenset(_OWN_CHILDREN))
+        if OWN_CHILDREN:
+            self._children.ignore(frozenset(OWN_CHILDREN))
         count = self._children.refresh()
         total = self._children.peak_rss_sum()
         with self._lock:

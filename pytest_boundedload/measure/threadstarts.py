@@ -11,16 +11,30 @@ thread reads ``/proc`` for everything else (threads that C extensions start).
 from __future__ import annotations
 
 import _thread
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .livecount import LiveCount
 from .patching import Patch
 
-__all__ = ["ThreadStarts"]
+__all__ = ["ThreadStarts", "own_thread_start"]
 
 _STARTERS = ("_start_joinable_thread", "_start_new_thread", "start_joinable_thread", "start_new_thread")
+
+
+_OWN = threading.local()
+
+
+@contextlib.contextmanager
+def own_thread_start() -> Iterator[None]:
+    """Threads started in this block on this thread are the plugin's own: not counted."""
+    _OWN.active = True
+    try:
+        yield
+    finally:
+        _OWN.active = False
 
 
 class ThreadStarts:
@@ -54,7 +68,7 @@ class ThreadStarts:
         count = self.count
 
         def start_thread(*args: Any, **kwargs: Any) -> Any:
-            if not patch.active or not args or not callable(args[0]):
+            if not patch.active or not args or not callable(args[0]) or getattr(_OWN, "active", False):
                 return start(*args, **kwargs)
             function = args[0]
 

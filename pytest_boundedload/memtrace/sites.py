@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import sysconfig
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -75,6 +74,8 @@ def _shown_path(filename: str) -> str:
 def _not_user_dirs() -> tuple[str, ...]:
     """Directories whose files are not the user's: the standard library, installed
     packages, and the test tooling's own packages wherever they are installed from."""
+    import sysconfig
+
     dirs = {sysconfig.get_paths().get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib")}
     for name in _NOT_USER_PACKAGES:
         try:

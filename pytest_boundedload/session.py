@@ -1,0 +1,185 @@
+"""The session side of the plugin: its settings, the per-test hooks and the end-of-run
+summary. Loaded by ``pytest_configure`` (:mod:`.plugin` itself imports almost nothing, so
+a pytest run where the plugin is installed pays for it only once it configures)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .baseline.gate import BaselineGate
+from .limits import MARKER_HELP
+from .measure.inflight import remove_stale
+from .measure.measurement import Measurement
+from .measure.procfs import vmhwm_available
+from .memtrace.coexist import borrowed_capture
+from .options import Settings, read_settings
+from .outcome import STATUS_LETTERS
+from .report import header_line, write_summary
+from .testitem import ItemState, ReportOutcomes, new_state, state_of
+from .units import InvalidValue
+from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from .flood.windows import TestWindows
+
+__all__ = ["MARKER", "PLUGIN_KEY", "BoundedLoadPlugin", "configure"]
+
+MARKER = "boundedload"
+
+PLUGIN_KEY = pytest.StashKey["BoundedLoadPlugin"]()
+
+
+def configure(config: pytest.Config) -> None:
+    """Read and check the settings, and register the session's plugins."""
+    config.addinivalue_line("markers", MARKER_HELP)
+    worker = is_worker(config)
+    settings = read_settings(config)
+    gate = BaselineGate(settings.gate, writer=not worker)
+    # Workers' reports reach the controller, which announces them.
+    plugin = BoundedLoadPlugin(settings, gate, CrashNotes.of_worker(config), None if worker else config.hook)
+    config.stash[PLUGIN_KEY] = plugin
+    config.pluginmanager.register(plugin, "boundedload-session")
+    if not worker:
+        remove_stale()  # shared counters of processes killed in an earlier session
+        XdistController.register(config)
+        if settings.trace.report_dir is not None:
+            from .pictures.index import IndexWriter
+
+            config.pluginmanager.register(IndexWriter(settings.trace.report_dir), "boundedload-index")
+
+
+def _is_measured(item: pytest.Item, settings: Settings) -> bool:
+    marked = settings.measure_all or item.get_closest_marker(MARKER) is not None
+    return marked or "flood" in getattr(item, "fixturenames", ())
+
+
+class BoundedLoadPlugin:
+    """Session state and the hooks that need it."""
+
+    def __init__(
+        self, settings: Settings, gate: BaselineGate, notes: CrashNotes | None, hook: pluggy.HookRelay | None
+    ) -> None:
+        self.settings = settings
+        self.gate = gate
+        self.notes = notes
+        self.hook = hook  # None in an xdist worker
+        self.rows: list[tuple[str, Measurement, bool]] = []  # (nodeid, figures, crossed)
+        self.outcomes = ReportOutcomes()
+
+    def _state(self, item: pytest.Item) -> ItemState:
+        return state_of(
+            item, lambda: new_state(self.settings, item.nodeid, (), lambda: borrowed_capture(item))
+        )
+
+    def windows_for(self, item: pytest.Item) -> TestWindows:
+        """The item's windows, made on first use (a test may request ``flood`` late)."""
+        return self._state(item).open_windows(self.settings.interval, self.notes, item.nodeid)
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        source = "vmhwm" if vmhwm_available() else "sampled"  # resets this process's peak: harmless here
+        from .isolate.capped import cap_kind
+
+        cap = cap_kind(self.settings.cap_method, strict=False)  # probes for a cgroup: header only
+        return header_line(self.settings.limits, source, cap, self.settings.interval)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        for item in items:
+            try:
+                marks = [(m.args, m.kwargs) for m in item.iter_markers(MARKER)]
+                state = new_state(self.settings, item.nodeid, marks, lambda: borrowed_capture(item))  # noqa: B023
+            except InvalidValue as exc:
+                if is_worker(config):
+                    config.workeroutput[USAGE_ERROR_KEY] = f"boundedload: {exc}"  # type: ignore[attr-defined]
+                    items.clear()
+                    return
+                raise pytest.UsageError(f"boundedload: {exc}") from None
+            state_of(item, lambda: state)  # noqa: B023
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        state = self._state(item)
+        cap = state.limits.hard_limit
+        if cap is None or not _is_measured(item, self.settings):
+            return None
+        from .isolate.hardlimit import run_hard_limited
+
+        run_hard_limited(item, nextitem, cap, state.tasks_started, state.trace)
+        return True
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._state(item).restart()
+        if _is_measured(item, self.settings):
+            self.windows_for(item)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        state = self._state(item)
+        windows = state.windows
+        if windows is None:
+            return (yield)
+        state.begin_call(windows)
+        error: BaseException | None = None
+        try:
+            return (yield)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            # Raises LimitExceeded when the figures alone fail the test.
+            state.finish_call(windows, lambda m: self.gate.check(item.nodeid, m.to_dict()), error)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        state = self._state(item)
+        if call.when == "call" and state.windows is not None:
+            self.outcomes.remember(report, state.attach(item, report))
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Iterator[None]:
+        try:
+            return (yield)
+        finally:
+            self._state(item).close(item.nodeid)
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        # M or U only when the figures alone failed it; failing on its own, a test keeps F.
+        status = self.outcomes.of(report).status if report.when == "call" and report.failed else None
+        if status in STATUS_LETTERS:
+            return "failed", STATUS_LETTERS[status], (status, {"red": True})
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.gate.seen(report.nodeid)
+        if report.when != "call" or report.skipped:
+            return
+        outcome = self.outcomes.of(report)
+        if outcome.measurement is not None:
+            self.rows.append((report.nodeid, outcome.measurement, outcome.crossed))
+        self.gate.record(report.nodeid, report.outcome, outcome)
+        # Once per test: not for the reports of its subtests (they carry the figures so
+        # far) nor for a rerun's (pytest-rerunfailures: outcome "rerun").
+        final = type(report) is pytest.TestReport and report.outcome in ("passed", "failed")
+        if self.hook is not None and outcome.measurement is not None and final:
+            self.hook.pytest_boundedload_measured(
+                report=report, measurement=outcome.measurement, violations=list(outcome.violations)
+            )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        self.gate.finish()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.rows and self.settings.summary > 0:
+            write_summary(terminalreporter, self.rows, self.settings.summary)
+        self.gate.write_summary(terminalreporter)
