@@ -130,9 +130,18 @@ def test_properties_round_trip() -> None:
 
 def test_a_stopped_child_is_memory_only_when_the_cap_stopped_it() -> None:
     assert decode(stopped("exceeded hard_limit 1.0 MiB", memory=True).to_properties()) == Outcome(
-        violations=("exceeded hard_limit 1.0 MiB",), status=MEMORY
+        violations=("exceeded hard_limit 1.0 MiB",), status=MEMORY, stopped=True
     )
-    assert decode(stopped("killed by SIGTERM", memory=False).to_properties()) == Outcome()
+    assert decode(stopped("killed by SIGTERM", memory=False).to_properties()) == Outcome(stopped=True)
+
+
+def test_a_stopped_child_keeps_the_last_figures_it_sent() -> None:
+    outcome = stopped(
+        "exceeded hard_limit 1.0 MiB", memory=True, last={"peak_rss": 5 << 20, "tasks_started": 7}
+    )
+    decoded = decode(outcome.to_properties())
+    assert decoded.measurement == Measurement(peak_rss=5 << 20, tasks_started=7)
+    assert decoded.stopped
 
 
 def _report(outcome: Outcome) -> pytest.TestReport:
