@@ -16,8 +16,6 @@ from .measure.measurement import Measurement
 from .measure.procfs import vmhwm_available
 from .memtrace.coexist import borrowed_capture
 from .options import Settings, read_settings
-from .outcome import STATUS_LETTERS
-from .report import header_line, write_summary
 from .testitem import ItemState, ReportOutcomes, new_state, state_of
 from .units import InvalidValue
 from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker
@@ -85,6 +83,8 @@ class BoundedLoadPlugin:
         from .isolate.capped import cap_kind
 
         cap = cap_kind(self.settings.cap_method, strict=False)  # probes for a cgroup: header only
+        from .report import header_line
+
         return header_line(self.settings.limits, source, cap, self.settings.interval)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -155,6 +155,8 @@ class BoundedLoadPlugin:
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
         # M or U only when the figures alone failed it; failing on its own, a test keeps F.
         status = self.outcomes.of(report).status if report.when == "call" and report.failed else None
+        from .outcome import STATUS_LETTERS
+
         if status in STATUS_LETTERS:
             return "failed", STATUS_LETTERS[status], (status, {"red": True})
         return None
@@ -181,5 +183,7 @@ class BoundedLoadPlugin:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.rows and self.settings.summary > 0:
+            from .report import write_summary
+
             write_summary(terminalreporter, self.rows, self.settings.summary)
         self.gate.write_summary(terminalreporter)

@@ -17,26 +17,26 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .baseline.compare import Delta
 from .limits import Limits, marker_limits
-from .measure.measurement import Measurement
-from .memtrace.capture import unavailable
-from .memtrace.coexist import OWN_TRACKER_HINT, is_tracker_clash
 from .memtrace.settings import marker_trace, traced
-from .memtrace.tracer import TraceConfig
-from .outcome import STATUS_LETTERS, Outcome, decode, judge, so_far
 from .units import InvalidValue
-from .xdist_glue import CrashNotes
 
+# What only a measured test needs (its verdict, its memray tracing) is imported when it
+# is measured: every collected test gets a state, most runs measure few of them.
 if TYPE_CHECKING:
+    from .baseline.compare import Delta
     from .flood.windows import TestWindows
+    from .measure.measurement import Measurement
+    from .memtrace.tracer import TraceConfig
     from .options import Settings
+    from .outcome import Outcome
+    from .xdist_glue import CrashNotes
 
 __all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "new_state", "state_of"]
 
 Marks = Sequence[tuple[tuple[object, ...], Mapping[str, object]]]
 
-Comparison = Callable[[Measurement], tuple[str | None, list[Delta]]]
+Comparison = Callable[["Measurement"], "tuple[str | None, list[Delta]]"]
 
 _STATE_KEY = pytest.StashKey["ItemState"]()
 
@@ -114,6 +114,9 @@ class ItemState:
         """
         if self.call_pid and os.getpid() != self.call_pid:
             os._exit(0 if error is None else 1)
+        from .memtrace.coexist import OWN_TRACKER_HINT, is_tracker_clash
+        from .outcome import STATUS_LETTERS, judge
+
         windows.end_call()
         self.failed = error is not None
         if self.trace is not None and self.trace.borrow is None and is_tracker_clash(error):
@@ -139,6 +142,8 @@ class ItemState:
         """Add the outcome to a call-phase report: its sections, and its one encoding as
         properties (for xdist and JUnit). While the call phase runs (a subtest's report)
         that is the figures so far."""
+        from .outcome import so_far
+
         outcome = self.outcome
         if outcome is None:
             assert self.windows is not None
@@ -175,6 +180,9 @@ def new_state(
         limits, sources = settings.limits, settings.limit_sources
     trace = None
     if traced(settings.trace, marker_trace(marks, nodeid), limits.max_heap, sources.get("max_heap"), nodeid):
+        from .memtrace.capture import unavailable
+        from .memtrace.tracer import TraceConfig
+
         why = unavailable() if limits.max_heap is not None else None
         if why is not None:
             raise InvalidValue(f"max_heap on {nodeid} needs memray tracing, but {why}")
@@ -219,6 +227,8 @@ class ReportOutcomes:
         """The report's outcome: the one made here, or decoded once (xdist, hard_limit)."""
         outcome = self._outcomes.get(id(report))
         if outcome is None:
+            from .outcome import decode
+
             outcome = decode(report.user_properties)
             self.remember(report, outcome)
         return outcome

@@ -1,16 +1,12 @@
 """memray tracing of measurement windows: the heap's exact high-water and where it was
-allocated."""
+allocated.
 
-from .capture import HeapCapture, HeapFigures, TrackerBusy, read_capture, unavailable
-from .sites import HeapSite, is_user_file, top_sites
+- :mod:`.settings`: which tests are traced;
+- :mod:`.capture`: one Tracker into a file, and reading it back;
+- :mod:`.sites`: the records grouped by the first frame in the user's code;
+- :mod:`.tracer`: what a measurement window starts and stops;
+- :mod:`.coexist`: living with pytest-memray.
 
-__all__ = [
-    "HeapCapture",
-    "HeapFigures",
-    "HeapSite",
-    "TrackerBusy",
-    "is_user_file",
-    "read_capture",
-    "top_sites",
-    "unavailable",
-]
+Nothing is imported here: the settings are read in every run, the rest only when a test
+is traced.
+"""

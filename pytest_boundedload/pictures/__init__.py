@@ -1,8 +1,6 @@
 """Pictures in ``--boundedload-report-dir``: scaling fits and failing tests' timelines
-(PNG, with matplotlib), memray flamegraphs, and an ``index.html`` that links them."""
+(PNG, with matplotlib: :mod:`.plots`), memray flamegraphs and a test's files
+(:mod:`.render`, :mod:`.files`), and an ``index.html`` that links them (:mod:`.index`).
 
-from .files import stem
-from .index import IndexWriter
-from .render import render_test
-
-__all__ = ["IndexWriter", "render_test", "stem"]
+Nothing is imported here: only a run with a report directory loads them.
+"""
