@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 # Written into each sample project: records the figures the plugin attached to every
 # call-phase report (the same user_properties that travel to the xdist controller).
-_RECORDING_CONFTEST = '''
+_RECORDING_CONFTEST = """
 import json, os
 
 from pytest_boundedload.outcome import decode
@@ -32,7 +33,7 @@ def pytest_runtest_logreport(report):
             "baseline": decoded.baseline,
             "deltas": [delta.to_dict() for delta in decoded.deltas],
         }) + "\\n")
-'''
+"""
 
 
 class Run:
@@ -60,6 +61,62 @@ class Run:
         return self.result.stdout.str() + "\n" + self.result.stderr.str()
 
 
+# The example projects (fixtures/ at the top of the repository).
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def free_then_flood(tasks: int, marker: str = "", *, empty_pools: bool = False) -> str:
+    """A sample test file: ``test_frees`` leaves ~30 MiB of free pymalloc space (7 of
+    every 8 objects freed, the rest kept so their pools stay), with ``empty_pools`` also
+    ~25 MiB of empty pools in arenas a few objects keep (objects of any size can take
+    those); then ``test_flood[0..3]``, ``@pytest.mark.boundedload(marker)``, gathers
+    ``tasks`` probe calls. A test measured after ``test_frees`` finds its objects' room
+    resident already; run alone, it does not."""
+    large = (
+        "\n    large = [bytes(400) for _ in range(60_000)]\n    KEPT.extend(large[::1000])\n    del large"
+        if empty_pools
+        else ""
+    )
+    return f"""
+import asyncio
+
+import pytest
+
+KEPT = []
+
+
+def test_frees():
+    objects = [(i, str(i)) for i in range(300_000)]
+    KEPT.extend(objects[::8]){large}
+    del objects
+
+
+@pytest.mark.parametrize("run", range(4))
+@pytest.mark.boundedload({marker})
+def test_flood(flood, run):
+    async def main():
+        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks({tasks})])
+
+    asyncio.run(main())
+"""
+
+
+# For sample test files (they import asyncio): a run for flood.scaling whose memory grows
+# with n, 1,000 bytes kept a task until all n tasks are done.
+UNBOUNDED_RUN = """
+KEPT = []
+
+
+async def unbounded(n):
+    async def one(i):
+        await asyncio.sleep(0)
+        KEPT.append(bytes(1000))
+
+    await asyncio.gather(*[one(i) for i in range(n)])
+    KEPT.clear()
+"""
+
+
 # Every sample run: no cache files, and pytest-asyncio's loop-scope default set so its
 # deprecation warning does not drown the output.
 _QUIET = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
@@ -72,6 +129,30 @@ class Project:
         self.pytester = pytester
         self.path = pytester.path
         self._record = pytester.path / "record.jsonl"
+
+    def copy_fixture(self, name: str) -> None:
+        """Copy the example project ``fixtures/<name>`` here (next to the recording
+        conftest.py, which its pytest.ini makes part of the rootdir)."""
+        shutil.copytree(
+            FIXTURES / name, self.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
+
+    def alone_and_in_a_session(
+        self, source: str, figure: str, *sessions: tuple[str, ...]
+    ) -> tuple[int, dict[str, int]]:
+        """``figure`` of ``test_flood[2]`` of ``source`` (see :func:`free_then_flood`)
+        run alone, and of the four runs of ``test_flood`` after ``test_frees`` in each of
+        ``sessions`` (the extra arguments of a whole run: ``()`` serial, ``("-n", "2")``)."""
+        self.pytester.makepyfile(test_order=source)
+        alone = self.run("test_order.py::test_flood[2]")
+        alone.result.assert_outcomes(passed=1)
+        figures: dict[str, int] = {}
+        for args in sessions:
+            run = self.run(*args)
+            run.result.assert_outcomes(passed=5)
+            for i in range(4):
+                figures[f"{' '.join(args) or 'serial'} {i}"] = run.figures(f"test_flood[{i}]")[figure]
+        return alone.figures("test_flood[2]")[figure], figures
 
     def run(self, *args: str, timeout: float = 240) -> Run:
         """Run pytest in a child process (needed whenever memory is measured or it forks)."""

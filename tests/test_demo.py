@@ -113,10 +113,11 @@ def test_thread_and_process_rows_hold_for_the_measured_start_cost() -> None:
     settings = DemoSettings(n=2000, limit=10)
     patterns = {pattern.name: pattern for pattern in PATTERNS}
     slow = {"thread": 0.01, "process": 0.1}  # a very busy machine
-    # One thread or process per task: 3 x n x the start cost, so all of them overlap.
-    assert patterns["thread_per_task"].workload_size(settings, slow) == (200, 200 * 0.01 * START_HEADROOM)
-    assert patterns["unbounded_executor"].workload_size(settings, slow) == (200, 200 * 0.01 * START_HEADROOM)
-    assert patterns["process_per_task"].workload_size(settings, slow) == (40, 40 * 0.1 * START_HEADROOM)
+    # One thread or process per task: 5 x n x the start cost, so all of them overlap.
+    assert START_HEADROOM == 5
+    assert patterns["thread_per_task"].workload_size(settings, slow) == (200, 10.0)
+    assert patterns["unbounded_executor"].workload_size(settings, slow) == (200, 10.0)
+    assert patterns["process_per_task"].workload_size(settings, slow) == (40, 20.0)
     # Pools keep their floor (a pool of 10 would take n / 10 times as long), and so does
     # every row on a fast machine.
     assert patterns["thread_pool"].workload_size(settings, slow) == (200, 0.2)

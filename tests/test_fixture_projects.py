@@ -143,7 +143,7 @@ EXAMPLES = [
             "max_tasks": 51,
             "max_threads": 1,
             "max_processes": 0,
-            "heap_peak": (0, 4 * MiB),
+            "heap_peak": (1 * MiB, 4 * MiB),
         },
     ),
 ]

@@ -136,7 +136,10 @@ def _is_clean_usage_error(project: Project, key: str, shown: list[str], *args: s
     assert "Traceback" not in text and "INTERNALERROR" not in text, text
     errors = [line for line in text.splitlines() if line.startswith("ERROR: boundedload: ")]
     assert len(errors) == 1, text
-    assert key in errors[0], (key, errors[0])
+    # The key as the message names it: ``max_rss=...`` (not a longer key that starts with
+    # it), or ``tolerance '...'`` / ``tolerance for <metric> '...'``.
+    named = f"invalid {key}=" if key != "tolerance" else "invalid tolerance "
+    assert named in errors[0] or f"unknown limit {key}=" in errors[0], (key, errors[0])
     assert any(text in errors[0] for text in shown), (shown, errors[0])
 
 

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import UNBOUNDED_RUN, free_then_flood
 
 from pytest_boundedload.memtrace.sites import HeapSite, is_user_file, top_sites
 
 if TYPE_CHECKING:
     from conftest import Project, Run
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MiB = 1024 * 1024
 # The result_cache project keeps one document per request: bytes of 4,096 characters.
 DOCUMENT = sys.getsizeof(b" " * 4096)
 CACHE_LINE = "src/pricing/quotes.py:23 (price)"
 SITE = re.compile(r"^\s+([\d.]+ \w+) in ([\d,]+) allocations, ([\d,]+) B per task, (\S+:\d+ \(\S+\))$")
-
-
-def _copy(project: Project, name: str) -> None:
-    shutil.copytree(
-        FIXTURES / name, project.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
-    )
 
 
 def _sites(text: str) -> dict[str, int]:
@@ -43,7 +36,7 @@ def _names_the_cache(run: Run) -> None:
 
 
 def test_the_failure_names_the_line_that_caches(project: Project) -> None:
-    _copy(project, "result_cache")
+    project.copy_fixture("result_cache")
     run = project.run("--boundedload-memray", "--boundedload-json=report.json")
     run.result.assert_outcomes(failed=1, passed=1)
     assert "max_heap " in run.text and "> limit 16.0 MiB (memray heap high-water)" in run.text
@@ -60,8 +53,11 @@ def test_the_failure_names_the_line_that_caches(project: Project) -> None:
     assert test["measurement"]["max_threads"] == 1
 
 
-def test_a_test_the_cap_killed_still_says_where_it_allocated(project: Project) -> None:
-    _copy(project, "result_cache")
+def test_a_test_the_cap_killed_still_says_where_it_allocated(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project.copy_fixture("result_cache")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the captures go without a report dir
     run = project.run("--boundedload-memray", "--boundedload-hard-limit=24MiB", "-k", "memory")
     run.result.assert_outcomes(failed=1)
     assert "exceeded hard_limit 24.0 MiB" in run.text
@@ -69,13 +65,13 @@ def test_a_test_the_cap_killed_still_says_where_it_allocated(project: Project) -
     sites = _sites(run.text)
     assert CACHE_LINE in sites, run.text
     assert 0.9 * DOCUMENT <= sites[CACHE_LINE] <= 1.1 * DOCUMENT, sites
-    assert not list(
-        Path("/tmp").glob("boundedload-traces-*/boundedload-*-test_pricing_memory_is_bounded.bin")
-    )
+    # The parent read the capture the killed child left, and removed it.
+    (traces,) = tmp_path.glob("boundedload-traces-*")
+    assert list(traces.iterdir()) == []
 
 
 def test_under_xdist_the_sites_come_with_the_report(project: Project) -> None:
-    _copy(project, "result_cache")
+    project.copy_fixture("result_cache")
     run = project.run("--boundedload-memray", "-n", "2")
     run.result.assert_outcomes(failed=1, passed=1)
     _names_the_cache(run)
@@ -83,7 +79,7 @@ def test_under_xdist_the_sites_come_with_the_report(project: Project) -> None:
 
 def test_pytest_memray_and_boundedload_both_report(project: Project) -> None:
     pytest.importorskip("pytest_memray")
-    _copy(project, "result_cache")
+    project.copy_fixture("result_cache")
     run = project.run("--memray", "--boundedload-memray")
     run.result.assert_outcomes(failed=1, passed=1)
     assert "RuntimeError" not in run.text
@@ -122,42 +118,15 @@ def test_a_test_with_its_own_tracker_is_told_to_use_memray_false(project: Projec
 
 # test_frees leaves ~30 MiB of free pymalloc space behind; the flood's heap peak counts
 # objects, so it cannot depend on that.
-REPEATED = """
-import asyncio
-
-import pytest
-
-KEPT = []
-
-
-def test_frees():
-    objects = [(i, str(i)) for i in range(300_000)]
-    KEPT.extend(objects[::8])
-    del objects
-
-
-@pytest.mark.parametrize("run", range(4))
-@pytest.mark.boundedload(memray=True)
-def test_flood(flood, run):
-    async def main():
-        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks(5_000)])
-
-    asyncio.run(main())
-"""
+REPEATED = free_then_flood(5_000, "memray=True")
 
 
 def test_the_heap_peak_is_the_same_alone_first_and_after_others(project: Project) -> None:
-    project.pytester.makepyfile(test_repeat=REPEATED)
-    alone = project.run("test_repeat.py::test_flood[2]")
-    alone.result.assert_outcomes(passed=1)
-    reference = alone.figures("test_flood[2]")["heap_peak"]
+    reference, figures = project.alone_and_in_a_session(REPEATED, "heap_peak", ())
     assert 2 * MiB <= reference <= 16 * MiB
-    run = project.run()
-    run.result.assert_outcomes(passed=5)
     allowed = max(reference // 20, 512 * 1024)
-    for i in range(4):
-        peak = run.figures(f"test_flood[{i}]")["heap_peak"]
-        assert reference - allowed <= peak <= reference + allowed, (i, peak, reference)
+    for label, peak in figures.items():
+        assert reference - allowed <= peak <= reference + allowed, (label, peak, reference)
 
 
 GROWING = """
@@ -206,19 +175,20 @@ def test_the_baseline_gate_compares_the_heap_peak(project: Project, monkeypatch:
         pytest.param(
             ("--boundedload-memray-top=0",),
             "",
-            "invalid memray_top='0' from option --boundedload-memray-top",
+            "invalid memray_top='0' from option --boundedload-memray-top: must be greater than zero",
             id="top-zero",
         ),
         pytest.param(
             ("--boundedload-report-dir=test_bad.py",),
             "",
-            "invalid report_dir='test_bad.py' from option --boundedload-report-dir",
+            "invalid report_dir='test_bad.py' from option --boundedload-report-dir:"
+            " {path}/test_bad.py is not a directory",
             id="report-dir-is-a-file",
         ),
         pytest.param(
             ("--boundedload-max-heap=12 parsecs",),
             "",
-            "invalid max_heap='12 parsecs' from option --boundedload-max-heap",
+            "invalid max_heap='12 parsecs' from option --boundedload-max-heap: unknown unit 'parsecs'",
             id="max-heap-unit",
         ),
     ],
@@ -229,7 +199,7 @@ def test_bad_tracing_settings_are_usage_errors(
     project.pytester.makepyfile(test_bad=f"import pytest\n\n{source}\ndef test_x():\n    pass\n")
     run = project.run_inprocess(*args)
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
-    assert message in run.text, run.text
+    assert message.format(path=project.path) in run.text, run.text
 
 
 def test_sites_group_by_the_first_frame_in_user_code(tmp_path: Path) -> None:
@@ -296,26 +266,19 @@ def test_without_memray_tracing_says_so_once_and_the_rest_works(project: Project
     )
 
 
-SCALING = """
+SCALING = (
+    """
 import asyncio
 import json
 
 import pytest
-
-KEPT = []
-
+"""
+    + UNBOUNDED_RUN
+    + """
 
 @pytest.mark.boundedload(memray=True)
 @pytest.mark.parametrize("isolate", [True, False])
 def test_scaling(flood, isolate, tmp_path):
-    async def unbounded(n):
-        async def one(i):
-            await asyncio.sleep(0)
-            KEPT.append(bytes(1000))
-
-        await asyncio.gather(*[one(i) for i in range(n)])
-        KEPT.clear()
-
     async def bounded(n):
         async def worker(items):
             for _ in items:
@@ -332,6 +295,7 @@ def test_scaling(flood, isolate, tmp_path):
         json.dumps({name: report.to_dict() for name, report in reports.items()})
     )
 """
+)
 
 
 def test_a_traced_scaling_fits_the_heap_peak(project: Project) -> None:

@@ -32,13 +32,24 @@ def test_free_bytes_are_free_blocks_and_unused_pools() -> None:
 
 def test_this_interpreter_reads_its_free_space_from_any_thread() -> None:
     assert pyfree.threadsafe()
-    free = pyfree.free_bytes()
-    assert free is not None and free >= 0
     seen: list[int | None] = []
-    thread = threading.Thread(target=lambda: seen.append(pyfree.free_bytes()))
+
+    def frees_and_reads() -> None:
+        # Read on this thread before and after freeing ~10 MiB of small objects: the
+        # free space grows by about that much.
+        objects = [(i, str(i)) for i in range(100_000)]
+        kept = objects[::8]
+        seen.append(pyfree.free_bytes())
+        del objects
+        seen.append(pyfree.free_bytes())
+        assert kept
+
+    thread = threading.Thread(target=frees_and_reads)
     thread.start()
     thread.join()
-    assert seen[0] is not None and seen[0] >= 0
+    before, after = seen
+    assert before is not None and after is not None
+    assert after - before > 4 * MiB
 
 
 def test_without_pymalloc_nothing_is_followed() -> None:

@@ -15,10 +15,10 @@ from ..measure.measurement import format_figure
 from ..outcome import decode
 from .files import stem
 
-__all__ = ["INDEX", "IndexWriter"]
+__all__ = ["FIGURES", "INDEX", "IndexWriter"]
 
 INDEX = "index.html"
-_FIGURES = ("peak_rss", "rss_growth", "heap_peak", "max_in_flight", "max_tasks", "max_held", "max_threads")
+FIGURES = ("peak_rss", "rss_growth", "heap_peak", "max_in_flight", "max_tasks", "max_held", "max_threads")
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 2em; }
@@ -55,13 +55,13 @@ class IndexWriter:
             if not own:
                 continue
             anchor = html.escape(stem(nodeid), quote=True)
-            cells = "".join(f"<td>{_figure(name, figures)}</td>" for name in _FIGURES)
+            cells = "".join(f"<td>{_figure(name, figures)}</td>" for name in FIGURES)
             status = f'<span class="failed">{result}</span>' if result == "failed" else result
             rows.append(
                 f'<tr><td><a href="#{anchor}">{html.escape(nodeid)}</a></td><td>{status}</td>{cells}</tr>'
             )
             sections.append(_section(nodeid, anchor, violations, own))
-        header = "".join(f"<th>{name}</th>" for name in ("test", "outcome", *_FIGURES))
+        header = "".join(f"<th>{name}</th>" for name in ("test", "outcome", *FIGURES))
         body = ["<h1>pytest-boundedload report</h1>"]
         if rows:
             body += [f"<table><tr>{header}</tr>", *rows, "</table>", *sections]
