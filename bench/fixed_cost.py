@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
+
+from pytest_runs import pytest_seconds
 
 TESTS = """
 import pytest
@@ -39,13 +38,7 @@ ARMS = {
 
 def session(project: str, *extra: str) -> float:
     """Seconds of one pytest run on ``project``."""
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", project, *extra],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
+    return pytest_seconds(project, *extra)
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
+
+from pytest_runs import pytest_seconds
 
 TEST = """
 import asyncio
@@ -45,12 +45,7 @@ def pytest_runtest_logreport(report):
 def one_run(project: str, *extra: str) -> float:
     """The flood test's call-phase seconds in a fresh pytest process."""
     out = os.path.join(project, "duration")
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", project, *extra],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "BENCH_DURATION": out},
-    )
+    pytest_seconds(project, *extra, env={**os.environ, "BENCH_DURATION": out})
     with open(out) as f:
         return float(f.read())
 

@@ -25,10 +25,10 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+
+from pytest_runs import pytest_seconds
 
 from pytest_boundedload.measure.heap import trim_c_heap
 from pytest_boundedload.measure.pyfree import FreeSpaceTracker
@@ -84,13 +84,8 @@ def following(n: int, rounds: int) -> tuple[float, float]:
 
 
 def session(project: str, *extra: str) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", project, *extra],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
+    """Seconds of one pytest run on ``project``."""
+    return pytest_seconds(project, *extra)
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from pytest_runs import pytest_seconds
 
 _ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 _PLUGIN_LINE = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \| pytest_boundedload\.plugin$", re.MULTILINE)
@@ -44,14 +45,7 @@ def import_us() -> int:
 
 def collect(project: str, *extra: str) -> float:
     """Seconds of ``pytest --collect-only`` on ``project``."""
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", project, *extra],
-        check=True,
-        capture_output=True,
-        env=_ENV,
-    )
-    return time.perf_counter() - started
+    return pytest_seconds(project, "--collect-only", *extra, env=_ENV)
 
 
 def main() -> None:
