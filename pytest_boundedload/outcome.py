@@ -22,6 +22,7 @@ from .baseline.compare import Delta, regressions
 from .limits import Limits
 from .measure.measurement import Measurement, is_size
 from .memtrace.sites import HeapSite
+from .properties import PREFIX
 from .report import (
     SECTION_CROSSED,
     SECTION_HARD_LIMIT,
@@ -56,7 +57,6 @@ MEMORY = "MEMORY"
 UNBOUNDED = "UNBOUNDED"
 STATUS_LETTERS = {MEMORY: "M", UNBOUNDED: "U"}
 
-PREFIX = "boundedload."
 _VIOLATION = PREFIX + "violation"
 _LIMIT = PREFIX + "limit."
 _SOURCE = PREFIX + "limit_source."

@@ -163,8 +163,8 @@ class BoundedLoadPlugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.gate.seen(report.nodeid)
-        if report.when != "call" or report.skipped:
-            return
+        if report.when != "call" or report.skipped or not self.outcomes.known(report):
+            return  # not a measured test's (its outcome is neither made here nor carried)
         outcome = self.outcomes.of(report)
         if outcome.measurement is not None:
             self.rows.append((report.nodeid, outcome.measurement, outcome.crossed))

@@ -19,6 +19,7 @@ import pytest
 
 from .limits import Limits, marker_limits
 from .memtrace.settings import marker_trace, traced
+from .properties import carries_outcome
 from .units import InvalidValue
 
 # What only a measured test needs (its verdict, its memray tracing) is imported when it
@@ -86,7 +87,7 @@ class ItemState:
             self.windows.close()
             self.windows = None
 
-    def close(self, nodeid: str = "") -> None:
+    def close(self, nodeid: str) -> None:
         """Close the windows (at teardown), draw the test's pictures when a report
         directory is set, and let the windows go: the item lives for the whole session,
         its counters need not."""
@@ -222,6 +223,10 @@ class ReportOutcomes:
         except TypeError:  # cannot be weakly referenced: decoded again when asked
             return
         self._outcomes[id(report)] = outcome
+
+    def known(self, report: pytest.TestReport) -> bool:
+        """Whether ``report`` has an outcome: made here, or carried in its properties."""
+        return id(report) in self._outcomes or carries_outcome(report.user_properties)
 
     def of(self, report: pytest.TestReport) -> Outcome:
         """The report's outcome: the one made here, or decoded once (xdist, hard_limit)."""

@@ -61,10 +61,18 @@ class CrashNotes:
         return cls(directory, workerinput["workerid"]) if directory else None
 
     def ticker(self, nodeid: str, in_flight: InFlightCounter) -> Callable[[], None]:
-        """What a window calls now and then: note the test's latest figures."""
-        return lambda: self.write(
-            nodeid, {"tasks_started": in_flight.read().started, "peak_rss": peak_rss_now()}
-        )
+        """What a window calls at every sampler tick: note the test's latest figures, so
+        a crashed worker's are at most one interval old; the file is rewritten only when
+        they changed."""
+        last: list[dict[str, int]] = []
+
+        def tick() -> None:
+            figures = {"tasks_started": in_flight.read().started, "peak_rss": peak_rss_now()}
+            if not last or figures != last[0]:
+                self.write(nodeid, figures)
+                last[:] = [figures]
+
+        return tick
 
     @staticmethod
     def find(directory: Path, nodeid: str) -> dict[str, Any] | None:

@@ -174,9 +174,12 @@ def test_the_empty_cgroups_of_a_dead_process_are_removed() -> None:
     alive = probe.path.parent / f"boundedload-{os.getppid()}-1"  # a live process's: kept
     alive.mkdir()
     try:
-        group = Cgroup.create(64 * MiB)
-        assert group is not None
-        group.remove()
+        # A process that starts after them sweeps them, at its first cgroup.
+        code = (
+            "from pytest_boundedload.isolate.cgroup import Cgroup\n"
+            "group = Cgroup.create(64 << 20); assert group is not None; group.remove()"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
         assert not stale.exists()
         assert alive.exists()
     finally:

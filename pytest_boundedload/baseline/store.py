@@ -201,7 +201,7 @@ def lock_path(path: Path) -> Path:
     """The lock file of the baseline at ``path``: in the temporary directory, named after
     the baseline's absolute path, so nothing but the baseline sits in its (committed)
     directory."""
-    digest = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]  # one name per file
     return Path(tempfile.gettempdir()) / f"pytest-boundedload-{digest}.lock"
 
 

@@ -33,7 +33,9 @@ class Cgroup:
         if base is None:
             return None
         version_1 = (base / "memory.limit_in_bytes").exists()
-        _remove_stale(base)
+        if os.getpid() not in _SWEPT:  # groups of processes that died before this one began
+            _SWEPT.add(os.getpid())
+            _remove_stale(base)
         cls._counter += 1
         path = base / f"boundedload-{os.getpid()}-{cls._counter}"
         try:
@@ -90,6 +92,9 @@ class Cgroup:
             except OSError:
                 time.sleep(0.01)
         warnings.warn(f"boundedload: could not remove the cgroup {self.path}", RuntimeWarning, stacklevel=2)
+
+
+_SWEPT: set[int] = set()  # the processes that swept already
 
 
 def _remove_stale(base: Path) -> None:

@@ -24,6 +24,7 @@ resources (an event loop's selector, sockets) between the two processes.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import threading
 import warnings
@@ -168,24 +169,27 @@ def _failure_text(
 
 
 def _left_captures(paths: list[str], trace: TraceConfig | None) -> tuple[HeapFigures | None, str]:
-    """The figures of the last capture a stopped child left (its earlier windows ended
-    and removed theirs), and a note when it could not be read."""
+    """The figures of the last capture a stopped child left: the window it was stopped
+    in. Only that one is read (and kept for a flamegraph when ``trace.keep``); every
+    other announced capture (an earlier window's, kept for pictures the child could not
+    draw) is removed. A note says when it could not be read."""
     if trace is None:
         return None, ""
-    figures, note = None, ""
-    for name in paths:
-        path = Path(name)
-        if not path.exists():
-            continue
-        try:
-            figures, note = read_capture(path, trace.top), ""
-        except Exception as exc:  # a capture cut short in a way memray cannot read
-            figures, note = None, f"(the memray capture {path} could not be read: {exc})"
-        finally:
-            if not trace.keep:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-    return figures, note
+    left = [Path(name) for name in paths if os.path.exists(name)]
+    if not left:
+        return None, ""
+    *earlier, last = left
+    for path in earlier:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    try:
+        return read_capture(last, trace.top), ""
+    except Exception as exc:  # a capture cut short in a way memray cannot read
+        return None, f"(the memray capture {last} could not be read: {exc})"
+    finally:
+        if not trace.keep:
+            with contextlib.suppress(OSError):
+                last.unlink()
 
 
 def _flamegraph_here(nodeid: str, directory: Path, announced: list[str]) -> None:
@@ -257,18 +261,19 @@ def run_hard_limited(
     missing = _unfinished_phase(phases)
     if missing is not None:
         last = progress[-1] if progress else None
-        text = _failure_text(cap, outcome, interruption, last)
+        started = _left_tasks_started(left["counter"])  # exact, where a traced child counted them
+        if started is not None:
+            last = {"peak_rss": 0, **(last or {}), "tasks_started": started}
         figures, note = _left_captures(left["capture"], trace)
-        started = _left_tasks_started(left["counter"])
         _report_stopped_child(
             item,
             missing,
-            text,
+            _failure_text(cap, outcome, interruption, last),
             memory=outcome is not None and outcome.out_of_memory,
             figures=figures,
-            tasks=started if started is not None else last["tasks_started"] if last else 0,
+            tasks=last["tasks_started"] if last else 0,
             note=note,
-            last=None if last is None else {**last, "tasks_started": started or last["tasks_started"]},
+            last=last,
         )
     if trace is not None and trace.keep and (missing is not None or not all(phases.values())):
         _flamegraph_here(item.nodeid, trace.directory, left["capture"])

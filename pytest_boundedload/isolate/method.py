@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["CAP_METHOD_ENV", "METHODS", "cap_method"]
+__all__ = ["CAP_METHOD_ENV", "cap_method"]
 
 # Forces the kind of cap: "cgroup", "rlimit" or "auto" (a cgroup where one can be made).
 CAP_METHOD_ENV = "BOUNDEDLOAD_CAP"
-METHODS = ("auto", "cgroup", "rlimit")
+_METHODS = ("auto", "cgroup", "rlimit")
 
 
 def cap_method() -> str:
     """The kind of cap to use, from ``BOUNDEDLOAD_CAP`` (default ``auto``); ValueError
     naming the variable and the value when it is none of ``auto``, ``cgroup``, ``rlimit``."""
     value = os.environ.get(CAP_METHOD_ENV, "").strip() or "auto"
-    if value not in METHODS:
+    if value not in _METHODS:
         raise ValueError(
             f"invalid {CAP_METHOD_ENV}={os.environ[CAP_METHOD_ENV]!r} from the environment:"
             " expected auto, cgroup or rlimit"

@@ -134,12 +134,12 @@ _MAX_SHARE = 20
 class FreeSpaceTracker:
     """How much of pymalloc's free space one window takes.
 
-    Read at :meth:`start`, at every :meth:`sample` (the sampler thread calls it each
-    tick) and at the start of garbage collections, which allocation of container
-    objects sets off, so a burst of allocation inside code that holds the GIL is seen
-    while it happens, not only when the sampler thread gets its turn. Reads from
-    collections are at most one per :data:`_MIN_PERIOD`, and further apart when the
-    statistics of a large heap take longer to read. Nothing is followed where the
+    Read at :meth:`start` and :meth:`stop`, at the sampler thread's ticks and at the
+    start of garbage collections, which allocation of container objects sets off, so a
+    burst of allocation inside code that holds the GIL is seen while it happens, not
+    only when the sampler thread gets its turn. Those reads (:meth:`sample_if_due`) are
+    at most one per :data:`_MIN_PERIOD`, and further apart when the statistics of a
+    large heap take longer to read. Nothing is followed where the
     statistics cannot be read from any thread (:func:`threadsafe`).
     """
 
@@ -192,10 +192,16 @@ class FreeSpaceTracker:
             self._least = min(self._least, free)
         self._period = max(_MIN_PERIOD, _MAX_SHARE * (time.thread_time() - began))
 
+    def sample_if_due(self) -> None:
+        """:meth:`sample`, unless the last read was less than a period ago (the reads
+        hold the GIL: on a large heap they are spaced out, see :data:`_MAX_SHARE`)."""
+        if time.monotonic() >= self._next:
+            self.sample()
+
     def _on_collection(self, phase: str, info: dict[str, int]) -> None:
         # Runs inside the code under test: never raise, and cost almost nothing when
         # no read is due.
-        if phase != "start" or time.monotonic() < self._next:
+        if phase != "start":
             return
         with contextlib.suppress(Exception):
-            self.sample()
+            self.sample_if_due()

@@ -2,9 +2,9 @@
 
 The own peak is exact where procfs allows: writing ``5`` to ``/proc/self/clear_refs``
 resets the kernel's ``VmHWM`` and reading it at the end gives the true peak, spikes inside
-C code included. Everything else is sampled by a daemon thread every ``interval`` (once
-a second while there is nothing a sample could add: exact peak, no children, no pymalloc
-statistics), and read at the events that raise it:
+C code included. Everything else is sampled by a daemon thread every ``interval``, started
+only once a sample can add something (no exact peak, ticks asked for, a first child), and
+read at the events that raise it:
 
 - pymalloc's free space (:class:`.pyfree.FreeSpaceTracker`): what the window took of
   the free space earlier work left (``reused``) is memory it needed that RSS does not
@@ -40,7 +40,7 @@ import psutil
 from . import procfs, pyfree
 from .descendants import Descendants
 from .measurement import PeakSource
-from .ownership import OWN_CHILDREN, OWN_THREADS, forking, own_child_ended, own_fork
+from .ownership import OWN_CHILDREN, OWN_THREADS, forking
 from .procfs import current_rss, peak_rss_now, vmhwm_available
 from .threadstarts import ThreadStarts, own_thread_start
 
@@ -49,15 +49,12 @@ __all__ = [
     "Sampler",
     "SamplerResult",
     "current_rss",
-    "own_child_ended",
-    "own_fork",
     "peak_rss_now",
     "vmhwm_available",
 ]
 
 # Reading every child's peak costs a file read each; do it at most this often.
 _CHILD_SCAN_PERIOD = 0.02
-_IDLE_PERIOD = 1.0
 _SPAWN_EVENTS = frozenset(
     {
         "os.fork",
@@ -122,7 +119,7 @@ class Sampler:
 
     def __init__(self, interval: float, on_tick: Callable[[], None] | None = None) -> None:
         self.interval = interval
-        # Called from the sampler thread after each periodic sample (at least once a second).
+        # Called from the sampler thread after each periodic sample.
         self._on_tick = on_tick
         self._procfs = os.path.exists(procfs.PROC_STATUS)
         self._process_handle: psutil.Process | None = None  # made only where procfs is missing
@@ -200,10 +197,12 @@ class Sampler:
                 self._sample_threads(fields)
         finally:
             try:
-                self._stop.set()
+                with self._lock:  # no thread starts once stopping (see _start_thread)
+                    self._stop.set()
+                    thread = self._thread
                 self._wake.set()
-                if self._thread is not None:
-                    self._thread.join()
+                if thread is not None:
+                    thread.join()
             finally:
                 self._free.stop()
         with contextlib.suppress(OSError):
@@ -240,17 +239,6 @@ class Sampler:
             return (fields or procfs.status_fields())["VmRSS"]
         return int(self._process().memory_info().rss)
 
-    def _period(self) -> float:
-        # With the kernel peak, hooked thread starts and no children, a periodic sample
-        # only adds threads started through bare _thread; waking every interval would
-        # cost more (each wake takes the GIL from the code under test) than it finds.
-        # Ticks someone asked for (a timeline, xdist's crash notes: a crashed worker's last
-        # figures must be at most one interval old) come every interval too.
-        idle = not (self._watch_children or self._free.following or self.keep_ticking or self._on_tick)
-        if self._vmhwm and idle:
-            return max(self.interval, _IDLE_PERIOD)
-        return self.interval
-
     def _start_thread(self) -> None:
         with self._lock:
             if self._thread is not None or self._stop.is_set():
@@ -265,7 +253,8 @@ class Sampler:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._period())
+            # The thread runs only when a tick can add something (see start): every interval.
+            self._wake.wait(self.interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -273,12 +262,13 @@ class Sampler:
                 self._tick()
 
     def _tick(self) -> None:
+        fields = procfs.status_fields() if self._procfs else None  # one reading a tick
         if not self._vmhwm:
-            rss = self._rss()
+            rss = self._rss(fields)
             if rss > self._peak_rss:
                 self._peak_rss = rss
-        self._sample_threads()
-        self._free.sample()
+        self._sample_threads(fields)
+        self._free.sample_if_due()
         now = time.monotonic()
         if self._watch_children and now - self._last_scan >= _CHILD_SCAN_PERIOD:
             self._scan_children(now)

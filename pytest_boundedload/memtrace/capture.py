@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .coexist import is_tracker_clash
 from .sites import HeapSite, top_sites
 
 __all__ = ["HeapCapture", "HeapFigures", "TrackerBusy", "read_capture", "release_inherited", "unavailable"]
@@ -116,7 +117,7 @@ class HeapCapture:
         try:
             tracker.__enter__()
         except RuntimeError as exc:
-            if "Tracker" in str(exc):
+            if is_tracker_clash(exc):
                 raise TrackerBusy(str(exc)) from None
             raise
         self._tracker = tracker

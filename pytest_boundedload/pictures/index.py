@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from ..baseline.store import write_atomically
 from ..measure.measurement import format_figure
 from ..outcome import decode
 from .files import stem
@@ -68,7 +68,7 @@ class IndexWriter:
         else:
             body.append("<p>No test left a picture or a flamegraph.</p>")
         head = f'<meta charset="utf-8"><title>boundedload report</title><style>{_STYLE}</style>'
-        _write(
+        write_atomically(
             self.directory / INDEX,
             f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>\n",
         )
@@ -93,11 +93,3 @@ def _section(nodeid: str, anchor: str, violations: tuple[str, ...], files: list[
     if links:
         parts.append(f"<ul>{''.join(links)}</ul>")
     return "".join(parts)
-
-
-def _write(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)

@@ -22,18 +22,13 @@ MiB = 1 << 20
 def missing() -> str | None:
     """Why PNGs cannot be drawn here, or None when they can."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        import matplotlib.figure  # noqa: F401  (a Figure draws without pyplot or a backend switch)
     except Exception as exc:
         return f"matplotlib cannot be used ({exc}); pip install 'pytest-boundedload[plot]' for PNG pictures"
     return None
 
 
 def _figure() -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
     figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")

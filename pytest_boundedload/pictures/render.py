@@ -15,10 +15,10 @@ import contextlib
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..notices import warn_once
 from . import plots
 from .files import FLAMEGRAPH, SCALING, TIMELINE, stem
 
@@ -29,13 +29,6 @@ __all__ = ["CAPTURE", "flamegraph_of", "keep_capture", "render_flamegraph", "ren
 
 CAPTURE = ".memray.bin"
 _FLAMEGRAPH_TIMEOUT = 300.0
-_WARNED: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
 def render_flamegraph(capture: Path, out: Path) -> None:
@@ -56,11 +49,11 @@ def render_flamegraph(capture: Path, out: Path) -> None:
             command, capture_output=True, text=True, timeout=_FLAMEGRAPH_TIMEOUT, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        _warn_once(f"boundedload: no flamegraph for {capture}: {exc}")
+        warn_once(f"boundedload: no flamegraph for {capture}: {exc}")
         return
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        _warn_once(f"boundedload: no flamegraph for {capture}: memray flamegraph failed: {last}")
+        warn_once(f"boundedload: no flamegraph for {capture}: memray flamegraph failed: {last}")
 
 
 def _pngs(directory: Path, name: str, nodeid: str, windows: TestWindows, failed: bool) -> None:
@@ -70,7 +63,7 @@ def _pngs(directory: Path, name: str, nodeid: str, windows: TestWindows, failed:
         return
     why = plots.missing()
     if why is not None:
-        _warn_once(f"boundedload: no PNG pictures: {why}")
+        warn_once(f"boundedload: no PNG pictures: {why}")
         return
     for suffix, report in todo:
         plots.scaling_png(report, f"{nodeid}: flood.scaling", directory / f"{name}{suffix}")
@@ -108,7 +101,7 @@ def render_test(
             else:
                 flamegraph_of(directory, nodeid, best)
     except Exception as exc:  # a picture is never why a test fails
-        _warn_once(f"boundedload: pictures of {nodeid} could not be made: {type(exc).__name__}: {exc}")
+        warn_once(f"boundedload: pictures of {nodeid} could not be made: {type(exc).__name__}: {exc}")
     finally:
         for capture in windows.captures:
             with contextlib.suppress(OSError):
