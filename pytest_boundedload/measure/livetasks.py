@@ -113,11 +113,12 @@ class _LoopState:
 def other_threads_loops() -> list[asyncio.AbstractEventLoop]:
     """Loops running ``run_forever`` in other threads now, found on their stacks."""
     loops: list[asyncio.AbstractEventLoop] = []
-    me = threading.get_ident()
-    for ident, frame in sys._current_frames().items():
-        if ident == me:
-            continue
-        current: Any = frame
+    frames = sys._current_frames()
+    # This thread's frame object refers to this dict through its locals: without it, the
+    # cycle would keep the callers' frames, and what their locals hold, until a collection.
+    del frames[threading.get_ident()]
+    for top in frames.values():
+        current: Any = top
         while current is not None:
             if current.f_code.co_name == "run_forever":
                 loop = current.f_locals.get("self")
