@@ -254,3 +254,20 @@ def test_asked_for_ticks_start_the_thread_at_once() -> None:
     finally:
         sampler.stop()
     assert _sampler_threads() == []
+
+
+def test_status_fields_are_the_kernels() -> None:
+    with open("/proc/self/status") as f:
+        lines = dict(line.split(":", 1) for line in f if ":" in line)
+    fields = procfs.status_fields()
+    assert set(fields) == {"VmHWM", "VmRSS", "Threads"}
+    assert fields["Threads"] == int(lines["Threads"]) == threading.active_count()
+    assert fields["VmHWM"] >= fields["VmRSS"] > 0
+    assert fields["VmRSS"] % 1024 == 0  # kB in the file, bytes here
+
+
+def test_rss_and_threads_agree_with_the_status_file() -> None:
+    quick, full = procfs.rss_and_threads(), procfs.status_fields()
+    assert quick["Threads"] == full["Threads"]
+    # Two readings a moment apart: the same pages, give or take what the read allocated.
+    assert full["VmRSS"] - 256 * 1024 <= quick["VmRSS"] <= full["VmRSS"] + 256 * 1024

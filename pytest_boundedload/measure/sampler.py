@@ -114,6 +114,16 @@ def _forget_windows_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_windows_in_child)
 
 
+_PROCFS: dict[str, bool] = {}
+
+
+def _has_procfs(status: str) -> bool:
+    present = _PROCFS.get(status)
+    if present is None:
+        present = _PROCFS[status] = os.path.exists(status)
+    return present
+
+
 class Sampler:
     """Start at the beginning of a window, stop at its end; not reusable."""
 
@@ -121,11 +131,12 @@ class Sampler:
         self.interval = interval
         # Called from the sampler thread after each periodic sample.
         self._on_tick = on_tick
-        self._procfs = os.path.exists(procfs.PROC_STATUS)
+        self._procfs = _has_procfs(procfs.PROC_STATUS)
         self._process_handle: psutil.Process | None = None  # made only where procfs is missing
-        self._stop = threading.Event()
-        # Set to make the sampler thread take its next sample now (a first child appeared).
-        self._wake = threading.Event()
+        self._stopping = False
+        # Set to make the sampler thread take its next sample now (a first child appeared);
+        # made with the thread, as most windows never start one.
+        self._wake: threading.Event | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._vmhwm = False
@@ -153,20 +164,22 @@ class Sampler:
         _install_audit_hook()
         self._owner = os.getpid()
         self._vmhwm = self._procfs and vmhwm_available()
-        # One reading of /proc/self/status serves the start's RSS and thread counts.
-        fields = procfs.status_fields() if self._procfs else None
+        # One reading of /proc/self/stat serves the start's RSS and thread counts.
+        fields = procfs.rss_and_threads() if self._procfs else None
         self._start_rss = self._rss(fields)
         self._peak_rss = self._start_rss
         # What was already running is not the window's: threads beyond the main one and
         # children alive now are left out of the counts (xdist's and pytest-timeout's
         # threads, a fixture's server process).
-        self._threads_before = self._thread_count(fields) - 1
-        self._tasks_before = self._other_threads()
-        self._children.refresh()
-        self._children_before = self._children.pids
-        self._children.ignore(self._children_before)
-        self._sample_threads(fields)
-        self._scan_children(time.monotonic())
+        threads = self._thread_count(fields)
+        self._threads_before = threads - 1
+        self._tasks_before = self._other_threads() if self._threads_before > 0 else []
+        if self._children.refresh():
+            self._children_before = self._children.pids
+            self._children.ignore(self._children_before)
+        # The window's own thread; no child of the window's yet (those alive were left out).
+        self._max_threads = threads - len(self._tasks_before) if self._procfs else 1
+        self._last_scan = time.monotonic()
         # Known before the thread starts: its first wait already uses the right period.
         self._watch_children = False
         self._thread = None
@@ -198,10 +211,10 @@ class Sampler:
         finally:
             try:
                 with self._lock:  # no thread starts once stopping (see _start_thread)
-                    self._stop.set()
-                    thread = self._thread
-                self._wake.set()
-                if thread is not None:
+                    self._stopping = True
+                    thread, wake = self._thread, self._wake
+                if thread is not None and wake is not None:
+                    wake.set()
                     thread.join()
             finally:
                 self._free.stop()
@@ -241,8 +254,9 @@ class Sampler:
 
     def _start_thread(self) -> None:
         with self._lock:
-            if self._thread is not None or self._stop.is_set():
+            if self._thread is not None or self._stopping:
                 return
+            self._wake = threading.Event()
             thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
             OWN_THREADS.add(thread)
             # Started under the lock: stop() either sees no thread or a started one. The
@@ -252,11 +266,13 @@ class Sampler:
             self._thread = thread
 
     def _run(self) -> None:
+        wake = self._wake
+        assert wake is not None  # made before the thread starts
         while True:
             # The thread runs only when a tick can add something (see start): every interval.
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
+            wake.wait(self.interval)
+            wake.clear()
+            if self._stopping:
                 return
             with contextlib.suppress(OSError):  # a missed sample, not a dead sampler
                 self._tick()
@@ -282,6 +298,8 @@ class Sampler:
             count = self._process().num_threads()
         # The plugin's own threads (this sampler, a hard_limit child's reporter) are not
         # the code under test's.
+        if not OWN_THREADS:
+            return count
         return count - sum(thread.is_alive() for thread in list(OWN_THREADS))
 
     def _other_threads(self) -> list[str]:
@@ -308,6 +326,14 @@ class Sampler:
             if count > self._max_threads:
                 self._max_threads = count
 
+    def _wake_thread(self) -> bool:
+        """Make the sampler thread sample now; False when there is none."""
+        wake = self._wake
+        if wake is None:
+            return False
+        wake.set()
+        return True
+
     def _scan_children(self, now: float) -> None:
         if OWN_CHILDREN:
             self._children.ignore(frozenset(OWN_CHILDREN))
@@ -328,9 +354,8 @@ class Sampler:
             self._watch_children = True
             with contextlib.suppress(RuntimeError):  # no thread left to start: still counted below
                 self._start_thread()
-            self._wake.set()
-        if asyncio._get_running_loop() is not None:
-            self._wake.set()
+            self._wake_thread()
+        if asyncio._get_running_loop() is not None and self._wake_thread():
             return
         count = self._children.refresh() + 1
         with self._lock:
