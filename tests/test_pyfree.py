@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
+
+import pytest
 
 from pytest_boundedload.measure import pyfree
 
@@ -95,10 +98,29 @@ def test_a_burst_inside_code_that_holds_the_gil_is_seen() -> None:
     assert restored == "True"  # the collection hook is gone
 
 
+def test_little_free_space_is_not_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    free = pyfree.free_bytes()
+    assert free is not None
+    monkeypatch.setattr(pyfree, "NOT_WORTH_FOLLOWING", free + 64 * MiB)
+    callbacks = list(gc.callbacks)
+    tracker = pyfree.FreeSpaceTracker()
+    tracker.start()
+    following, hooked = tracker.following, gc.callbacks != callbacks
+    taken = [(i, str(i)) for i in range(20_000)]
+    tracker.stop()
+    assert (following, hooked, tracker.reused) == (False, False, 0)
+    assert taken
+
+
 def test_a_window_that_takes_nothing_reuses_nothing() -> None:
+    room = [(i, str(i)) for i in range(100_000)]
+    kept = room[::8]
+    del room  # at least NOT_WORTH_FOLLOWING of free space to follow
+    assert (pyfree.free_bytes() or 0) >= pyfree.NOT_WORTH_FOLLOWING
     tracker = pyfree.FreeSpaceTracker()
     tracker.start()
     tracker.sample()
     tracker.stop()
     assert tracker.following
     assert 0 <= tracker.reused < 256 * 1024
+    assert kept

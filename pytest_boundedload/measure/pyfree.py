@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["FreeSpaceTracker", "free_bytes", "stats_text", "threadsafe"]
+__all__ = ["NOT_WORTH_FOLLOWING", "FreeSpaceTracker", "free_bytes", "stats_text", "threadsafe"]
 
 _AVAILABLE = re.compile(r"^# bytes in available blocks\s*=\s*([\d,]+)\s*$", re.MULTILINE)
 _UNUSED = re.compile(r"^(\d+) unused pools \* ([\d,]+) bytes", re.MULTILINE)
@@ -129,6 +129,12 @@ def free_bytes(text: str | None = None) -> int | None:
 # never spend more than 1/_MAX_SHARE of the time on it.
 _MIN_PERIOD = 0.002
 _MAX_SHARE = 20
+# Less free space than this at the start is not followed: a window can take at most what
+# there is, and 1 MiB is what tells two memory figures apart (10 % or 1 MiB); part of
+# it is often the newest arena's untouched tail, which the growth of RSS counts anyway.
+# Each read walks every pool of the heap (tens of microseconds); most small tests start
+# with less than this and pay for one read only.
+NOT_WORTH_FOLLOWING = 1024 * 1024
 
 
 class FreeSpaceTracker:
@@ -155,6 +161,8 @@ class FreeSpaceTracker:
         """Read the free space now and follow it until :meth:`stop`."""
         self._owner = os.getpid()
         self._start = free_bytes() if threadsafe() else None
+        if self._start is not None and self._start < NOT_WORTH_FOLLOWING:
+            self._start = None
         self._least = self._start or 0
         if self._start is not None:
             gc.callbacks.append(self._on_collection)
@@ -169,7 +177,8 @@ class FreeSpaceTracker:
 
     @property
     def following(self) -> bool:
-        """Whether the free space is followed (started, with readable statistics)."""
+        """Whether the free space is followed (started, with readable statistics and at
+        least :data:`NOT_WORTH_FOLLOWING` of free space at the start)."""
         return self._start is not None
 
     @property
