@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import json
 import multiprocessing
 import os
 import socket
@@ -13,7 +14,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from blockbuster import blockbuster_ctx
@@ -24,6 +25,9 @@ from pytest_boundedload.flood.workload import Workload
 from pytest_boundedload.measure.inflight import InFlightCounter
 from pytest_boundedload.measure.livetasks import LiveTaskCounter
 from pytest_boundedload.measure.window import Window
+
+if TYPE_CHECKING:
+    from conftest import Project
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -333,3 +337,52 @@ def test_a_failed_task_is_freed_by_reference_counting_alone(window: Window) -> N
     finally:
         gc.enable()
         window.stop()
+
+
+# 10. A measured test leaves no reference cycles behind: the garbage collector of a long
+# session has nothing of the plugin's to find (it would cost every later collection).
+
+CYCLES = """
+import asyncio, collections, gc, json
+
+import pytest
+
+FOUND = collections.Counter()
+RUNS = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logfinish(nodeid, location):
+    RUNS.append(nodeid)
+    if len(RUNS) == 5:  # the first tests' one-time caches are made by now
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+    elif len(RUNS) == 15:
+        gc.collect()
+        gc.set_debug(0)
+        FOUND.update(type(o).__name__ for o in gc.garbage)
+        with open("cycles.json", "w") as f:
+            json.dump(dict(FOUND), f)
+
+
+"""
+
+CYCLE_TESTS = """
+import asyncio
+
+import pytest
+
+
+@pytest.mark.parametrize("run", range(20))
+def test_flood(flood, run):
+    async def main():
+        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks(100, size=64)])
+    asyncio.run(main())
+"""
+
+
+def test_a_measured_test_leaves_no_reference_cycles(project: Project) -> None:
+    project.pytester.makepyfile(cycles_plugin=CYCLES, test_cycles=CYCLE_TESTS)
+    run = project.run("-p", "cycles_plugin", "--boundedload-all")
+    run.result.assert_outcomes(passed=20)
+    assert json.loads((project.path / "cycles.json").read_text()) == {}

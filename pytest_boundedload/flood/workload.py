@@ -41,24 +41,35 @@ class SyntheticTask(NamedTuple):
 Maker = Callable[..., SyntheticTask]
 
 
+# The count each held item is in, by the item's id: one item class for every workload,
+# so making a workload makes no class (a class is a reference cycle, which would keep its
+# count alive until a collection).
+_HELD_BY: dict[int, HeldItems] = {}
+
+
+class _HeldTask(SyntheticTask):
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        held = _HELD_BY.pop(id(self), None)
+        if held is not None:
+            held.release(id(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SyntheticTask, tuple(self))
+
+
+_HeldTask.__name__ = _HeldTask.__qualname__ = "SyntheticTask"
+
+
 def _held_maker(held: HeldItems, size: int) -> Maker:
     """Makes items that count themselves into ``held`` while alive and carry ``size``
     bytes; still plain ``SyntheticTask`` tuples to every reader (and to pickle)."""
-    take, release, bodies = held.take, held.release, held.bodies
-
-    class HeldTask(SyntheticTask):
-        __slots__ = ()
-
-        def __del__(self) -> None:
-            release(id(self))
-
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (SyntheticTask, tuple(self))
-
-    HeldTask.__name__ = HeldTask.__qualname__ = "SyntheticTask"
+    take, bodies, owners = held.take, held.bodies, _HELD_BY
 
     def make(index: int, payload: int = 0, latency: float = 0.0, fail: bool = False) -> SyntheticTask:
-        task = HeldTask(index, payload, latency, fail)
+        task = _HeldTask(index, payload, latency, fail)
+        owners[id(task)] = held
         take()
         if size:
             bodies[id(task)] = bytearray(size)  # every byte written: resident

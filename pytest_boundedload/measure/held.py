@@ -22,10 +22,11 @@ class HeldItems(LiveCount):
     """Items taken and not yet released: ``alive`` now, ``high_water`` since :meth:`reset`;
     ``bodies`` the bytes each carries (``size=``)."""
 
+    take = LiveCount.up  # an item was taken
+
     def __init__(self) -> None:
         super().__init__()
         self.bodies: dict[int, bytearray] = {}  # id(item) -> the bytes it carries
-        self.take = self.up
 
     def release(self, key: int) -> None:
         """The item ``key`` (its id) was freed."""

@@ -63,7 +63,8 @@ class _LoopState:
     handle at the head of the queue (weakly) and the iteration (-1: none)."""
 
     __slots__ = (
-        *("counting", "exact_head", "exact_iteration", "iteration", "ours", "previous", "ready", "run_once"),
+        *("counting", "exact_head", "exact_iteration", "iteration", "loop_ref", "ours", "previous", "ready"),
+        "run_once",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, previous: TaskFactory | None) -> None:
@@ -76,6 +77,13 @@ class _LoopState:
         self.iteration = 0  # loop iterations run since adoption, if counted
         self.exact_iteration = -1
         self.run_once: Callable[[], None] | None = None  # our iteration counter on the loop
+        # Our factory and iteration counter refer to this state, which refers to them:
+        # when the loop goes (asyncio.run's, say), that cycle goes with it.
+        self.loop_ref: weakref.ref[asyncio.AbstractEventLoop] | None = weakref.ref(loop, self._loop_gone)
+
+    def _loop_gone(self, _: object) -> None:
+        self.run_once = self.ours = None
+        self.loop_ref = None
 
     def count_iterations(self, loop: asyncio.AbstractEventLoop, between: Callable[[], None]) -> None:
         """Count the loop's iterations: one call per iteration, not per task.
@@ -107,7 +115,9 @@ class _LoopState:
             set_factory(loop, self.previous)
         if self.run_once is not None and vars(loop).get("_run_once") is self.run_once:
             del loop._run_once  # type: ignore[attr-defined]
-        self.run_once = None
+        # Both refer to this state: let go of them, so no cycle waits for a collection.
+        self.run_once = self.ours = None
+        self.loop_ref = None
 
 
 def other_threads_loops() -> list[asyncio.AbstractEventLoop]:

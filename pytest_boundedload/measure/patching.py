@@ -56,7 +56,8 @@ class Patch:
             return
         self.active = False
         _ACTIVE.discard(self)
-        if vars(self.owner).get(self.name, _MISSING) is self._wrapper:
+        wrapper, self._wrapper = self._wrapper, _MISSING  # a wrapper refers to its patch: no cycle
+        if vars(self.owner).get(self.name, _MISSING) is wrapper:
             if self._own:
                 setattr(self.owner, self.name, self.original)
             else:
