@@ -14,6 +14,7 @@ the report decodes it once with :func:`decode`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,13 @@ _STATUS = PREFIX + "status"
 _HEAP_SITE = PREFIX + "heap_site"
 _STOPPED = PREFIX + "stopped"
 _FIELDS = {field.name for field in dataclasses.fields(Measurement)}
+# The names every test's properties use, made once: a session keeps every report.
+_FIGURE_NAMES = {name: PREFIX + name for name in _FIELDS}
+
+
+@functools.cache
+def _name(kind: str, name: str) -> str:
+    return kind + name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,12 +119,12 @@ class Outcome:
         pairs: list[tuple[str, object]] = []
         if self.measurement is not None:
             pairs.extend(
-                (PREFIX + name, value)
+                (_FIGURE_NAMES[name], value)
                 for name, value in self.measurement.to_dict().items()
                 if value is not None
             )
-        pairs.extend((_LIMIT + name, value) for name, value in self.limits.items())
-        pairs.extend((_SOURCE + name, value) for name, value in self.limit_sources.items())
+        pairs.extend((_name(_LIMIT, name), value) for name, value in self.limits.items())
+        pairs.extend((_name(_SOURCE, name), value) for name, value in self.limit_sources.items())
         pairs.extend((_VIOLATION, line) for line in self.violations)
         if self.baseline is not None:
             pairs.append((_BASELINE, self.baseline))

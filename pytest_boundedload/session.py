@@ -88,9 +88,17 @@ class BoundedLoadPlugin:
         return header_line(self.settings.limits, source, cap, self.settings.interval)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        # A test without the marker takes the session's settings as they are: one such
+        # state is made here, so what is wrong with them stops the run before any test;
+        # the others are made when their test runs (see _state).
+        unmarked_checked = False
         for item in items:
             try:
                 marks = [(m.args, m.kwargs) for m in item.iter_markers(MARKER)]
+                if not marks:
+                    if unmarked_checked:
+                        continue
+                    unmarked_checked = True
                 state = new_state(self.settings, item.nodeid, marks, lambda: borrowed_capture(item))  # noqa: B023
             except InvalidValue as exc:
                 if is_worker(config):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -207,22 +206,25 @@ def state_of(item: pytest.Item, default: Callable[[], ItemState]) -> ItemState:
 
 
 class ReportOutcomes:
-    """Each report's outcome, made or decoded once and read by every hook after.
+    """The outcomes of the latest reports, made or decoded once and read by every hook
+    after (``pytest_report_teststatus``, ``pytest_runtest_logreport``).
 
-    Kept by id, since some reports (pytest-subtests') are not hashable, and only while
-    the report lives.
+    Kept by id, since some reports (pytest-subtests') are not hashable, with the report
+    itself, so its id cannot be reused while kept; only the latest :data:`KEPT`, so a
+    long session keeps nothing per test. An older report's outcome is decoded again.
     """
 
+    KEPT = 64
+
     def __init__(self) -> None:
-        self._outcomes: dict[int, Outcome] = {}
+        self._outcomes: dict[int, tuple[pytest.TestReport, Outcome]] = {}
 
     def remember(self, report: pytest.TestReport, outcome: Outcome) -> None:
         """``outcome`` is ``report``'s."""
-        try:
-            weakref.finalize(report, self._outcomes.pop, id(report), None)
-        except TypeError:  # cannot be weakly referenced: decoded again when asked
-            return
-        self._outcomes[id(report)] = outcome
+        self._outcomes.pop(id(report), None)
+        self._outcomes[id(report)] = (report, outcome)
+        if len(self._outcomes) > self.KEPT:
+            del self._outcomes[next(iter(self._outcomes))]  # the oldest
 
     def known(self, report: pytest.TestReport) -> bool:
         """Whether ``report`` has an outcome: made here, or carried in its properties."""
@@ -230,10 +232,11 @@ class ReportOutcomes:
 
     def of(self, report: pytest.TestReport) -> Outcome:
         """The report's outcome: the one made here, or decoded once (xdist, hard_limit)."""
-        outcome = self._outcomes.get(id(report))
-        if outcome is None:
-            from .outcome import decode
+        kept = self._outcomes.get(id(report))
+        if kept is not None:
+            return kept[1]
+        from .outcome import decode
 
-            outcome = decode(report.user_properties)
-            self.remember(report, outcome)
+        outcome = decode(report.user_properties)
+        self.remember(report, outcome)
         return outcome

@@ -82,8 +82,10 @@ class BaselineGate:
         return "compared", compare(old, figures, self.settings.tolerances)
 
     def record(self, nodeid: str, result: str, outcome: Outcome) -> None:
-        """Keep a call-phase report's verdict for the baseline and the JSON report."""
-        if self.writer and (outcome.measurement is not None or outcome.violations):
+        """Keep a call-phase report's verdict for the baseline and the JSON report (only
+        when one of them is written or compared: a long session keeps nothing per test)."""
+        wanted = self.settings.save or self.settings.compare or self.settings.json_path is not None
+        if self.writer and wanted and (outcome.measurement is not None or outcome.violations):
             self.results[nodeid] = (result, outcome)
 
     def seen(self, nodeid: str) -> None:
