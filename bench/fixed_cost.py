@@ -1,14 +1,22 @@
 """The fixed cost of a measured test: a suite of small tests measured with
 ``--boundedload-all`` against the same suite with the plugin off.
 
-Three arms, each a pytest child on the same ``--tests`` no-op tests, alternated over
-``--rounds`` to share any drift of the machine: ``-p no:boundedload`` (the plugin not
-loaded), the plugin loaded but measuring nothing (no test uses ``flood`` or the marker),
-and ``--boundedload-all`` (every test measured: its window opened and closed, its
-figures judged, attached to the report and summarised). It prints the median session
-times and the extra milliseconds per test of the last two arms over the first.
+Each arm runs pytest on ``--small`` and on ``--large`` no-op tests, ``--rounds`` times,
+all alternated so the arms share any drift of the machine, and keeps each run's CPU
+seconds (user and system: on a shared machine the wall time also counts the waits for a
+core). The cost per test is the slope between the two sizes, so what a session pays
+once (imports, start-up) is apart from what every test pays:
 
-    python bench/fixed_cost.py [--tests 600] [--rounds 5]
+- ``plugin off``: ``-p no:boundedload``;
+- ``plugin on, nothing measured``: loaded, but no test uses ``flood`` or the marker;
+- ``--boundedload-all``: every test measured (its window opened and closed, its figures
+  judged, attached to the report and summarised).
+
+It prints, per arm, the least CPU time of each size (the run least disturbed by the
+rest of the machine), the slope per test, and the extra per test over ``plugin off``;
+and the same from the medians.
+
+    python bench/fixed_cost.py [--small 200] [--large 1200] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ import argparse
 import os
 import statistics
 import tempfile
+from collections.abc import Callable, Sequence
 
-from pytest_runs import pytest_seconds
+from pytest_runs import pytest_cpu_seconds
 
 TESTS = """
 import pytest
@@ -36,30 +45,41 @@ ARMS = {
 }
 
 
-def session(project: str, *extra: str) -> float:
-    """Seconds of one pytest run on ``project``."""
-    return pytest_seconds(project, *extra)
+def _slopes(
+    times: dict[tuple[str, int], list[float]], sizes: Sequence[int], pick: Callable[[list[float]], float]
+) -> dict[str, float]:
+    small, large = sizes
+    return {arm: (pick(times[arm, large]) - pick(times[arm, small])) / (large - small) for arm in ARMS}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tests", type=int, default=600)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--large", type=int, default=1200)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    times: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    with tempfile.TemporaryDirectory() as project:
-        with open(os.path.join(project, "test_small.py"), "w") as f:
-            f.write(TESTS.format(tests=args.tests))
+    sizes = (args.small, args.large)
+    times: dict[tuple[str, int], list[float]] = {(arm, n): [] for arm in ARMS for n in sizes}
+    with tempfile.TemporaryDirectory() as root:
+        projects = {}
+        for n in sizes:
+            projects[n] = os.path.join(root, f"tests_{n}")
+            os.mkdir(projects[n])
+            with open(os.path.join(projects[n], "test_small.py"), "w") as f:
+                f.write(TESTS.format(tests=n))
         for _ in range(args.rounds):
-            for arm, extra in ARMS.items():
-                times[arm].append(session(project, *extra))
-    base = statistics.median(times["plugin off"])
-    for arm in ARMS:
-        median = statistics.median(times[arm])
-        extra_ms = (median - base) * 1e3 / args.tests
-        print(f"{arm}: {median:.2f} s, {extra_ms:+.2f} ms per test")
-    measured = statistics.median(times["--boundedload-all"])
-    print(f"fixed cost per measured test: {(measured - base) * 1e3 / args.tests:.2f} ms")
+            for n in sizes:
+                for arm, extra in ARMS.items():
+                    times[arm, n].append(pytest_cpu_seconds(projects[n], *extra))
+    for label, pick in (("least", min), ("median", statistics.median)):
+        slopes = _slopes(times, sizes, pick)
+        print(f"{label} CPU time of {args.rounds} runs:")
+        for arm in ARMS:
+            cells = ", ".join(f"{n} tests {pick(times[arm, n]):.2f} s" for n in sizes)
+            extra = (slopes[arm] - slopes["plugin off"]) * 1e3
+            print(f"  {arm}: {cells}; {slopes[arm] * 1e3:.2f} ms per test, {extra:+.2f} ms over plugin off")
+    least = _slopes(times, sizes, min)
+    print(f"fixed cost per measured test: {(least['--boundedload-all'] - least['plugin off']) * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":
