@@ -8,7 +8,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -409,3 +409,22 @@ def test_prune_keeps_a_test_whose_worker_crashed(project: Project, monkeypatch: 
     assert "test_many.py::test_many[137]" in entries
     assert "test_many.py::test_many[5]" not in entries
     assert "test_many.py::test_many[13]" in entries
+
+
+@pytest.mark.parametrize(
+    ("settings", "kept"),
+    [
+        ({}, False),  # nothing uses the verdicts: a long session keeps none
+        ({"save": True}, True),
+        ({"compare": True, "allow_missing": True}, True),
+        ({"json_path": Path("report.json")}, True),
+    ],
+)
+def test_verdicts_are_kept_only_when_used(tmp_path: Path, settings: dict[str, Any], kept: bool) -> None:
+    from pytest_boundedload.baseline.gate import BaselineGate, GateSettings
+    from pytest_boundedload.measure.measurement import Measurement
+    from pytest_boundedload.outcome import Outcome
+
+    gate = BaselineGate(GateSettings(path=tmp_path / "baseline.json", **settings), writer=True)
+    gate.record("t.py::t", "passed", Outcome(measurement=Measurement(peak_rss=1)))
+    assert ("t.py::t" in gate.results) is kept

@@ -162,6 +162,18 @@ def test_each_report_is_decoded_once() -> None:
     assert outcomes.of(arrived) is first
 
 
+def test_only_the_latest_reports_outcomes_are_kept() -> None:
+    outcomes = ReportOutcomes()
+    made = _judge(None)
+    reports = [_report(made) for _ in range(ReportOutcomes.KEPT + 10)]
+    for report in reports:
+        outcomes.remember(report, made)
+    assert outcomes.of(reports[-1]) is made
+    assert len(outcomes._outcomes) == ReportOutcomes.KEPT  # a long session keeps no more
+    oldest = outcomes.of(reports[0])  # let go of: decoded again from its properties
+    assert oldest is not made and oldest.violations == made.violations
+
+
 def test_change_and_regression_words() -> None:
     assert change_text(100, 130) == "+30.0%"
     assert change_text(0, 5) == "from 0"
