@@ -12,9 +12,10 @@ once (imports, start-up) is apart from what every test pays:
 - ``--boundedload-all``: every test measured (its window opened and closed, its figures
   judged, attached to the report and summarised).
 
-It prints, per arm, the least CPU time of each size (the run least disturbed by the
-rest of the machine), the slope per test, and the extra per test over ``plugin off``;
-and the same from the medians.
+Each round runs the arms of one size back to back, so its differences to ``plugin off``
+share the machine's state of the moment (a shared machine's speed drifts by tens of per
+cent over minutes); per round, the extra cost per test of an arm is the slope of those
+differences between the two sizes. It prints the median of the rounds, and their range.
 
     python bench/fixed_cost.py [--small 200] [--large 1200] [--rounds 7]
 """
@@ -25,7 +26,6 @@ import argparse
 import os
 import statistics
 import tempfile
-from collections.abc import Callable, Sequence
 
 from pytest_runs import pytest_cpu_seconds
 
@@ -45,13 +45,6 @@ ARMS = {
 }
 
 
-def _slopes(
-    times: dict[tuple[str, int], list[float]], sizes: Sequence[int], pick: Callable[[list[float]], float]
-) -> dict[str, float]:
-    small, large = sizes
-    return {arm: (pick(times[arm, large]) - pick(times[arm, small])) / (large - small) for arm in ARMS}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=200)
@@ -59,7 +52,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     sizes = (args.small, args.large)
-    times: dict[tuple[str, int], list[float]] = {(arm, n): [] for arm in ARMS for n in sizes}
+    extra: dict[str, list[float]] = {arm: [] for arm in ARMS if arm != "plugin off"}
+    base: dict[int, list[float]] = {n: [] for n in sizes}
     with tempfile.TemporaryDirectory() as root:
         projects = {}
         for n in sizes:
@@ -68,18 +62,18 @@ def main() -> None:
             with open(os.path.join(projects[n], "test_small.py"), "w") as f:
                 f.write(TESTS.format(tests=n))
         for _ in range(args.rounds):
+            seconds = {(arm, n): pytest_cpu_seconds(projects[n], *ARMS[arm]) for n in sizes for arm in ARMS}
             for n in sizes:
-                for arm, extra in ARMS.items():
-                    times[arm, n].append(pytest_cpu_seconds(projects[n], *extra))
-    for label, pick in (("least", min), ("median", statistics.median)):
-        slopes = _slopes(times, sizes, pick)
-        print(f"{label} CPU time of {args.rounds} runs:")
-        for arm in ARMS:
-            cells = ", ".join(f"{n} tests {pick(times[arm, n]):.2f} s" for n in sizes)
-            extra = (slopes[arm] - slopes["plugin off"]) * 1e3
-            print(f"  {arm}: {cells}; {slopes[arm] * 1e3:.2f} ms per test, {extra:+.2f} ms over plugin off")
-    least = _slopes(times, sizes, min)
-    print(f"fixed cost per measured test: {(least['--boundedload-all'] - least['plugin off']) * 1e3:.2f} ms")
+                base[n].append(seconds["plugin off", n])
+            for arm in extra:
+                more = [seconds[arm, n] - seconds["plugin off", n] for n in sizes]
+                extra[arm].append((more[1] - more[0]) / (args.large - args.small))
+    cells = ", ".join(f"{n} tests {statistics.median(base[n]):.2f} s" for n in sizes)
+    print(f"plugin off (median CPU time): {cells}")
+    for arm, slopes in extra.items():
+        low, high, middle = min(slopes) * 1e3, max(slopes) * 1e3, statistics.median(slopes) * 1e3
+        print(f"{arm}: {middle:+.2f} ms per test ({low:+.2f} to {high:+.2f} over {args.rounds} rounds)")
+    print(f"fixed cost per measured test: {statistics.median(extra['--boundedload-all']) * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

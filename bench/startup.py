@@ -4,14 +4,20 @@
   the cumulative microseconds of ``pytest_boundedload.plugin`` (imported after pytest, so
   only what the plugin adds), the median of ``--rounds`` runs;
 - ``collect``: ``pytest --collect-only`` on ``--tests`` trivial tests, with the plugin and
-  with ``-p no:boundedload``, alternated ``--rounds`` times; the ratio of the least CPU
-  times (user and system: the runs least disturbed by the rest of the machine, whose
-  wall and even CPU times vary by tens of per cent from run to run), and of the medians.
+  with ``-p no:boundedload``, back to back ``--rounds`` times (which goes first
+  alternates); per round the ratio of the two runs' CPU times (user and system), so both
+  share the machine's state of the moment (a shared machine's speed drifts by tens of per
+  cent over minutes). It prints the median ratio and the range.
+
+- ``--instructions``: besides, each ``collect`` arm once under valgrind's callgrind (if
+  ``valgrind`` is installed), which counts the instructions a run executes: the same
+  from run to run, whatever the machine does meanwhile (it does not count cache
+  misses). It prints their ratio.
 
 Both run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` unset), as an installed
 plugin normally runs; a first untimed run writes the caches.
 
-    python bench/startup.py [--tests 1000] [--rounds 11]
+    python bench/startup.py [--tests 1000] [--rounds 11] [--instructions]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,10 +57,31 @@ def collect(project: str, *extra: str) -> float:
     return pytest_cpu_seconds(project, "--collect-only", *extra, env=_ENV)
 
 
+_COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+def instructions(project: str, *extra: str) -> int:
+    """Instructions ``pytest --collect-only`` on ``project`` executes (callgrind)."""
+    with tempfile.TemporaryDirectory() as out:
+        valgrind = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out")
+        pytest_args = ("-m", "pytest", "-q", "-p", "no:cacheprovider", project, "--collect-only", *extra)
+        done = subprocess.run(
+            [*valgrind, sys.executable, *pytest_args],
+            capture_output=True,
+            check=True,
+            env=_ENV,
+        )
+    match = _COLLECTED.search(done.stderr)
+    if match is None:
+        raise SystemExit("no instruction count in valgrind's output")
+    return int(match[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     args = parser.parse_args()
     import_us()  # writes the bytecode caches
     imports = [import_us() for _ in range(args.rounds)]
@@ -62,15 +90,24 @@ def main() -> None:
         with open(os.path.join(project, "test_many.py"), "w") as f:
             f.write("".join(f"def test_{i}():\n    pass\n\n" for i in range(args.tests)))
         collect(project)
-        on: list[float] = []
-        off: list[float] = []
-        for _ in range(args.rounds):
-            off.append(collect(project, "-p", "no:boundedload"))
-            on.append(collect(project))
-    for label, pick in (("least", min), ("median", statistics.median)):
-        a, b = pick(off), pick(on)
-        print(f"--collect-only, {args.tests} tests, {label} CPU time: plugin off {a:.3f} s, on {b:.3f} s")
-        print(f"ratio ({label}): {b / a:.3f}")
+        ratios: list[float] = []
+        for round_ in range(args.rounds):
+            if round_ % 2:
+                on = collect(project)
+                off = collect(project, "-p", "no:boundedload")
+            else:
+                off = collect(project, "-p", "no:boundedload")
+                on = collect(project)
+            ratios.append(on / off)
+        if args.instructions:
+            if shutil.which("valgrind") is None:
+                raise SystemExit("--instructions needs valgrind")
+            counts = instructions(project, "-p", "no:boundedload"), instructions(project)
+            print(f"--collect-only, instructions: plugin off {counts[0]:,}, on {counts[1]:,}")
+            print(f"instruction ratio: {counts[1] / counts[0]:.3f}")
+    middle, low, high = statistics.median(ratios), min(ratios), max(ratios)
+    print(f"--collect-only, {args.tests} tests, plugin on / off (CPU time): ratio: {middle:.3f}")
+    print(f"  (median of {args.rounds} rounds; {low:.3f} to {high:.3f})")
 
 
 if __name__ == "__main__":

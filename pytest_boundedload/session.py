@@ -11,9 +11,9 @@ import pytest
 
 from .baseline.gate import BaselineGate
 from .limits import MARKER_HELP
-from .measure.inflight import remove_stale
 from .measure.measurement import Measurement
 from .measure.procfs import vmhwm_available
+from .measure.sharedfiles import remove_stale
 from .memtrace.coexist import borrowed_capture
 from .options import Settings, read_settings
 from .testitem import ItemState, ReportOutcomes, new_state, state_of

@@ -23,13 +23,15 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .measure.inflight import InFlightCounter
 from .measure.procfs import peak_rss_now
 from .units import format_size
+
+if TYPE_CHECKING:
+    from .measure.inflight import InFlightCounter
 
 __all__ = ["NOTES_DIR_KEY", "USAGE_ERROR_KEY", "CrashNotes", "XdistController", "is_worker"]
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..measure.measurement import format_figure
-from ..table import Column, render_table
 from .compare import Delta, Tolerance, compare
 from .store import Baseline, BaselineError, SaveCounts, platform_key, save_merged, write_atomically
 
@@ -26,14 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["BaselineGate", "GateSettings"]
 
 JSON_SCHEMA_VERSION = 1
-
-_REGRESSION_COLUMNS = (
-    Column("metric", "<", width=18),
-    Column("baseline", width=12, gap=1),
-    Column("now", width=12, gap=1),
-    Column("change", width=8, gap=1),
-    Column("test", "<"),
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +161,16 @@ class BaselineGate:
                 )
                 for nodeid, delta in regressed
             ]
-            lines.extend(render_table(_REGRESSION_COLUMNS, rows))
+            from ..table import Column, render_table  # only a run that compares draws it
+
+            columns = (
+                Column("metric", "<", width=18),
+                Column("baseline", width=12, gap=1),
+                Column("now", width=12, gap=1),
+                Column("change", width=8, gap=1),
+                Column("test", "<"),
+            )
+            lines.extend(render_table(columns, rows))
         fresh = [nodeid for nodeid, (_, outcome) in sorted(self.results.items()) if outcome.baseline == "new"]
         lines.extend(f"new (no baseline entry): {nodeid}" for nodeid in fresh)
         if not lines:

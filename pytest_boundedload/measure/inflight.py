@@ -22,37 +22,14 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from .sharedfiles import PREFIX as _PREFIX
+from .sharedfiles import SHM_DIR as _SHM_DIR
+from .sharedfiles import remove_stale
+
 __all__ = ["InFlightCounter", "InFlightReading", "SharedCounters", "remove_stale"]
 
 # in_flight, high-water, started, done, failed
 _LAYOUT = struct.Struct("5q")
-_SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
-_PREFIX = "boundedload-gauge-"
-
-
-def remove_stale() -> int:
-    """Remove the shared files of counters whose owner process is gone; returns how many."""
-    removed = 0
-    directory = _SHM_DIR or tempfile.gettempdir()
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return 0
-    for name in names:
-        if not name.startswith(_PREFIX):
-            continue
-        owner = name[len(_PREFIX) :].split("-", 1)[0]
-        if not owner.isdigit():
-            continue
-        try:
-            os.kill(int(owner), 0)
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(directory, name))
-                removed += 1
-        except OSError:
-            pass  # alive, owned by someone else
-    return removed
 
 
 @dataclasses.dataclass(frozen=True)
