@@ -34,22 +34,22 @@ import tempfile
 from pytest_runs import pytest_cpu_seconds
 
 _ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-_PLUGIN_LINE = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \| pytest_boundedload\.plugin$", re.MULTILINE)
+_PLUGIN_LINE = re.compile(rb"^import time:\s+\d+ \|\s+(\d+) \| pytest_boundedload\.plugin$", re.MULTILINE)
+
+
+def _number_in_stderr(command: list[str], pattern: re.Pattern[bytes], missing: str) -> int:
+    """Run ``command``; the number ``pattern`` finds in its standard error."""
+    done = subprocess.run(command, capture_output=True, check=True, env=_ENV)
+    match = pattern.search(done.stderr)
+    if match is None:
+        raise SystemExit(missing)
+    return int(match[1])
 
 
 def import_us() -> int:
     """Microseconds ``import pytest_boundedload.plugin`` takes after ``import pytest``."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import pytest; import pytest_boundedload.plugin"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=_ENV,
-    )
-    match = _PLUGIN_LINE.search(done.stderr)
-    if match is None:
-        raise SystemExit("no import time line for pytest_boundedload.plugin")
-    return int(match[1])
+    command = [sys.executable, "-X", "importtime", "-c", "import pytest; import pytest_boundedload.plugin"]
+    return _number_in_stderr(command, _PLUGIN_LINE, "no import time line for pytest_boundedload.plugin")
 
 
 def collect(project: str, *extra: str) -> float:
@@ -63,18 +63,10 @@ _COLLECTED = re.compile(rb"Collected : (\d+)")
 def instructions(project: str, *extra: str) -> int:
     """Instructions ``pytest --collect-only`` on ``project`` executes (callgrind)."""
     with tempfile.TemporaryDirectory() as out:
-        valgrind = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out")
-        pytest_args = ("-m", "pytest", "-q", "-p", "no:cacheprovider", project, "--collect-only", *extra)
-        done = subprocess.run(
-            [*valgrind, sys.executable, *pytest_args],
-            capture_output=True,
-            check=True,
-            env=_ENV,
-        )
-    match = _COLLECTED.search(done.stderr)
-    if match is None:
-        raise SystemExit("no instruction count in valgrind's output")
-    return int(match[1])
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out"]
+        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", project, "--collect-only", *extra]
+        command = [*valgrind, sys.executable, *pytest_args]
+        return _number_in_stderr(command, _COLLECTED, "no count from valgrind")
 
 
 def main() -> None:
