@@ -6,6 +6,7 @@ pytest process around them cannot hide.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import mmap
 import multiprocessing
@@ -270,4 +271,35 @@ def test_rss_and_threads_agree_with_the_status_file() -> None:
     quick, full = procfs.rss_and_threads(), procfs.status_fields()
     assert quick["Threads"] == full["Threads"]
     # Two readings a moment apart: the same pages, give or take what the read allocated.
-    assert full["VmRSS"] - 256 * 1024 <= quick["VmRSS"] <= full["VmRSS"] + 256 * 1024
+    assert full["VmRSS"] - 2 * MiB <= quick["VmRSS"] <= full["VmRSS"] + 2 * MiB
+
+
+def test_a_spawn_on_an_event_loop_lists_no_processes_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_boundedload.measure.descendants import Descendants
+
+    listed_on: list[int] = []
+    refresh = Descendants.refresh
+
+    def recording(self: Descendants) -> int:
+        listed_on.append(threading.get_ident())
+        return refresh(self)
+
+    monkeypatch.setattr(Descendants, "refresh", recording)
+
+    async def spawn_twice() -> None:
+        for _ in range(2):  # the first spawn starts the sampler thread, the second finds it
+            process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+            await process.wait()
+
+    sampler = Sampler(interval=10.0)  # its thread samples only when woken
+    sampler.start()
+    try:
+        loop_thread = threading.get_ident()
+        del listed_on[:]  # the start's own listing, before the loop runs
+        asyncio.run(spawn_twice())
+        during = list(listed_on)  # (stopping lists them once more, on this thread)
+    finally:
+        result = sampler.stop()
+    assert loop_thread not in during  # blocking I/O stays off the loop's thread
+    assert during  # the sampler thread counted the children instead
+    assert result.max_processes >= 1

@@ -280,3 +280,37 @@ def test_synthetic_failure_pickles_for_process_pools() -> None:
 def test_synthetic_failure_message_survives_pickling() -> None:
     again = pickle.loads(pickle.dumps(SyntheticFailure(3)))
     assert str(again) == "synthetic failure of task 3"
+
+
+def test_held_items_cost_what_plain_items_cost_and_leave_nothing() -> None:
+    from pytest_boundedload.measure.held import HeldItems
+
+    held = HeldItems()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        items = list(Workload(50_000, held=held))
+        per_item = (tracemalloc.get_traced_memory()[0] - before) / len(items)
+        plain = list(Workload(50_000))
+        plain_per_item = (tracemalloc.get_traced_memory()[0] - before) / len(items) - per_item
+        assert held.alive == held.high_water == 50_000
+        del items, plain
+        left = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held.alive == 0
+    assert per_item <= plain_per_item + 8  # no table entry per item, only the tuple
+    assert left < 16 * 1024  # no table grown for them stays behind
+
+
+def test_a_replaced_held_item_is_a_plain_task_counted_nowhere() -> None:
+    from pytest_boundedload.measure.held import HeldItems
+
+    held = HeldItems()
+    item = next(iter(Workload(1, held=held)))
+    copy = item._replace(payload=7)
+    assert type(copy) is SyntheticTask and copy.payload == 7
+    del copy
+    assert held.alive == 1
+    del item
+    assert held.alive == 0

@@ -126,7 +126,7 @@ def other_threads_loops() -> list[asyncio.AbstractEventLoop]:
     frames = sys._current_frames()
     # This thread's frame object refers to this dict through its locals: without it, the
     # cycle would keep the callers' frames, and what their locals hold, until a collection.
-    del frames[threading.get_ident()]
+    frames.pop(threading.get_ident(), None)
     for top in frames.values():
         current: Any = top
         while current is not None:

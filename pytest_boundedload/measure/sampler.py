@@ -256,18 +256,17 @@ class Sampler:
         with self._lock:
             if self._thread is not None or self._stopping:
                 return
-            self._wake = threading.Event()
-            thread = threading.Thread(target=self._run, name="boundedload-sampler", daemon=True)
+            wake = threading.Event()
+            thread = threading.Thread(target=self._run, args=(wake,), name="boundedload-sampler", daemon=True)
             OWN_THREADS.add(thread)
             # Started under the lock: stop() either sees no thread or a started one. The
-            # start waits only for the thread to begin, before its first tick.
+            # start waits only for the thread to begin, before its first tick. The event
+            # is published only with a started thread: no event, no thread to wake.
             with own_thread_start():  # a window may be counting thread starts already
                 thread.start()
-            self._thread = thread
+            self._thread, self._wake = thread, wake
 
-    def _run(self) -> None:
-        wake = self._wake
-        assert wake is not None  # made before the thread starts
+    def _run(self, wake: threading.Event) -> None:
         while True:
             # The thread runs only when a tick can add something (see start): every interval.
             wake.wait(self.interval)
@@ -350,12 +349,15 @@ class Sampler:
         # on a thread that runs an event loop, the sampler thread does it at once instead.
         if os.getpid() != self._owner:
             return
-        if not self._watch_children:
-            self._watch_children = True
-            with contextlib.suppress(RuntimeError):  # no thread left to start: still counted below
+        first = not self._watch_children
+        self._watch_children = True
+        in_loop = asyncio._get_running_loop() is not None
+        if first or in_loop:
+            # Under the lock: a thread another spawn is starting is waited for, not missed.
+            with contextlib.suppress(RuntimeError):  # no thread left to start: counted below
                 self._start_thread()
-            self._wake_thread()
-        if asyncio._get_running_loop() is not None and self._wake_thread():
+        woken = self._wake_thread()
+        if in_loop and woken:
             return
         count = self._children.refresh() + 1
         with self._lock:
