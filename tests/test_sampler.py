@@ -288,10 +288,10 @@ def test_a_spawn_on_an_event_loop_lists_no_processes_there(monkeypatch: pytest.M
 
     async def spawn_twice() -> None:
         for _ in range(2):  # the first spawn starts the sampler thread, the second finds it
-            process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+            process = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(0.1)")
             await process.wait()
 
-    sampler = Sampler(interval=10.0)  # its thread samples only when woken
+    sampler = Sampler(interval=0.01)  # no thread until the first spawn
     sampler.start()
     try:
         loop_thread = threading.get_ident()
@@ -303,3 +303,24 @@ def test_a_spawn_on_an_event_loop_lists_no_processes_there(monkeypatch: pytest.M
     assert loop_thread not in during  # blocking I/O stays off the loop's thread
     assert during  # the sampler thread counted the children instead
     assert result.max_processes >= 1
+
+
+def test_threads_that_ended_just_before_the_window_are_not_counted() -> None:
+    # Joined threads can still be in /proc/self/task for a moment, and leave it while the
+    # window opens or closes: neither they, nor a sampler thread of the window before,
+    # are this window's threads.
+    seen = []
+    for _ in range(100):
+        barrier = threading.Barrier(20)
+        threads = [threading.Thread(target=barrier.wait) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        ticking = Sampler(0.001, lambda: None)  # starts its own thread at once
+        ticking.start()
+        ticking.stop()
+        sampler = Sampler(interval=10.0)
+        sampler.start()
+        seen.append(sampler.stop().max_threads)
+    assert seen == [1] * 100

@@ -145,7 +145,7 @@ class Sampler:
         self._max_threads = 0
         self._owner = os.getpid()
         self._threads_before = 0
-        self._tasks_before: list[str] = []
+        self._tasks_before: frozenset[str] = frozenset()  # thread ids (/proc/self/task)
         self._children_before: frozenset[int] = frozenset()
         self._max_processes = 0
         self._children_peak = 0
@@ -173,12 +173,12 @@ class Sampler:
         # threads, a fixture's server process).
         threads = self._thread_count(fields)
         self._threads_before = threads - 1
-        self._tasks_before = self._other_threads() if self._threads_before > 0 else []
+        self._tasks_before = self._other_threads() if self._threads_before > 0 else frozenset()
         if self._children.refresh():
             self._children_before = self._children.pids
             self._children.ignore(self._children_before)
         # The window's own thread; no child of the window's yet (those alive were left out).
-        self._max_threads = threads - len(self._tasks_before) if self._procfs else 1
+        self._max_threads = 1  # the window's own: the others of now are left out
         self._last_scan = time.monotonic()
         # Known before the thread starts: its first wait already uses the right period.
         self._watch_children = False
@@ -301,26 +301,27 @@ class Sampler:
             return count
         return count - sum(thread.is_alive() for thread in list(OWN_THREADS))
 
-    def _other_threads(self) -> list[str]:
-        """/proc paths of the threads running now besides the main thread."""
+    def _other_threads(self) -> frozenset[str]:
+        """The ids of the threads listed now besides the main thread and the plugin's own
+        (those that ended but are still listed included)."""
         if not self._procfs:
-            return []
-        # The main thread counts, and the plugin's own threads are subtracted anyway.
-        skip = {str(os.getpid())} | {str(t.native_id) for t in list(OWN_THREADS) if t.is_alive()}
+            return frozenset()
+        skip = {str(os.getpid())} | {str(t.native_id) for t in list(OWN_THREADS) if t.native_id is not None}
         with contextlib.suppress(OSError):
-            return [f"/proc/self/task/{tid}" for tid in os.listdir("/proc/self/task") if tid not in skip]
-        return []
+            return frozenset(os.listdir("/proc/self/task")) - skip
+        return frozenset()
 
     def _sample_threads(self, fields: dict[str, int] | None = None) -> None:
         if os.getpid() != self._owner:
             return  # a forked child running the parent's hooks: not this window's process
-        if self._procfs:
-            # Threads of before the window that are still running; one that ended since
-            # must not be subtracted any more.
-            before = sum(os.path.exists(path) for path in self._tasks_before)
-        else:
-            before = self._threads_before
-        count = self._thread_count(fields) - before
+        count = self._thread_count(fields)
+        if not self._procfs:
+            count -= self._threads_before
+        elif count > 1:
+            # Beyond the window's own thread: counted from one listing, so a thread of
+            # before the window (or a sampler of an earlier one) that leaves the list
+            # meanwhile is neither counted nor subtracted.
+            count = 1 + len(self._other_threads() - self._tasks_before)
         with self._lock:
             if count > self._max_threads:
                 self._max_threads = count
