@@ -288,7 +288,9 @@ def test_a_spawn_on_an_event_loop_lists_no_processes_there(monkeypatch: pytest.M
 
     async def spawn_twice() -> None:
         for _ in range(2):  # the first spawn starts the sampler thread, the second finds it
-            process = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(0.1)")
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import time; time.sleep(0.1)"
+            )
             await process.wait()
 
     sampler = Sampler(interval=0.01)  # no thread until the first spawn
