@@ -67,12 +67,11 @@ _STATUS = PREFIX + "status"
 _HEAP_SITE = PREFIX + "heap_site"
 _STOPPED = PREFIX + "stopped"
 _FIELDS = {field.name for field in dataclasses.fields(Measurement)}
-# The names every test's properties use, made once: a session keeps every report.
-_FIGURE_NAMES = {name: PREFIX + name for name in _FIELDS}
 
 
 @functools.cache
 def _name(kind: str, name: str) -> str:
+    # The names every test's properties use, made once: a session keeps every report.
     return kind + name
 
 
@@ -119,7 +118,7 @@ class Outcome:
         pairs: list[tuple[str, object]] = []
         if self.measurement is not None:
             pairs.extend(
-                (_FIGURE_NAMES[name], value)
+                (_name(PREFIX, name), value)
                 for name, value in self.measurement.to_dict().items()
                 if value is not None
             )

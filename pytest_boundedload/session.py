@@ -163,6 +163,8 @@ class BoundedLoadPlugin:
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
         # M or U only when the figures alone failed it; failing on its own, a test keeps F.
         status = self.outcomes.of(report).status if report.when == "call" and report.failed else None
+        if status is None:
+            return None  # (and outcome, which only a measured test needs, is not imported)
         from .outcome import STATUS_LETTERS
 
         if status in STATUS_LETTERS:
@@ -180,7 +182,8 @@ class BoundedLoadPlugin:
         # Once per test: not for the reports of its subtests (they carry the figures so
         # far) nor for a rerun's (pytest-rerunfailures: outcome "rerun").
         final = type(report) is pytest.TestReport and report.outcome in ("passed", "failed")
-        if self.hook is not None and outcome.measurement is not None and final:
+        # A killed capped child's last figures are not a measurement (see hookspecs).
+        if self.hook is not None and outcome.measurement is not None and final and not outcome.stopped:
             self.hook.pytest_boundedload_measured(
                 report=report, measurement=outcome.measurement, violations=list(outcome.violations)
             )

@@ -33,6 +33,8 @@ def pytest_boundedload_measured(report, measurement, violations):
 
 SAMPLE = """
 import asyncio
+import os
+import signal
 
 import pytest
 
@@ -55,6 +57,12 @@ def test_crossed(flood):
 @pytest.mark.boundedload(hard_limit="256 MiB")
 def test_in_child(flood):
     gather(flood, 30)
+
+
+@pytest.mark.boundedload(hard_limit="256 MiB")
+def test_killed_in_child(flood):
+    gather(flood, 30)
+    os.kill(os.getpid(), signal.SIGKILL)  # its last figures are not a measurement
 
 
 def test_not_measured():
@@ -84,11 +92,11 @@ def test_each_measured_test_is_announced_once_in_the_main_process(
     conftest.write_text(conftest.read_text() + HOOK_CONFTEST)
     project.pytester.makepyfile(SAMPLE)
     run = project.run(*workers)
-    run.result.assert_outcomes(passed=4, failed=1, skipped=1)
+    run.result.assert_outcomes(passed=4, failed=2, skipped=1)
 
     entries = [json.loads(line) for line in measured.read_text().splitlines()]
     by_test = {entry["nodeid"].split("::", 1)[1]: entry for entry in entries}
-    # Once each, not for every subtest; not the unmeasured or skipped ones.
+    # Once each, not for every subtest; not the unmeasured, skipped or killed ones.
     assert len(entries) == len(by_test) == 4, entries
     assert by_test["test_within"]["max_tasks"] == 51
     assert by_test["test_within"]["violations"] == []

@@ -67,3 +67,22 @@ def test_a_bad_ini_value_is_a_usage_error(project: Project) -> None:
         "boundedload: invalid boundedload_all from ini: invalid truth value 'maybe' (use true or false)"
         in run.text
     )
+
+
+LOADED = """
+import sys
+
+
+def pytest_sessionfinish(session):
+    with open("loaded.txt", "w") as f:
+        f.write("\\n".join(sorted(name for name in sys.modules if name.startswith("pytest_boundedload"))))
+"""
+
+
+def test_a_run_that_measures_nothing_loads_no_measuring_or_judging(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(LOADED)
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    loaded = set((pytester.path / "loaded.txt").read_text().split())
+    assert "pytest_boundedload.session" in loaded  # the plugin ran
+    assert not loaded & {"pytest_boundedload.outcome", "pytest_boundedload.measure.window"}

@@ -262,7 +262,8 @@ def test_status_fields_are_the_kernels() -> None:
         lines = dict(line.split(":", 1) for line in f if ":" in line)
     fields = procfs.status_fields()
     assert set(fields) == {"VmHWM", "VmRSS", "Threads"}
-    assert fields["Threads"] == int(lines["Threads"]) == threading.active_count()
+    # threading does not know threads started with _thread (execnet's, under xdist).
+    assert fields["Threads"] == int(lines["Threads"]) >= threading.active_count()
     assert fields["VmHWM"] >= fields["VmRSS"] > 0
     assert fields["VmRSS"] % 1024 == 0  # kB in the file, bytes here
 

@@ -48,7 +48,6 @@ _POOL_HEADER = 48  # bytes of a pool's header (CPython 3.10+, 64-bit); an estima
 _LARGEST = 512
 
 _CLASS_ROW = re.compile(r"^\s*\d+\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s*$")
-_UNUSED_POOLS = re.compile(r"^\s*(\d+) unused pools \* ([\d,]+) bytes")
 
 Ballast = list[list[object]]
 
@@ -94,7 +93,7 @@ def free_space(text: str | None = None) -> FreeSpace | None:
             if 0 < size <= _LARGEST and size % 16 == 0 and available:
                 free_blocks[size] = available
             continue
-        pools = _UNUSED_POOLS.match(line)
+        pools = pyfree.UNUSED_POOLS.match(line)
         if pools is not None:
             unused, pool_size = int(pools[1]), int(pools[2].replace(",", ""))
     if not free_blocks and not pool_size:

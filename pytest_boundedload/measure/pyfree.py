@@ -31,7 +31,8 @@ from collections.abc import Callable
 __all__ = ["NOT_WORTH_FOLLOWING", "FreeSpaceTracker", "free_bytes", "stats_text", "threadsafe"]
 
 _AVAILABLE = re.compile(r"^# bytes in available blocks\s*=\s*([\d,]+)\s*$", re.MULTILINE)
-_UNUSED = re.compile(r"^(\d+) unused pools \* ([\d,]+) bytes", re.MULTILINE)
+# (Also what heap.free_space reads the unused pools with.)
+UNUSED_POOLS = re.compile(r"^(\d+) unused pools \* ([\d,]+) bytes", re.MULTILINE)
 
 
 @functools.cache
@@ -118,7 +119,7 @@ def free_bytes(text: str | None = None) -> int | None:
         text = stats_text()
     # The totals come last: search from there, not through the table of size classes.
     tail = text[max(0, text.rfind("# bytes in allocated blocks")) :]
-    available, unused = _AVAILABLE.search(tail), _UNUSED.search(tail)
+    available, unused = _AVAILABLE.search(tail), UNUSED_POOLS.search(tail)
     if available is None or unused is None:
         return None
     pools = int(unused[1]) * int(unused[2].replace(",", ""))

@@ -156,8 +156,6 @@ class Sampler:
         self._watch_children = False
         self._starts = ThreadStarts()
         self._free = pyfree.FreeSpaceTracker()
-        # Set to tick every interval whatever else there is to sample (a timeline records).
-        self.keep_ticking = False
 
     def start(self) -> None:
         """Reset the peak and begin sampling."""
@@ -187,7 +185,7 @@ class Sampler:
         # the kernel peak, ticks someone asked for (a timeline, xdist's crash notes), or
         # children (at the first spawn). A short test with none of those never pays for
         # starting and joining one.
-        if not self._vmhwm or self._on_tick is not None or self.keep_ticking:
+        if not self._vmhwm or self._on_tick is not None:
             self._start_thread()
         _SPAWN_LISTENER[:] = [self._on_spawn]
         self._starts.start()

@@ -59,7 +59,6 @@ class Window:
             self.recorder = TimelineRecorder(lambda: in_flight.read().in_flight, self._live_tasks.live_now)
             on_tick = _both(self.recorder.sample, on_tick)
         self._sampler = Sampler(interval, on_tick)
-        self._sampler.keep_ticking = record
         self._started_at = 0.0
 
     def start(self) -> None:
