@@ -43,8 +43,8 @@ from ..memtrace import tracer
 from ..memtrace.capture import HeapFigures, read_capture
 from ..memtrace.tracer import TraceConfig
 from ..outcome import stopped
-from ..pictures.files import FLAMEGRAPH, stem
-from ..pictures.render import CAPTURE, flamegraph_of, render_flamegraph
+from ..pictures import files
+from ..pictures.render import flamegraph_of
 from ..report import SECTION_HARD_LIMIT, heap_sites_lines
 from ..units import format_size
 from .capped import ChildOutcome, run_capped
@@ -195,13 +195,11 @@ def _left_captures(paths: list[str], trace: TraceConfig | None) -> tuple[HeapFig
 def _flamegraph_here(nodeid: str, directory: Path, announced: list[str]) -> None:
     """The flamegraph of a failed capped test, drawn here (in the child it would count
     against the cap): from the capture the child kept, or the one a killed child left."""
-    kept = directory / f"{stem(nodeid)}{CAPTURE}"
-    if kept.exists():
-        render_flamegraph(kept, directory / f"{stem(nodeid)}{FLAMEGRAPH}")
-        return
+    kept = files.path(directory, nodeid, files.CAPTURE)
     left = [Path(name) for name in announced if Path(name).exists()]
-    if left:
-        flamegraph_of(directory, nodeid, left[-1])
+    capture = kept if kept.exists() else left[-1] if left else None
+    if capture is not None:
+        flamegraph_of(directory, nodeid, capture)  # (keeping the kept one is a no-op)
 
 
 def _left_tasks_started(paths: list[str]) -> int | None:

@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..pictures.files import stem
 from .coexist import is_tracker_clash
 from .sites import HeapSite, top_sites
 
@@ -92,8 +93,7 @@ class HeapCapture:
 
     def __init__(self, directory: Path, label: str, *, survive_kill: bool = False) -> None:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)[-80:]
-        self.path = directory / f"boundedload-{worker}-{os.getpid()}-{next(_COUNTER)}-{safe}.bin"
+        self.path = directory / f"boundedload-{worker}-{os.getpid()}-{next(_COUNTER)}-{stem(label)}.bin"
         self._survive_kill = survive_kill
         self._tracker: Any = None
 

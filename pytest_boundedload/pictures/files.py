@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
-__all__ = ["FLAMEGRAPH", "SCALING", "TIMELINE", "stem"]
+__all__ = ["CAPTURE", "FLAMEGRAPH", "SCALING", "TIMELINE", "path", "stem"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_STEM = 100
 
 TIMELINE = ".timeline.png"
 FLAMEGRAPH = ".flamegraph.html"
+CAPTURE = ".memray.bin"  # a failed traced test's memray capture, kept for its flamegraph
 SCALING = ".scaling-{index}.png"
 
 
@@ -21,3 +23,8 @@ def stem(nodeid: str) -> str:
     digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:8]
     readable = _UNSAFE.sub("_", nodeid.replace("::", "-")).strip("._-")[-_MAX_STEM:]
     return f"{readable}-{digest}"
+
+
+def path(directory: Path, nodeid: str, suffix: str) -> Path:
+    """The test's file with ``suffix`` in ``directory``."""
+    return directory / f"{stem(nodeid)}{suffix}"

@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING
 
 from ..notices import warn_once
 from . import plots
-from .files import FLAMEGRAPH, SCALING, TIMELINE, stem
+from .files import CAPTURE, FLAMEGRAPH, SCALING, TIMELINE, path, stem
 
 if TYPE_CHECKING:
     from ..flood.windows import TestWindows
 
 __all__ = ["CAPTURE", "flamegraph_of", "keep_capture", "render_flamegraph", "render_test"]
 
-CAPTURE = ".memray.bin"
 _FLAMEGRAPH_TIMEOUT = 300.0
 
 
@@ -73,14 +72,14 @@ def _pngs(directory: Path, name: str, nodeid: str, windows: TestWindows, failed:
 
 def keep_capture(directory: Path, nodeid: str, capture: Path) -> Path:
     """Keep ``capture`` as the test's ``<stem>.memray.bin``."""
-    kept = directory / f"{stem(nodeid)}{CAPTURE}"
+    kept = path(directory, nodeid, CAPTURE)
     os.replace(capture, kept)
     return kept
 
 
 def flamegraph_of(directory: Path, nodeid: str, capture: Path) -> None:
     """Keep ``capture`` for the test and draw its flamegraph."""
-    render_flamegraph(keep_capture(directory, nodeid, capture), directory / f"{stem(nodeid)}{FLAMEGRAPH}")
+    render_flamegraph(keep_capture(directory, nodeid, capture), path(directory, nodeid, FLAMEGRAPH))
 
 
 def render_test(
