@@ -98,13 +98,20 @@ def add_options(parser: pytest.Parser) -> None:
     """Register the options and ini keys."""
     group = parser.getgroup("boundedload", "bounded concurrency and memory (pytest-boundedload)")
     for name, metavar, help_text, ini in _VALUED:
+        # argparse %-formats option help ("%(default)s"); ini help is printed as it is.
         group.addoption(
-            _option(name), dest=f"boundedload_{name}", default=None, metavar=metavar, help=help_text
+            _option(name),
+            dest=f"boundedload_{name}",
+            default=None,
+            metavar=metavar,
+            help=help_text.replace("%", "%%"),
         )
         if ini:
             parser.addini(f"boundedload_{name}", help_text, default=None)
     for name, help_text in _FLAGS:
-        group.addoption(_option(name), action="store_true", default=False, help=help_text)
+        group.addoption(
+            _option(name), action="store_true", default=False, help=help_text.replace("%", "%%")
+        )
     parser.addini("boundedload_memray", _HELP_MEMRAY, type="bool", default=False)
     parser.addini("boundedload_all", _HELP_ALL, type="bool", default=False)
 
