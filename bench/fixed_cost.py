@@ -2,7 +2,7 @@
 ``--boundedload-all`` against the same suite with the plugin off.
 
 Each arm runs pytest on ``--small`` and on ``--large`` no-op tests, ``--rounds`` times,
-all alternated so the arms share any drift of the machine, and keeps each run's CPU
+interleaved so the arms share any drift of the machine, and keeps each run's CPU
 seconds (user and system: on a shared machine the wall time also counts the waits for a
 core). The cost per test is the slope between the two sizes, so what a session pays
 once (imports, start-up) is apart from what every test pays:
@@ -12,7 +12,8 @@ once (imports, start-up) is apart from what every test pays:
 - ``--boundedload-all``: every test measured (its window opened and closed, its figures
   judged, attached to the report and summarised).
 
-Each round runs the arms of one size back to back, so its differences to ``plugin off``
+Each round runs the arms of one size back to back (which arm goes first turns with each
+round), so its differences to ``plugin off``
 share the machine's state of the moment (a shared machine's speed drifts by tens of per
 cent over minutes); per round, the extra cost per test of an arm is the slope of those
 differences between the two sizes. It prints the median of the rounds, and their range.
@@ -61,8 +62,11 @@ def main() -> None:
             os.mkdir(projects[n])
             with open(os.path.join(projects[n], "test_small.py"), "w") as f:
                 f.write(TESTS.format(tests=n))
-        for _ in range(args.rounds):
-            seconds = {(arm, n): pytest_cpu_seconds(projects[n], *ARMS[arm]) for n in sizes for arm in ARMS}
+        for round_no in range(args.rounds):
+            # Which arm runs first within a size turns with each round, so no arm always
+            # runs right after the same other one.
+            turn = list(ARMS)[round_no % len(ARMS) :] + list(ARMS)[: round_no % len(ARMS)]
+            seconds = {(arm, n): pytest_cpu_seconds(projects[n], *ARMS[arm]) for n in sizes for arm in turn}
             for n in sizes:
                 base[n].append(seconds["plugin off", n])
             for arm in extra:

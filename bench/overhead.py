@@ -5,7 +5,7 @@ once with the plugin's machinery (probe worker, in-flight counter, live-task fac
 thread: the same objects a measured test uses) and once with a plain coroutine worker
 and nothing else. Both arms iterate the same lazy workload, so the ratio is the cost of
 measuring, not of making inputs. Rounds alternate to share any drift of the machine;
-the last line is the ratio of the medians, ``ratio: 1.07``.
+the last line is the ratio of the medians (``ratio: R``; the README gives the figure as measured).
 
     python bench/overhead.py [--n 100000] [--rounds 7]
 """

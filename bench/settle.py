@@ -70,8 +70,10 @@ def following(n: int, rounds: int) -> tuple[float, float]:
     """Median seconds of a gather of ``n`` tasks without and with the tracker on."""
     plain: list[float] = []
     followed: list[float] = []
-    for _ in range(rounds):
-        for on, times in ((False, plain), (True, followed)):
+    arms = [(False, plain), (True, followed)]
+    for round_no in range(rounds):
+        # Which arm goes first alternates, so neither always runs on a warmer machine.
+        for on, times in arms if round_no % 2 == 0 else arms[::-1]:
             tracker = FreeSpaceTracker()
             started = time.perf_counter()
             if on:
@@ -102,10 +104,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as project:
         with open(os.path.join(project, "test_settle.py"), "w") as f:
             f.write(TESTS.format(n=args.n, tests=args.tests))
-        plain, isolated = [], []
-        for _ in range(args.rounds):
-            plain.append(session(project))
-            isolated.append(session(project, "--boundedload-hard-limit=1GiB"))
+        plain: list[float] = []
+        isolated: list[float] = []
+        runs: list[tuple[list[float], tuple[str, ...]]] = [
+            (plain, ()),
+            (isolated, ("--boundedload-hard-limit=1GiB",)),
+        ]
+        for round_no in range(args.rounds):
+            for times, extra in runs if round_no % 2 == 0 else runs[::-1]:
+                times.append(session(project, *extra))
     a, b = statistics.median(plain), statistics.median(isolated)
     extra = (b - a) / args.tests
     print(f"{args.tests} tests of {args.n} tasks: in-process {a:.2f} s, isolated {b:.2f} s")
