@@ -9,7 +9,9 @@ slowly its threads or processes start, with no sleep standing in for the overlap
 the async probe: it tests the latency before it counts the call.)
 
 Process pools get the barrier in each worker through ``initializer=use, initargs=(barrier,)``
-(a multiprocessing barrier travels only that way); forked children inherit it.
+(a multiprocessing barrier travels only that way), forked children inherit it, and a
+pool whose workers cannot be given one gets tasks that carry a manager's barrier proxy
+(``meeting_tasks(n, manager.Barrier(parties))``), which travels with each task.
 """
 
 from __future__ import annotations
@@ -28,14 +30,25 @@ def use(barrier: Any) -> None:
 
 
 class Meeting(float):
-    """A latency of zero whose truth test waits at the barrier."""
+    """A latency of zero whose truth test waits at its barrier (or the process's)."""
+
+    barrier: Any
+
+    def __new__(cls, barrier: Any = None) -> Meeting:
+        meeting = super().__new__(cls, 0.0)
+        meeting.barrier = barrier
+        return meeting
+
+    def __reduce__(self) -> tuple[type[Meeting], tuple[Any]]:
+        return (Meeting, (self.barrier,))
 
     def __bool__(self) -> bool:
-        _barrier.wait(60)
+        (self.barrier if self.barrier is not None else _barrier).wait(60)
         return False
 
 
-def meeting_tasks(n: int) -> list[SyntheticTask]:
-    """``n`` tasks (indices 0..n-1) whose probe calls meet at the barrier; ``n`` must be a
-    multiple of its parties."""
-    return [SyntheticTask(i, 0, Meeting(), False) for i in range(n)]
+def meeting_tasks(n: int, barrier: Any = None) -> list[SyntheticTask]:
+    """``n`` tasks (indices 0..n-1) whose probe calls meet at ``barrier`` (by default the
+    one :func:`use` gave this process); ``n`` must be a multiple of its parties."""
+    meeting = Meeting(barrier)
+    return [SyntheticTask(i, 0, meeting, False) for i in range(n)]
