@@ -6,11 +6,13 @@ limits and thresholds (each checked exactly at the boundary and one step past it
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_boundedload.baseline.compare import Delta, compare
+from pytest_boundedload.baseline.store import save_merged
 from pytest_boundedload.commands.demo import verdict
 from pytest_boundedload.flood.fit import CONSTANT_BELOW, GROWING_COUNT_SLOPE, fit
 from pytest_boundedload.isolate import capped as capped_module
@@ -283,3 +285,22 @@ def test_a_count_grows_from_a_slope_of_one_half() -> None:
 
     assert growing(1500) == ("max_tasks",)
     assert growing(1499) == ()
+
+
+# --- what a save says it did ------------------------------------------------------------
+
+
+def test_a_save_counts_the_same_figures_as_kept_and_others_as_changed(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    a = {"rss_growth": 5 * MiB, "max_tasks": 10}
+    b = {"rss_growth": 6 * MiB, "max_tasks": 20}
+    assert str(save_merged(path, {"t.py::a": a, "t.py::b": b})) == "2 added, 0 changed, 0 kept, 0 pruned"
+    # The same figures again: kept; one byte more of one size: changed.
+    again = {"t.py::a": a, "t.py::b": {**b, "rss_growth": 6 * MiB + 1}}
+    assert str(save_merged(path, again)) == "0 added, 1 changed, 1 kept, 0 pruned"
+    # A count changed, an entry not measured (kept), a new one, one dropped.
+    measured = {"t.py::a": {**a, "max_tasks": 11}, "t.py::c": a}
+    assert str(save_merged(path, measured)) == "1 added, 1 changed, 1 kept, 0 pruned"
+    assert str(save_merged(path, {"t.py::c": a}, keep=["t.py::c", "t.py::a"])) == (
+        "0 added, 0 changed, 2 kept, 1 pruned"
+    )
