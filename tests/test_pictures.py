@@ -7,8 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 from conftest import UNBOUNDED_RUN
+
+# Imported once, before any test: pytester restores sys.modules after each test, and
+# numpy's C extension cannot be loaded a second time in a process.
+from matplotlib.figure import Figure
+from matplotlib.image import imread
 
 from pytest_boundedload.flood.fit import fit
 from pytest_boundedload.measure.measurement import Measurement
@@ -76,9 +82,6 @@ def _files(report: Path) -> set[str]:
 def _is_drawn_png(path: Path) -> bool:
     """A PNG of the plots' size with the memory (blue) and a count (orange) in it; where
     each point lands is checked on plots of known figures below."""
-    import numpy as np
-    from matplotlib.image import imread
-
     if path.read_bytes()[:8] != PNG:
         return False
     pixels = (imread(path)[..., :3] * 255).round().astype(int)
@@ -164,8 +167,6 @@ def test_stems_are_safe_short_and_distinct() -> None:
 
 def _drawn(monkeypatch: pytest.MonkeyPatch, draw: Callable[[], None]) -> Any:
     """The matplotlib Figure ``draw`` saved (matplotlib's own savefig, watched)."""
-    from matplotlib.figure import Figure
-
     saved: list[Any] = []
     savefig = Figure.savefig
 
@@ -181,9 +182,6 @@ def _drawn(monkeypatch: pytest.MonkeyPatch, draw: Callable[[], None]) -> Any:
 
 def _colour_at(path: Path, axes: Any, x: float, y: float) -> set[str]:
     """The named colours found in the PNG within a pixel of data point (x, y) of ``axes``."""
-    import numpy as np
-    from matplotlib.image import imread
-
     pixels = (imread(path)[..., :3] * 255).round().astype(int)
     column, height = axes.transData.transform((x, y))
     row = pixels.shape[0] - height  # image rows count down from the top
