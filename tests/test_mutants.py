@@ -304,3 +304,35 @@ def test_a_save_counts_the_same_figures_as_kept_and_others_as_changed(tmp_path: 
     assert str(save_merged(path, {"t.py::c": a}, keep=["t.py::c", "t.py::a"])) == (
         "0 added, 0 changed, 2 kept, 1 pruned"
     )
+
+
+THREADS_BEFORE = """
+import threading
+
+
+def test_threads_alive_before_the_window(flood):
+    release = threading.Event()
+    before = threading.Thread(target=release.wait)  # started outside any window
+    before.start()
+    started = threading.Barrier(3)
+    with flood.measure() as first:
+        inside = [threading.Thread(target=lambda: (started.wait(60), release.wait())) for _ in range(2)]
+        for thread in inside:
+            thread.start()
+        started.wait(60)  # both are running
+    with flood.measure() as second:  # the two of the first window are still alive
+        pass
+    release.set()
+    for thread in [before, *inside]:
+        thread.join()
+    # The window's own thread and the two it started; not the one of before, nor, in
+    # the second window, those the first started.
+    assert (first.max_threads, second.max_threads) == (1 + 2, 1)
+"""
+
+
+def test_threads_alive_when_a_window_opens_are_not_the_windows(project: Project) -> None:
+    project.pytester.makepyfile(test_threads_before=THREADS_BEFORE)
+    run = project.run_inprocess()
+    run.result.assert_outcomes(passed=1)
+    assert run.figures("test_threads_alive_before_the_window")["max_threads"] == 3
