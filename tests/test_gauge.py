@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import gc
 import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -608,26 +606,22 @@ def test_parse_limits_errors(values: dict[str, object], message: str) -> None:
     assert str(excinfo.value) == message
 
 
-def test_files_of_dead_owners_are_removed(tmp_path: Path) -> None:
+def test_files_of_dead_owners_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_boundedload.measure import inflight as gauge_module
+    from pytest_boundedload.measure import sharedfiles
 
+    # A directory of its own: the shared one may hold other sessions' stale files.
+    monkeypatch.setattr(sharedfiles, "SHM_DIR", str(tmp_path))
     # A process that has exited: its pid is free now.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    directory = gauge_module._SHM_DIR or tempfile.gettempdir()
-    dead = os.path.join(directory, f"boundedload-gauge-{child.pid}-test")
-    alive = os.path.join(directory, f"boundedload-gauge-{os.getpid()}-test")
-    for path in (dead, alive):
-        with open(path, "wb") as f:
-            f.write(bytes(40))
-    try:
-        assert gauge_module.remove_stale() >= 1
-        assert not os.path.exists(dead)
-        assert os.path.exists(alive)
-    finally:
-        for path in (dead, alive):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+    dead = tmp_path / f"boundedload-gauge-{child.pid}-test"
+    alive = tmp_path / f"boundedload-gauge-{os.getpid()}-test"
+    other = tmp_path / "unrelated-file"
+    for path in (dead, alive, other):
+        path.write_bytes(bytes(40))
+    assert gauge_module.remove_stale() == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([alive.name, other.name])
 
 
 def test_a_shared_gauge_names_its_owner() -> None:
