@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import gc
 import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rendezvous
 
 from pytest_boundedload import SyntheticFailure, SyntheticTask, Workload
 from pytest_boundedload.flood.probe import SyncProbe, make_async_probe
@@ -244,21 +243,19 @@ def test_thread_pool_is_bounded_by_its_workers(gauge: InFlightCounter, shared: b
     if shared:
         gauge.share()
     probe = SyncProbe(gauge)
+    # Each call waits in flight until eight are (see rendezvous): the pool's eight
+    # threads are all busy at once, and a ninth call never starts beside them.
+    rendezvous.use(threading.Barrier(8))
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(probe, Workload(200, latency=0.005)))
+        results = list(pool.map(probe, rendezvous.meeting_tasks(200)))
     assert results == list(range(200))
     assert gauge.read() == InFlightReading(0, 8, 200, 200, 0)
 
 
 def test_threads_behind_a_barrier_all_count(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
-    barrier = threading.Barrier(16)
-
-    def run(task: SyntheticTask) -> None:
-        barrier.wait(timeout=10)
-        probe(task)
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in Workload(16, latency=0.2)]
+    rendezvous.use(threading.Barrier(16))  # met inside each call: all 16 in flight at once
+    threads = [threading.Thread(target=probe, args=(t,)) for t in rendezvous.meeting_tasks(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -287,13 +284,12 @@ def test_process_pool_is_counted_across_processes(gauge: InFlightCounter, method
         pytest.skip(f"no {method} start method")
     gc.collect()  # dead gauges of earlier tests must not be shared by the fork hook
     ctx = multiprocessing.get_context(method)
-    # Every worker waits for the others before taking tasks, so all four overlap.
-    barrier = ctx.Barrier(4)
+    # Each call waits in flight until the four workers' calls all are.
     probe = SyncProbe(gauge)
     with concurrent.futures.ProcessPoolExecutor(
-        4, mp_context=ctx, initializer=barrier.wait, initargs=(60.0,)
+        4, mp_context=ctx, initializer=rendezvous.use, initargs=(ctx.Barrier(4),)
     ) as pool:
-        results = list(pool.map(probe, Workload(40, latency=0.1)))
+        results = list(pool.map(probe, rendezvous.meeting_tasks(40)))
     assert results == list(range(40))
     assert gauge.shared is not None
     assert gauge.read() == InFlightReading(0, 4, 40, 40, 0)
@@ -322,7 +318,8 @@ def test_forked_processes_share_the_gauge_without_pickling(gauge: InFlightCounte
     probe = SyncProbe(gauge)
     assert gauge.shared is None
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=probe, args=(t,)) for t in Workload(5, latency=0.3)]
+    rendezvous.use(ctx.Barrier(5))  # inherited: the five calls are in flight at once
+    procs = [ctx.Process(target=probe, args=(t,)) for t in rendezvous.meeting_tasks(5)]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -609,26 +606,22 @@ def test_parse_limits_errors(values: dict[str, object], message: str) -> None:
     assert str(excinfo.value) == message
 
 
-def test_files_of_dead_owners_are_removed(tmp_path: Path) -> None:
+def test_files_of_dead_owners_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_boundedload.measure import inflight as gauge_module
+    from pytest_boundedload.measure import sharedfiles
 
+    # A directory of its own: the shared one may hold other sessions' stale files.
+    monkeypatch.setattr(sharedfiles, "SHM_DIR", str(tmp_path))
     # A process that has exited: its pid is free now.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    directory = gauge_module._SHM_DIR or tempfile.gettempdir()
-    dead = os.path.join(directory, f"boundedload-gauge-{child.pid}-test")
-    alive = os.path.join(directory, f"boundedload-gauge-{os.getpid()}-test")
-    for path in (dead, alive):
-        with open(path, "wb") as f:
-            f.write(bytes(40))
-    try:
-        assert gauge_module.remove_stale() >= 1
-        assert not os.path.exists(dead)
-        assert os.path.exists(alive)
-    finally:
-        for path in (dead, alive):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+    dead = tmp_path / f"boundedload-gauge-{child.pid}-test"
+    alive = tmp_path / f"boundedload-gauge-{os.getpid()}-test"
+    other = tmp_path / "unrelated-file"
+    for path in (dead, alive, other):
+        path.write_bytes(bytes(40))
+    assert gauge_module.remove_stale() == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([alive.name, other.name])
 
 
 def test_a_shared_gauge_names_its_owner() -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_boundedload.isolate.capped import cap_kind
+from pytest_boundedload.units import format_size
 
 if TYPE_CHECKING:
     from conftest import Project
 
+KiB = 1024
 MiB = 1024 * 1024
 
 # Each pytest process (the session, or every xdist worker) writes its own peak RSS at the
@@ -350,6 +353,10 @@ import pytest
 
 @pytest.mark.boundedload(hard_limit="128 MiB")
 def test_oom(flood):
+    # The child's resident memory as the test starts (inherited pages the cap does not
+    # charge), for the test of its last figures.
+    with open("/proc/self/status") as status, open("start_rss", "w") as out:
+        out.write(next(line for line in status if line.startswith("VmRSS:")).split()[1])
     chunks = []
     while True:
         chunks.append(bytearray(1024 * 1024))
@@ -365,18 +372,40 @@ def test_a_killed_test_is_in_the_json_report_and_junit(project: Project) -> None
     (test,) = json.loads(report_path.read_text())["tests"]
     assert test["nodeid"] == "test_a_killed_test_is_in_the_json_report_and_junit.py::test_oom"
     assert test["outcome"] == "failed"
-    # Stopped before it reported: only the last figures the child sent.
+    # Stopped before it reported: only the last figures the child sent, its peak RSS
+    # and the probe calls it started (none), every other figure zero.
     assert test["stopped"] is True
-    assert test["measurement"]["peak_rss"] > 0
-    assert test["measurement"]["rss_growth"] == 0
-    assert test["violations"][0].startswith("exceeded hard_limit 128.0 MiB")
+    measurement = test["measurement"]
+    peak = measurement.pop("peak_rss")
+    assert measurement == {
+        "children_peak_rss": 0, "duration": 0.0, "heap_peak": None, "max_held": 0, "max_in_flight": 0,
+        "max_processes": 0, "max_tasks": 0, "max_threads": 0, "peak_source": "vmhwm", "rss_growth": 0,
+        "tasks_done": 0, "tasks_failed": 0, "tasks_started": 0,
+    }  # fmt: skip
+    # Sent at the child's start or as it ran away: from about what it started with
+    # (its first report precedes the test's fixtures) to that plus the cap.
+    start = int((project.path / "start_rss").read_text()) * KiB
+    assert start - 8 * MiB <= peak <= start + 128 * MiB + 8 * MiB, (start, peak)
+    (violation,) = test["violations"]
+    assert violation == (
+        f"exceeded hard_limit 128.0 MiB (cgroup): killed by SIGKILL"
+        f" after 0 tasks started (last peak {format_size(peak)})"
+    )
     # In the end-of-run ranking, not in the baseline.
     ranking = run.text.split("boundedload: 1 measured test by peak RSS", 1)[1]
     assert "test_oom  [limit crossed]" in ranking
     baseline = json.loads((project.path / ".boundedload" / "baseline.json").read_text())
     assert all(tests == {} for tests in baseline["platforms"].values())
-    assert "exceeded hard_limit 128.0 MiB" in junit.read_text()
-    assert 'name="boundedload.violation"' in junit.read_text()
+    # JUnit carries the same figures and verdict, one property each.
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert properties == {
+        **{f"boundedload.{name}": str(value) for name, value in measurement.items() if value is not None},
+        "boundedload.peak_rss": str(peak),
+        "boundedload.violation": violation,
+        "boundedload.status": "MEMORY",
+        "boundedload.stopped": "True",
+    }
 
 
 WIDER_SCOPES = """
@@ -525,3 +554,32 @@ def test_a_bad_cap_setting_is_a_usage_error(project: Project, monkeypatch: pytes
         "ERROR: boundedload: invalid BOUNDEDLOAD_CAP='cgroups' from the environment:"
         " expected auto, cgroup or rlimit"
     ) in run.text
+
+
+WRAPPED = """
+import pytest
+
+
+@pytest.mark.boundedload(hard_limit="256 MiB")
+def test_wrapped(flood):
+    chunks = []
+    try:
+        while True:
+            chunks.append(bytearray(1024 * 1024))
+    except MemoryError:
+        chunks.clear()
+        raise RuntimeError("could not fill the buffer")  # chained implicitly (__context__)
+"""
+
+
+def test_a_memory_error_behind_another_error_is_the_cap(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under RLIMIT_DATA the cap is a MemoryError in the child; the test turns it into
+    # another error, which carries it only as its __context__.
+    monkeypatch.setenv("BOUNDEDLOAD_CAP", "rlimit")
+    project.pytester.makepyfile(WRAPPED)
+    run = project.run("-rA", timeout=120)
+    run.result.assert_outcomes(failed=1)
+    assert run.violations("test_wrapped") == ["exceeded hard_limit 256.0 MiB (rlimit): MemoryError"]
+    run.result.stdout.fnmatch_lines(["MEMORY *::test_wrapped*"])

@@ -80,17 +80,33 @@ import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+from pytest_boundedload import SyntheticTask
+
+BARRIER = None
+
+
+def use(barrier):
+    global BARRIER
+    BARRIER = barrier
+
+
+class Meeting(float):
+    # A zero latency that the blocking probe tests (if latency:) while the call is in
+    # flight: each call waits there until the barrier's parties are all in flight.
+    def __bool__(self):
+        BARRIER.wait(60)
+        return False
+
+
+def meeting_tasks(n):
+    return [SyntheticTask(i, 0, Meeting(), False) for i in range(n)]
+
 
 def test_thread_per_task(flood):
-    # Every thread waits at the barrier until all 500 are running, so they are all alive
-    # at once however slowly they start; then each holds its task for 250 ms.
-    barrier = threading.Barrier(500)
-
-    def run(task):
-        barrier.wait(timeout=60)
-        flood.worker(task)
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in flood.tasks(500, latency="250ms")]
+    # Every thread's call waits in flight until all 500 are: all alive and in flight at
+    # once however slowly they start.
+    use(threading.Barrier(500))
+    threads = [threading.Thread(target=flood.worker, args=(t,)) for t in meeting_tasks(500)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -98,8 +114,9 @@ def test_thread_per_task(flood):
 
 
 def test_thread_pool(flood):
+    use(threading.Barrier(8))
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(flood.worker, flood.tasks(400, latency="2ms")))
+        assert list(pool.map(flood.worker, meeting_tasks(400))) == list(range(400))
 
 
 def _child(event):
@@ -118,8 +135,9 @@ def test_twenty_processes(flood):
 
 
 def test_process_pool(flood):
-    with ProcessPoolExecutor(4) as pool:
-        list(pool.map(flood.worker, flood.tasks(40, latency="20ms")))
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(4, mp_context=ctx, initializer=use, initargs=(ctx.Barrier(4),)) as pool:
+        assert list(pool.map(flood.worker, meeting_tasks(40))) == list(range(40))
 """
 
 
@@ -128,27 +146,24 @@ def test_threads_and_processes(project: Project) -> None:
     run = project.run()
     run.result.assert_outcomes(passed=4)
 
-    # The 500 threads were all alive together (the barrier), each one more than the
-    # test's own thread; released together, they all hold their task at once (they wake
-    # within a few ms of each other, against a 250 ms latency).
+    # The 500 threads were all alive and in flight together (they met inside their
+    # calls), each one more than the test's own thread.
     per_task = run.figures("test_thread_per_task")
     assert per_task["max_threads"] == 500 + 1
     assert per_task["max_in_flight"] == 500
     assert per_task["max_processes"] == 0
 
-    # The pool's threads, never more than its 8, plus the test's own; a thread runs at
-    # most one call at a time.
+    # The pool's 8 threads all busy at once (their calls met), never more, plus the
+    # test's own thread.
     pool = run.figures("test_thread_pool")
-    assert 1 <= pool["max_in_flight"] <= 8
-    assert pool["tasks_done"] == 400
-    assert pool["max_in_flight"] + 1 <= pool["max_threads"] <= 8 + 1
+    assert (pool["max_in_flight"], pool["max_threads"], pool["tasks_done"]) == (8, 8 + 1, 400)
 
     # Counted at each creation: the 20 forked children, all waiting for the event.
     twenty = run.figures("test_twenty_processes")
     assert twenty["max_processes"] == 20
     assert twenty["max_threads"] == 1
 
-    # A fork-context pool starts its 4 workers at the first submit.
+    # A fork-context pool starts its 4 workers at the first submit; their calls met.
     process_pool = run.figures("test_process_pool")
     assert process_pool["max_in_flight"] == 4
     assert process_pool["tasks_done"] == 40
