@@ -18,7 +18,7 @@ from .memtrace.coexist import borrowed_capture
 from .options import Settings, read_settings
 from .testitem import ItemState, ReportOutcomes, new_state, state_of
 from .units import InvalidValue
-from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker
+from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker, xdist_stop_reason
 
 if TYPE_CHECKING:
     import pluggy
@@ -44,7 +44,7 @@ def configure(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "boundedload-session")
     if not worker:
         remove_stale()  # shared counters of processes killed in an earlier session
-        XdistController.register(config)
+        XdistController.register(config, gate)
         if settings.trace.report_dir is not None:
             from .pictures.index import IndexWriter
 
@@ -107,6 +107,13 @@ class BoundedLoadPlugin:
                     return
                 raise pytest.UsageError(f"boundedload: {exc}") from None
             state_of(item, lambda: state)  # noqa: B023
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.gate.collected(item.nodeid for item in session.items)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.gate.collection_failed()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
@@ -172,7 +179,7 @@ class BoundedLoadPlugin:
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.gate.seen(report.nodeid)
+        self.gate.seen(report.nodeid, report.when)
         if report.when != "call" or report.skipped or not self.outcomes.known(report):
             return  # not a measured test's (its outcome is neither made here nor carried)
         outcome = self.outcomes.of(report)
@@ -189,8 +196,11 @@ class BoundedLoadPlugin:
             )
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self) -> None:
-        self.gate.finish()
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.gate.finish(_stopped_early(session, exitstatus))
+        if self.gate.errors and session.exitstatus == pytest.ExitCode.OK:
+            # The tests passed, but what the run was to write is not there: not a success.
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.rows and self.settings.summary > 0:
@@ -198,3 +208,14 @@ class BoundedLoadPlugin:
 
             write_summary(terminalreporter, self.rows, self.settings.summary)
         self.gate.write_summary(terminalreporter)
+
+
+def _stopped_early(session: pytest.Session, exitstatus: int) -> str | None:
+    """Why the session stopped before its last test (``-x``, ``--maxfail``, Ctrl-C), in
+    pytest's words where it has some; None when it was not stopped."""
+    for why in (session.shouldfail, session.shouldstop, xdist_stop_reason(session.config)):
+        if why:
+            return why if isinstance(why, str) else "stopped early"
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    return None

@@ -11,7 +11,10 @@ A worker that dies in the middle of a measured test (the OOM killer, a crash) se
 report at all; xdist reports the crash with the test's name. To add what was measured
 up to then, each worker keeps a small notes file in a directory the controller hands
 out, rewritten at the start of each measured test and at each sampler tick (at least
-once a second); the controller adds the crashed test's last note to the crash report.
+once a second); the controller adds the crashed test's last note to the crash report
+and hands it to the baseline gate, whose JSON report lists the test with those figures
+and ``"crashed": true``. The gate also learns from here which tests the workers
+collected (``--boundedload-prune`` needs to know that every one of them ran).
 """
 
 from __future__ import annotations
@@ -27,13 +30,23 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .measure.measurement import Measurement
 from .measure.procfs import peak_rss_now
 from .units import format_size
 
 if TYPE_CHECKING:
+    from .baseline.gate import BaselineGate
     from .measure.inflight import InFlightCounter
 
-__all__ = ["NOTES_DIR_KEY", "USAGE_ERROR_KEY", "CrashNotes", "XdistController", "is_worker"]
+__all__ = [
+    "NOTES_DIR_KEY",
+    "USAGE_ERROR_KEY",
+    "CrashNotes",
+    "XdistController",
+    "is_worker",
+    "last_known",
+    "xdist_stop_reason",
+]
 
 USAGE_ERROR_KEY = "boundedload_usage_error"
 NOTES_DIR_KEY = "boundedload_notes_dir"
@@ -94,16 +107,35 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def last_known(note: dict[str, Any]) -> Measurement:
+    """A crash note's figures as a Measurement (the others are zero, as for a stopped
+    capped child): peak RSS and probe calls started, at most one sampler tick old."""
+
+    def count(name: str) -> int:
+        value = note.get(name)
+        return value if type(value) is int and value >= 0 else 0
+
+    return Measurement(peak_rss=count("peak_rss"), tasks_started=count("tasks_started"))
+
+
+def xdist_stop_reason(config: pytest.Config) -> str | None:
+    """Why the xdist controller stopped the session early (``stopping after 1
+    failures``, a worker's keyboard interrupt), or None (also outside xdist)."""
+    why = getattr(config.pluginmanager.getplugin("dsession"), "shouldstop", None)
+    return why if isinstance(why, str) and why else None
+
+
 class XdistController:
     """Hooks of the xdist controller."""
 
     @classmethod
-    def register(cls, config: pytest.Config) -> None:
+    def register(cls, config: pytest.Config, gate: BaselineGate) -> None:
         """Register the controller's hooks, where xdist is loaded."""
         if config.pluginmanager.hasplugin("xdist"):
-            config.pluginmanager.register(cls(), "boundedload-xdist")
+            config.pluginmanager.register(cls(gate), "boundedload-xdist")
 
-    def __init__(self) -> None:
+    def __init__(self, gate: BaselineGate) -> None:
+        self.gate = gate
         self.usage_errors: list[str] = []
         self.notes_dir: Path | None = None  # made when the first worker is configured
 
@@ -112,10 +144,12 @@ class XdistController:
             self.notes_dir = Path(tempfile.mkdtemp(prefix="boundedload-notes-"))
         node.workerinput[NOTES_DIR_KEY] = str(self.notes_dir)
 
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.gate.collected(ids)
+
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
-        if self.notes_dir is None:
-            return
-        note = CrashNotes.find(self.notes_dir, crashitem)
+        note = None if self.notes_dir is None else CrashNotes.find(self.notes_dir, crashitem)
+        self.gate.crash(crashitem, None if note is None else last_known(note))
         if note is None:
             return
         line = (

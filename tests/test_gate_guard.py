@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -145,8 +144,8 @@ def test_the_baseline_directory_holds_only_the_baseline(project: Project) -> Non
     (directory / ".baseline.json.k1ll3d.tmp").write_text("{")
     project.run_inprocess("--boundedload-save").result.assert_outcomes(passed=2)
     assert sorted(p.name for p in directory.iterdir()) == ["baseline.json"]
-    # The lock lives in the temporary directory, named after the baseline.
-    assert lock_path(directory / "baseline.json").parent == Path(tempfile.gettempdir())
+    # The lock is beside the baseline, and only while a save holds it.
+    assert lock_path(directory / "baseline.json") == directory / "baseline.json.lock"
 
 
 def test_a_saved_baseline_is_0644_when_new_and_keeps_its_mode(project: Project) -> None:

@@ -3,19 +3,26 @@
 Workers of pytest-xdist read the baseline to compare their tests but never write it:
 the figures of every test travel to the controller with the reports, and the
 controller (or a serial run) writes the baseline and the JSON report once, at the end,
-so a crashed worker loses only the test it was running.
+so a crashed worker loses only the test it was running (the JSON report lists it with
+its last known figures).
+
+``--boundedload-prune`` removes entries only after a run in which every collected test
+ran to the end: a run stopped by ``-x``, ``--maxfail``, Ctrl-C, a crashed worker or a
+collection error says so and keeps them. A baseline or report that cannot be written (a
+full disk) is an error line in the summary and a non-zero exit status, not a traceback.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..measure.measurement import format_figure
+from ..measure.measurement import Measurement, format_figure
 from .compare import Delta, Tolerance, compare
 from .store import Baseline, BaselineError, SaveCounts, platform_key, save_merged, write_atomically
 
@@ -60,8 +67,18 @@ class BaselineGate:
                 raise pytest.UsageError(f"boundedload: {exc}") from None
         self._entries = self.baseline.entries() if self.baseline is not None else {}
         self.results: dict[str, tuple[str, Outcome]] = {}  # nodeid -> (pytest outcome, verdict)
+        self.crashed: dict[str, Measurement | None] = {}  # nodeid -> its last known figures
         self.saved: SaveCounts | None = None
-        self._seen: set[str] = set()
+        self.prune_skipped: str | None = None  # why --boundedload-prune removed nothing
+        self.errors: list[str] = []  # files that could not be written, and why
+        # What decides whether pruning is safe; kept only when pruning is asked for.
+        self._collected: set[str] | None = None
+        self._finished: set[str] = set()
+        self._collection_failed = False
+
+    @property
+    def _prunes(self) -> bool:
+        return self.writer and self.settings.save and self.settings.prune
 
     def check(self, nodeid: str, figures: dict[str, Any]) -> tuple[str | None, list[Delta]]:
         """("new" | "compared" | None, deltas) of one test against the baseline."""
@@ -75,16 +92,38 @@ class BaselineGate:
     def record(self, nodeid: str, result: str, outcome: Outcome) -> None:
         """Keep a call-phase report's verdict for the baseline and the JSON report (only
         when one of them is written or compared: a long session keeps nothing per test)."""
-        wanted = self.settings.save or self.settings.compare or self.settings.json_path is not None
-        if self.writer and wanted and (outcome.measurement is not None or outcome.violations):
+        if self.writer and self._wanted and (outcome.measurement is not None or outcome.violations):
             self.results[nodeid] = (result, outcome)
 
-    def seen(self, nodeid: str) -> None:
-        """A report of ``nodeid`` arrived: the test ran, whether or not it has figures."""
-        self._seen.add(nodeid)
+    @property
+    def _wanted(self) -> bool:
+        return self.settings.save or self.settings.compare or self.settings.json_path is not None
 
-    def finish(self) -> None:
-        """Write the baseline (``--boundedload-save``) and the JSON report, once."""
+    def collected(self, nodeids: Iterable[str]) -> None:
+        """The tests the session is to run (an xdist worker's collection, or all of a
+        serial run's after deselection)."""
+        if self._prunes:
+            self._collected = (self._collected or set()) | set(nodeids)
+
+    def collection_failed(self) -> None:
+        """A file or class could not be collected: its tests are not among the collected."""
+        self._collection_failed = True
+
+    def seen(self, nodeid: str, when: str) -> None:
+        """A report of ``nodeid``'s phase ``when`` arrived; the teardown's means the test
+        ran to the end, whether or not it has figures."""
+        if self._prunes and when == "teardown":
+            self._finished.add(nodeid)
+
+    def crash(self, nodeid: str, last_known: Measurement | None) -> None:
+        """``nodeid``'s xdist worker died while running it; ``last_known`` are the figures
+        its crash note held (None when it was not measured)."""
+        if self.writer and (self._wanted or self._prunes):
+            self.crashed[nodeid] = last_known
+
+    def finish(self, stopped: str | None = None) -> None:
+        """Write the baseline (``--boundedload-save``) and the JSON report, once.
+        ``stopped`` says why the session stopped early, if it did (``-x``, Ctrl-C)."""
         if not self.writer:
             return
         if self.settings.save and self.baseline is not None:
@@ -94,35 +133,70 @@ class BaselineGate:
                 # The last figures of a stopped capped child are not a measurement.
                 if outcome.measurement is not None and not outcome.stopped
             }
-            # --boundedload-prune drops the tests that did not run at all; a test that ran
-            # but left no figures (its worker crashed) keeps its entry.
-            keep = self._seen if self.settings.prune else None
+            keep: set[str] | None = None
+            if self.settings.prune:
+                self.prune_skipped = self._incomplete(stopped)
+                if self.prune_skipped is None:
+                    keep = self._finished
             try:
                 self.saved = save_merged(self.settings.path, measured, keep=keep)
-            except BaselineError as exc:
-                raise pytest.UsageError(f"boundedload: {exc}") from None
+            except BaselineError as exc:  # the file was changed into something else meanwhile
+                self.errors.append(f"boundedload: {exc}; not saved")
+            except OSError as exc:
+                where = self.settings.path
+                self.errors.append(f"boundedload: could not write the baseline {where}: {_why(exc)}")
         if self.settings.json_path is not None:
-            write_atomically(
-                self.settings.json_path, json.dumps(self.report(), indent=2, sort_keys=True) + "\n"
-            )
+            try:
+                write_atomically(
+                    self.settings.json_path, json.dumps(self.report(), indent=2, sort_keys=True) + "\n"
+                )
+            except OSError as exc:
+                self.errors.append(
+                    f"boundedload: could not write the JSON report {self.settings.json_path}: {_why(exc)}"
+                )
+
+    def _incomplete(self, stopped: str | None) -> str | None:
+        """Why pruning would remove entries of tests that simply did not run, or None
+        when every collected test ran to the end."""
+        if self._collected is None:
+            return "no test was collected" + (f" ({stopped})" if stopped else "")
+        missing = len(self._collected - self._finished)
+        if not missing and not self._collection_failed:
+            return None
+        causes = [f"a worker crashed while running {nodeid}" for nodeid in sorted(self.crashed)]
+        causes += [stopped] if stopped else []
+        parts = []
+        if missing:
+            parts.append(f"{missing} of {len(self._collected)} collected tests did not run to the end")
+        if self._collection_failed:
+            parts.append("errors during collection")
+        return ", ".join(parts) + (f" ({'; '.join(causes)})" if causes else "")
 
     def report(self) -> dict[str, Any]:
         """The JSON report: every measured test with figures, limits, violations, deltas."""
         tests = []
-        for nodeid in sorted(self.results):
-            result, outcome = self.results[nodeid]
+        # A crashed test without a note was not measured; one with a note gets its last
+        # known figures (a test can also crash after its call phase reported).
+        crashed = {nodeid: figures for nodeid, figures in self.crashed.items() if figures is not None}
+        for nodeid in sorted(set(self.results) | set(crashed)):
+            if nodeid in self.results:
+                result, outcome = self.results[nodeid]
+                measurement = outcome.measurement
+            else:
+                result, outcome, measurement = "failed", None, crashed[nodeid]
             tests.append(
                 {
                     "nodeid": nodeid,
-                    "outcome": result,
-                    "measurement": outcome.measurement.to_dict() if outcome.measurement else None,
-                    "limits": dict(outcome.limits),
-                    "violations": list(outcome.violations),
-                    "heap_sites": [site.to_dict() for site in outcome.heap_sites],
-                    "stopped": outcome.stopped,
+                    "outcome": "failed" if nodeid in crashed else result,
+                    "measurement": measurement.to_dict() if measurement else None,
+                    "limits": dict(outcome.limits) if outcome else {},
+                    "violations": list(outcome.violations) if outcome else [],
+                    "heap_sites": [site.to_dict() for site in outcome.heap_sites] if outcome else [],
+                    "stopped": outcome.stopped if outcome else False,
+                    "crashed": nodeid in crashed,
                     "baseline": {
-                        "status": outcome.baseline,
-                        "deltas": [delta.to_dict() for delta in outcome.deltas],
+                        "status": outcome.baseline if outcome else None,
+                        "deltas": [delta.to_dict() for delta in outcome.deltas] if outcome else [],
                     },
                 }
             )
@@ -133,6 +207,12 @@ class BaselineGate:
         terminal summary."""
         if self.saved is not None:
             terminal.write_line(f"boundedload: saved {self.settings.path}: {self.saved}")
+        if self.saved is not None and self.prune_skipped is not None:
+            terminal.write_line(
+                f"boundedload: prune skipped: {self.prune_skipped}; entries of tests not run are kept"
+            )
+        for error in self.errors:
+            terminal.write_line(error, red=True, bold=True)
         lines = self.summary_lines()
         if lines:
             terminal.write_sep("-", f"boundedload: compared with {self.settings.path}")
@@ -176,3 +256,11 @@ class BaselineGate:
         if not lines:
             lines.append(f"no regressions against {self.settings.path}")
         return lines
+
+
+def _why(exc: OSError) -> str:
+    """``[Errno 28] No space left on device``: the errno and its meaning, without the
+    temporary file's name that ``str(exc)`` would add."""
+    if exc.errno is None:
+        return str(exc)
+    return f"[Errno {exc.errno}] {exc.strerror}"

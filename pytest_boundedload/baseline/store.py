@@ -16,7 +16,8 @@ Figures are kept per platform key (``Linux-CPython-3.11``): memory figures diffe
 between interpreters and systems, and a baseline saved on one must not fail another.
 Writes go to a temporary file in the same directory and are moved into place with
 ``os.replace``, so a reader (or a second session saving at the same time) never sees a
-torn file: the file always holds one complete result.
+torn file: the file always holds one complete result. Saves merge under a ``flock`` on
+``<baseline>.lock`` beside the file, which exists only while a save holds it.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import platform
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,11 @@ __all__ = [
     "Baseline",
     "BaselineError",
     "SaveCounts",
+    "exclusive",
     "lock_path",
     "platform_key",
+    "remove_legacy_locks",
+    "resolved",
     "save_merged",
     "write_atomically",
 ]
@@ -178,50 +181,112 @@ def save_merged(
     """Merge ``measured`` into the file at ``path`` under an exclusive lock: the file is
     read again inside the lock, so sessions saving at the same time (tox -p, several
     CI jobs on one checkout) add to each other's results instead of overwriting them.
-    Entries re-measured with the same figures count as kept."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path(path), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    Entries re-measured with the same figures count as kept. A baseline that is a
+    symbolic link (one baseline shared by several checkouts) is written through the
+    link: the lock and the write are at its target. An ``OSError`` (a full disk) leaves
+    the file as it was and is raised to the caller."""
+    target = resolved(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(lock_path(path)):
         # Inside the lock no other save is writing: a temporary file next to the baseline
         # is what a killed save left.
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
         baseline = Baseline.load(path)
         before = dict(baseline.entries())
         baseline.update(measured, keep=keep)
         baseline.save()
+    remove_legacy_locks()
     after = baseline.entries()
     added = sum(1 for nodeid in after if nodeid not in before)
     changed = sum(1 for nodeid in after if nodeid in before and after[nodeid] != before[nodeid])
     return SaveCounts(added, changed, len(after) - added - changed, len(set(before) - set(after)))
 
 
+def resolved(path: Path) -> Path:
+    """``path`` with every symbolic link followed (a link's target, which need not exist
+    yet): what a write through the link replaces."""
+    return Path(os.path.realpath(path))
+
+
 def lock_path(path: Path) -> Path:
-    """The lock file of the baseline at ``path``: in the temporary directory, named after
-    the baseline's absolute path, so nothing but the baseline sits in its (committed)
-    directory."""
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]  # one name per file
-    return Path(tempfile.gettempdir()) / f"pytest-boundedload-{digest}.lock"
+    """The lock file of the baseline at ``path``: beside the file itself (the target of a
+    link), ``<name>.lock``, so every session saving that file locks the same one whatever
+    its environment. It exists only while a save holds it (see :func:`exclusive`)."""
+    target = resolved(path)
+    return target.with_name(target.name + ".lock")
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``lock`` (made if missing), and remove the
+    file again before letting go, so nothing but the baseline stays in its directory."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                current = os.stat(lock, follow_symlinks=False)
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        # The session that held the lock before this one removed the file it locked: a
+        # lock on that file excludes nobody, so lock the one now at the path instead.
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        # Removed while still held: whoever waits on this file sees it gone and starts over.
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def remove_legacy_locks() -> None:
+    """Remove the empty lock files earlier versions left in the temporary directory
+    (``pytest-boundedload-<digest>.lock``, one per baseline ever saved); one that a
+    session of such a version holds right now is left alone."""
+    for stale in Path(tempfile.gettempdir()).glob("pytest-boundedload-*.lock"):
+        try:
+            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if stat.S_ISREG(os.fstat(fd).st_mode) and os.fstat(fd).st_size == 0:
+                stale.unlink()
+        except OSError:
+            pass  # held by a save of an earlier version, or not ours to remove
+        finally:
+            os.close(fd)
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then ``os.replace`` it in: a
-    reader, or a second writer at the same moment, never sees a torn file. The file keeps
-    the mode it had; a new one is readable by all (0644), as a committed file should be."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``text`` to a temporary file beside ``path`` (beside its target when it is a
+    symbolic link, which stays a link), then ``os.replace`` it in: a reader, or a second
+    writer at the same moment, never sees a torn file, and a write that fails (a full
+    disk) leaves the old file whole and no temporary file behind. The file keeps the mode
+    it had; a new one is readable by all (0644), as a committed file should be."""
+    target = resolved(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        mode = stat.S_IMODE(target.stat().st_mode)
     except OSError:
         mode = 0o644
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temp, path)
+        os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
