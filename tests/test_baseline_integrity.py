@@ -12,12 +12,13 @@ import re
 import select
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_boundedload.baseline.store import Baseline, lock_path
+from pytest_boundedload.baseline.store import Baseline, exclusive, lock_path
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -324,6 +325,67 @@ def test_the_lock_is_beside_the_baseline_and_never_in_tmpdir(tmp_path: Path) -> 
     path.parent.mkdir(parents=True)
     path.symlink_to(shared)
     assert lock_path(path) == tmp_path / "shared" / "baseline.json.lock"
+
+
+def test_a_save_that_waited_on_a_removed_lock_file_locks_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holds the lock; B opens the lock file and is about to lock it; A finishes (and
+    removes the file); C makes a new one and holds it. B's lock on the removed file then
+    succeeds at once, but excludes nobody: B must notice and wait for C."""
+    lock = tmp_path / "baseline.json.lock"
+    order: list[str] = []
+    a_inside, a_release, c_inside = threading.Event(), threading.Event(), threading.Event()
+    b_opened, b_may_lock, b_moved = threading.Event(), threading.Event(), threading.Event()
+    attempts: list[int] = []
+    real_flock = fcntl.flock
+
+    def flock(fd: int, operation: int) -> None:
+        if threading.current_thread().name == "B" and operation == fcntl.LOCK_EX:
+            attempts.append(fd)
+            if len(attempts) == 1:
+                b_opened.set()
+                assert b_may_lock.wait(30)
+            else:
+                b_moved.set()  # B locks again: it noticed
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+
+    def a() -> None:
+        with exclusive(lock):
+            a_inside.set()
+            assert a_release.wait(30)
+
+    def b() -> None:
+        with exclusive(lock):
+            order.append("B in")
+            b_moved.set()
+
+    def c() -> None:
+        with exclusive(lock):
+            order.append("C in")
+            c_inside.set()
+            assert b_moved.wait(30)  # B either locks again or (wrongly) got in
+            order.append("C out")
+
+    targets = {"A": a, "B": b, "C": c}
+    threads = {name: threading.Thread(target=target, name=name) for name, target in targets.items()}
+    threads["A"].start()
+    assert a_inside.wait(30)
+    threads["B"].start()
+    assert b_opened.wait(30)
+    a_release.set()
+    threads["A"].join(30)
+    threads["C"].start()
+    assert c_inside.wait(30)
+    b_may_lock.set()
+    for thread in threads.values():
+        thread.join(30)
+    assert order == ["C in", "C out", "B in"]
+    # B locked the removed file, then C's, which C removed in turn, then a new one.
+    assert len(attempts) == 3
+    assert not lock.exists()
 
 
 def test_lock_files_earlier_versions_left_in_tmpdir_are_removed(
