@@ -183,6 +183,34 @@ def test_a_collection_error_prunes_nothing(project: Project) -> None:
     assert _skipped_line("errors during collection") in run.result.stdout.lines
 
 
+def test_a_run_that_collects_nothing_prunes_nothing(project: Project) -> None:
+    project.pytester.makepyfile(test_n=FORTY)
+    _write_baseline(_path(project), IDS)
+    run = project.run("--boundedload-save", "--boundedload-prune", "-k", "no_such_test")
+    assert run.result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert sorted(Baseline.load(_path(project)).entries()) == sorted(IDS)
+    assert _skipped_line("no test was collected") in run.result.stdout.lines
+
+
+def test_a_baseline_changed_into_something_else_during_the_run_is_not_overwritten(
+    project: Project,
+) -> None:
+    project.pytester.makepyfile(
+        test_n=FORTY,
+        test_z="import pathlib\n\ndef test_spoil():\n"
+        "    pathlib.Path('.boundedload/baseline.json').write_text('{spoilt')\n",
+    )
+    _write_baseline(_path(project), IDS)
+    run = project.run("--boundedload-save")
+    assert run.result.ret == pytest.ExitCode.INTERNAL_ERROR
+    assert (
+        f"boundedload: baseline {_path(project)} is not valid JSON: Expecting property name enclosed in"
+        " double quotes: line 1 column 2 (char 1); not saved"
+    ) in run.result.stdout.lines
+    assert re.fullmatch(r"=+ 41 passed in .* =+", run.result.stdout.lines[-1])
+    assert _path(project).read_text() == "{spoilt"
+
+
 # Makes the saves of several sessions overlap for certain. A session about to wait for the
 # baseline's lock first tries it without waiting; if it is taken, it says it has arrived
 # (one byte on SAVE_ARRIVE) and then waits. A session that holds the lock (or believes it
