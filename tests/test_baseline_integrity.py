@@ -13,6 +13,7 @@ import select
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,9 @@ def _skipped_line(why: str) -> str:
     return f"boundedload: prune skipped: {why}; entries of tests not run are kept"
 
 
-def _run_xdist(project: Project, *args: str) -> Run:
+def _run_xdist(project: Project, *args: str, before: Callable[[], None] = lambda: None) -> Run:
+    """A run under xdist in which a worker dies, after ``before()`` (each time)."""
+    before()
     run = project.run(*args)
     for _ in range(2):
         # xdist itself may stop the session when it sends more tests to a worker that has
@@ -75,6 +78,7 @@ def _run_xdist(project: Project, *args: str) -> Run:
         # what these tests are about, so such a run is run again, at most twice.
         if "cannot send (already closed?)" not in run.text:
             break
+        before()
         run = project.run(*args)
     return run
 
@@ -132,9 +136,12 @@ def test_a_run_stopped_early_prunes_nothing(
 
 def test_a_crashed_worker_prunes_nothing(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     project.pytester.makepyfile(test_n=FORTY)
-    _write_baseline(_path(project), IDS)
     monkeypatch.setenv("CRASH_AT", "5")
-    run = _run_xdist(project, "-n", "2", "--boundedload-save", "--boundedload-prune")
+    run = _run_xdist(
+        project,
+        *("-n", "2", "--boundedload-save", "--boundedload-prune"),
+        before=lambda: _write_baseline(_path(project), IDS),
+    )
     assert "worker 'gw" in run.text and "crashed while running 'test_n.py::test_n[5]'" in run.text
     assert sorted(Baseline.load(_path(project)).entries()) == sorted(IDS)
     assert _saved_line(project, "0 added, 39 changed, 1 kept, 0 pruned") in run.result.stdout.lines
@@ -468,6 +475,7 @@ CRASHING = """
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest

@@ -158,7 +158,7 @@ class BaselineGate:
     def _incomplete(self, stopped: str | None) -> str | None:
         """Why pruning would remove entries of tests that simply did not run, or None
         when every collected test ran to the end."""
-        if self._collected is None:
+        if not self._collected:  # (a -k that matched nothing must not empty the baseline)
             return "no test was collected" + (f" ({stopped})" if stopped else "")
         missing = len(self._collected - self._finished)
         if not missing and not self._collection_failed:
