@@ -333,7 +333,7 @@ def test_sessions_with_their_own_tmpdir_saving_at_once_keep_every_entry(project:
     conftest.write_text(conftest.read_text() + OVERLAP_CONFTEST)
     expected = {f"test_s{i}.py::test_{i}_{j}" for i in range(SESSIONS) for j in range(10)}
     path = _path(project)
-    for n in range(3):
+    for n in range(2):  # each round forces the overlap; a second one sees another order
         path.unlink(missing_ok=True)
         round_dir = project.path / f"round{n}"
         codes, outputs = _save_at_once(project, round_dir)
