@@ -122,7 +122,10 @@ MARKER_CASES = [
     ),
     pytest.param("max_tasks=-1", f"invalid max_tasks=-1 {ON_X}: must not be negative", id="count-negative"),
     pytest.param(
-        "max_threads=0", f"invalid max_threads=0 {ON_X}: must be greater than zero", id="count-zero"
+        "max_threads=0",
+        f"invalid max_threads=0 {ON_X}: must be greater than zero (the test's own thread counts:"
+        " 1 means it starts no thread)",
+        id="count-zero",
     ),
     pytest.param(
         "max_in_flight=2.5",
@@ -131,17 +134,17 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_processes=True",
-        f"invalid max_processes=True {ON_X}: expected a positive integer",
+        f"invalid max_processes=True {ON_X}: expected an integer >= 0",
         id="count-bool",
     ),
     pytest.param(
         "max_tasks='5.0'",
-        f"invalid max_tasks='5.0' {ON_X}: expected a positive integer",
+        f"invalid max_tasks='5.0' {ON_X}: expected an integer >= 0",
         id="count-float-string",
     ),
     pytest.param(
         "max_tasks='-3'",
-        f"invalid max_tasks='-3' {ON_X}: expected a positive integer",
+        f"invalid max_tasks='-3' {ON_X}: expected an integer >= 0",
         id="count-negative-string",
     ),
     pytest.param(
@@ -151,7 +154,7 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_tasks=None",
-        f"invalid max_tasks=None {ON_X}: expected a positive integer",
+        f"invalid max_tasks=None {ON_X}: expected an integer >= 0",
         id="count-none",
     ),
     pytest.param(
@@ -166,7 +169,7 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_tasks='\u00b2'",
-        f"invalid max_tasks='\u00b2' {ON_X}: expected a positive integer",
+        f"invalid max_tasks='\u00b2' {ON_X}: expected an integer >= 0",
         id="count-superscript-digit",
     ),
     pytest.param(
@@ -201,7 +204,7 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_tasks=type('Odd', (), {'__repr__': lambda self: 1 / 0})()",
-        f"invalid max_tasks=<Odd object whose repr() fails> {ON_X}: expected a positive integer",
+        f"invalid max_tasks=<Odd object whose repr() fails> {ON_X}: expected an integer >= 0",
         id="repr-raises",
     ),
     pytest.param(
@@ -231,12 +234,13 @@ INI_CASES = [
     ),
     pytest.param(
         "boundedload_max_tasks = -3",
-        "invalid max_tasks='-3' from ini boundedload_max_tasks: expected a positive integer",
+        "invalid max_tasks='-3' from ini boundedload_max_tasks: expected an integer >= 0",
         id="max_tasks-negative",
     ),
     pytest.param(
         "boundedload_max_in_flight = 0",
-        "invalid max_in_flight='0' from ini boundedload_max_in_flight: must be greater than zero",
+        "invalid max_in_flight='0' from ini boundedload_max_in_flight: must be greater than zero"
+        " (it bounds calls to flood's probes; 0 would only forbid calling them)",
         id="max_in_flight-zero",
     ),
     pytest.param(
@@ -246,7 +250,7 @@ INI_CASES = [
     ),
     pytest.param(
         "boundedload_max_processes = some",
-        "invalid max_processes='some' from ini boundedload_max_processes: expected a positive integer",
+        "invalid max_processes='some' from ini boundedload_max_processes: expected an integer >= 0",
         id="max_processes-word",
     ),
     pytest.param(
@@ -327,9 +331,10 @@ CLI_CASES = [
         id="max_rss_growth-zero",
     ),
     pytest.param(
-        "--boundedload-max-tasks=0",
-        "invalid max_tasks='0' from option --boundedload-max-tasks: must be greater than zero",
-        id="max_tasks-zero",
+        "--boundedload-max-held=0",
+        "invalid max_held='0' from option --boundedload-max-held: must be greater than zero"
+        " (it bounds items taken from flood.tasks(); 0 would only forbid taking any)",
+        id="max_held-zero",
     ),
     pytest.param(
         "--boundedload-max-threads=-2",
@@ -338,7 +343,7 @@ CLI_CASES = [
     ),
     pytest.param(
         "--boundedload-max-processes=2.0",
-        "invalid max_processes='2.0' from option --boundedload-max-processes: expected a positive integer",
+        "invalid max_processes='2.0' from option --boundedload-max-processes: expected an integer >= 0",
         id="max_processes-float",
     ),
     pytest.param(
@@ -404,7 +409,7 @@ def test_a_bad_command_line_value_wins_over_a_good_ini_value(project: Project) -
     project.pytester.makepyfile(test_good=GOOD_TESTS)
     assert_usage_error(
         project.run_inprocess(*FAST, "--boundedload-max-tasks=fifty"),
-        "invalid max_tasks='fifty' from option --boundedload-max-tasks: expected a positive integer",
+        "invalid max_tasks='fifty' from option --boundedload-max-tasks: expected an integer >= 0",
     )
 
 
@@ -413,7 +418,7 @@ def test_a_bad_ini_value_is_refused_even_when_the_command_line_overrides_it(proj
     project.pytester.makepyfile(test_good=GOOD_TESTS)
     assert_usage_error(
         project.run_inprocess(*FAST, "--boundedload-max-tasks=50"),
-        "invalid max_tasks='fifty' from ini boundedload_max_tasks: expected a positive integer",
+        "invalid max_tasks='fifty' from ini boundedload_max_tasks: expected an integer >= 0",
     )
 
 
@@ -471,7 +476,8 @@ def test_a_bad_class_marker_is_reported_for_its_first_test(project: Project) -> 
     )
     assert_usage_error(
         project.run_inprocess(*FAST),
-        "invalid max_in_flight=0 from marker on test_cls.py::TestMarked::test_one: must be greater than zero",
+        "invalid max_in_flight=0 from marker on test_cls.py::TestMarked::test_one: must be greater than"
+        " zero (it bounds calls to flood's probes; 0 would only forbid calling them)",
     )
 
 
