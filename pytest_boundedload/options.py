@@ -20,7 +20,7 @@ from .baseline.store import DEFAULT_PATH
 from .isolate.method import CAP_METHOD_ENV, cap_method
 from .limits import LIMITS, Limits
 from .memtrace.settings import DEFAULT_TOP, TraceSettings
-from .paths import output_directory, output_file
+from .paths import input_file, output_directory, output_file
 from .units import InvalidValue, parse_count, parse_duration
 
 __all__ = ["Settings", "add_options", "read_settings"]
@@ -228,11 +228,11 @@ def _read_gate(config: pytest.Config) -> GateSettings:
     root = config.rootpath
 
     def baseline(raw: object, source: str) -> Path:
-        # Checked only when the run writes it; a compare-only run reads it (a read-only
-        # checkout is fine), and the gate says what is wrong with a file it cannot read.
+        # Writable only when the run writes it: a compare-only run reads it (a read-only
+        # checkout is fine). The gate says what is wrong with the content of a file.
         if save:
             return output_file(raw, "baseline", source, root)
-        return root / str(raw)
+        return input_file(raw, "baseline", source, root)
 
     path = _setting(config, "baseline", baseline, None)[0]
     if path is None:

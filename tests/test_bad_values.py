@@ -6,9 +6,17 @@ command-line option), the key and the value, so it is asserted verbatim.
 
 from __future__ import annotations
 
+import fnmatch
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from pytest_boundedload.jsonfile import MAX_BYTES
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -20,6 +28,8 @@ KNOWN = (
 SIZE_HINT = "use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
 DURATION_HINT = "use s, ms, us, ns or min"
 ON_X = "from marker on test_bad.py::test_x"
+NINES = "9" * 5000  # int() refuses more than 4,300 digits with a ValueError of its own
+TOO_LARGE = "too large (at most 1,099,511,627,776)"
 # Hypothesis's plugin re-imports hypothesis at the end of every in-process run (pytester
 # restores sys.modules), about a second each; these sample projects do not use it.
 FAST = ("-p", "no:hypothesispytest")
@@ -510,3 +520,98 @@ def test_a_good_project_gives_no_error(project: Project) -> None:
     assert run.result.ret == pytest.ExitCode.OK
     assert "ERROR" not in run.text
     assert sorted(run.records) == ["test_flooded", "test_marked"]
+
+
+# --- files that are read: the baseline (gate and commands) and the JSON report -------------
+
+
+def _special_file(directory: Path, kind: str) -> Path:
+    """A baseline path that leads to ``kind``: a FIFO, a device, JSON nested 100,000
+    deep, or a sparse file one byte over the 64 MiB bound (no disk space taken)."""
+    if kind in ("/dev/zero", "/dev/urandom", "/dev/null"):
+        return Path(kind)
+    path = directory / "baseline.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "deep":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    elif kind == "huge":
+        with open(path, "wb") as f:
+            f.truncate(MAX_BYTES + 1)
+    return path
+
+
+SPECIAL = {
+    "fifo": "{what} {path} is a FIFO (named pipe), not a regular file",
+    "/dev/zero": "{what} /dev/zero is a character device, not a regular file",
+    "/dev/urandom": "{what} /dev/urandom is a character device, not a regular file",
+    "deep": "{what} {path} is not valid JSON: nested too deeply",
+    "huge": "{what} {path} is larger than 64 MiB, more than any {what} holds",
+}
+
+
+@pytest.mark.parametrize("kind", list(SPECIAL))
+def test_a_baseline_that_is_no_regular_file_is_a_usage_error_not_a_hang(project: Project, kind: str) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    path = _special_file(project.path, kind)
+    project.pytester.makeini(f"[pytest]\nboundedload_baseline = {path}\n")
+    run = project.run_inprocess(*FAST, "--boundedload-compare")
+    if kind in ("deep", "huge"):  # a regular file: its content is refused by the gate
+        message = SPECIAL[kind].format(what="baseline", path=path)
+    else:  # not a regular file: refused with the other paths, before the file is opened
+        reason = SPECIAL[kind].format(what="", path=path).split(" is ", 1)[1]
+        message = f"invalid baseline={str(path)!r} from ini boundedload_baseline: {path} is {reason}"
+    assert_usage_error(run, message)
+
+
+def _command(*args: str) -> subprocess.CompletedProcess[str]:
+    script = shutil.which("boundedload", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "pytest_boundedload"]
+    # A timeout: before the check, a FIFO hung the command and /dev/zero filled its memory.
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("kind", list(SPECIAL))
+@pytest.mark.parametrize("command", ["show", "diff", "summary"])
+def test_the_baseline_commands_refuse_a_file_that_is_no_regular_file(
+    tmp_path: Path, kind: str, command: str
+) -> None:
+    path = _special_file(tmp_path, kind)
+    args = {"show": [str(path)], "diff": [str(path), str(path)], "summary": [str(path)]}[command]
+    result = _command("baseline", command, *args)
+    what = "report" if command == "summary" else "baseline"
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"boundedload: {SPECIAL[kind].format(what=what, path=path)}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--n", NINES], f"invalid n='{NINES[:99]}... (5,000 characters) from --n: {TOO_LARGE}"),
+        (
+            ["demo", "--json", "/dev/null"],
+            "invalid json='/dev/null' from --json: /dev/null is a character device, not a regular file",
+        ),
+        (["calibrate", "--json", ""], "invalid json='' from --json: empty"),
+        (
+            ["calibrate", "--json", "/proc/self/x.json"],
+            "invalid json='/proc/self/x.json' from --json: /proc/*/x.json is under /proc,"
+            " which holds no files to write",
+        ),
+    ],
+    ids=["demo-n-digits", "demo-json-device", "calibrate-json-empty", "calibrate-json-proc"],
+)
+def test_the_command_refuses_bad_values_before_it_runs(args: list[str], message: str) -> None:
+    result = _command(*args)
+    assert (result.returncode, result.stdout) == (2, "")
+    *_, last = result.stderr.splitlines()
+    assert fnmatch.fnmatchcase(last, f"boundedload: error: {message}"), last
+
+
+def test_the_diff_command_refuses_a_tolerance_of_thousands_of_digits(tmp_path: Path) -> None:
+    result = _command("baseline", "diff", "a.json", "b.json", f"--tolerance=max_tasks:{NINES}")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"boundedload: invalid tolerance for max_tasks '{NINES[:99]}... (5,000 characters) from --tolerance:"
+        f" {NINES[:20]}... (5,000 digits) is too large (at most 1,099,511,627,776)\n"
+    )

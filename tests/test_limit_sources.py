@@ -296,7 +296,6 @@ def test_function_marker_over_class_marker_over_module_marker_over_cli(project: 
     run.result.assert_outcomes(passed=2, failed=4)
 
 
-
 ZERO_LIMITS = """
 import asyncio
 import multiprocessing
