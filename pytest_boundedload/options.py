@@ -340,7 +340,8 @@ def _read_gate(config: pytest.Config) -> GateSettings:
 
     path = _setting(config, "baseline", baseline, None)[0]
     if path is None:
-        path = baseline(DEFAULT_PATH, "(the default)")
+        # A value given is checked in every run; the default only when the gate uses it.
+        path = baseline(DEFAULT_PATH, "(the default)") if save or compare else root / DEFAULT_PATH
     json_raw = config.getoption("boundedload_json")
     json_path = None
     if json_raw is not None:

@@ -225,3 +225,15 @@ def test_a_missing_baseline_to_read_is_left_to_the_gate(project: Project) -> Non
     )
     run.result.assert_outcomes(passed=1)
     assert run.records["test_x"]["baseline"] == "new"
+
+
+def test_the_default_baseline_is_checked_only_when_the_gate_uses_it(project: Project) -> None:
+    project.pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    (project.path / ".boundedload").symlink_to("unmounted/share")  # a link to nothing
+    project.run_inprocess().result.assert_outcomes(passed=1)
+    run = project.run_inprocess("--boundedload-compare")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.text
+    assert run.result.stderr.lines[0] == (
+        "ERROR: boundedload: invalid baseline='.boundedload/baseline.json' (the default):"
+        f" {project.path}/.boundedload is a symbolic link that cannot be followed (No such file or directory)"
+    )
