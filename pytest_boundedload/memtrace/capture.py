@@ -51,6 +51,9 @@ _WORKER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _COUNTER = itertools.count()
 
+# The captures tracing now, with the pid that started them.
+_ACTIVE: dict[int, tuple[int, Any]] = {}
+
 
 def is_worker_id(text: str) -> bool:
     """Whether ``text`` can stand in a file name as it is: 1 to 64 letters, digits, '_', '-'."""
@@ -65,8 +68,6 @@ def worker_label(worker: str | None = None) -> str:
     if is_worker_id(worker):
         return worker
     return "worker-" + hashlib.sha256(worker.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-# The captures tracing now, with the pid that started them.
-_ACTIVE: dict[int, tuple[int, Any]] = {}
 
 
 def release_inherited() -> None:
