@@ -26,6 +26,11 @@ class LimitSpec:
     field: str | None
     description: str
     help: str
+    # A count is >= 0 where a measured test can have none of it and 0 says something
+    # about the code under test (max_processes=0: it starts no process); else positive,
+    # and ``why_not_zero`` says why 0 is refused.
+    allow_zero: bool = False
+    why_not_zero: str = ""
 
     @property
     def is_size(self) -> bool:
@@ -36,7 +41,9 @@ class LimitSpec:
         """Validate a raw value for this limit (from a marker, ini or CLI)."""
         if self.is_size:
             return parse_size(value, key=self.name, source=source)
-        return parse_count(value, key=self.name, source=source)
+        return parse_count(
+            value, key=self.name, source=source, allow_zero=self.allow_zero, why_not_zero=self.why_not_zero
+        )
 
     def format(self, value: int) -> str:
         """Render a value of this limit for people."""
@@ -61,30 +68,37 @@ LIMITS: tuple[LimitSpec, ...] = (
         "max_in_flight",
         "probe tasks in flight high-water",
         "Fail measured tests whose probe workers have more calls in flight at once.",
+        why_not_zero="it bounds calls to flood's probes; 0 would only forbid calling them",
     ),
     LimitSpec(
         "max_tasks",
         "max_tasks",
         "live asyncio tasks high-water",
-        "Fail measured tests with more live asyncio tasks at once.",
+        "Fail measured tests with more live asyncio tasks at once (0: the test runs no asyncio"
+        " task; asyncio.run's main task counts as 1).",
+        allow_zero=True,
     ),
     LimitSpec(
         "max_threads",
         "max_threads",
         "OS threads high-water",
-        "Fail measured tests whose process runs more OS threads at once.",
+        "Fail measured tests whose process runs more OS threads at once (the test's own thread"
+        " counts: 1 means it starts no thread).",
+        why_not_zero="the test's own thread counts: 1 means it starts no thread",
     ),
     LimitSpec(
         "max_processes",
         "max_processes",
         "child processes high-water",
-        "Fail measured tests with more live child processes at once.",
+        "Fail measured tests with more live child processes at once (0: it starts no process).",
+        allow_zero=True,
     ),
     LimitSpec(
         "max_held",
         "max_held",
         "synthetic items held high-water",
         "Fail measured tests whose code holds more items taken from flood.tasks() at once.",
+        why_not_zero="it bounds items taken from flood.tasks(); 0 would only forbid taking any",
     ),
     LimitSpec(
         "max_heap",
@@ -194,7 +208,8 @@ SETTING_KEYWORDS = ("memray",)
 MARKER_HELP = (
     f"boundedload({', '.join(f'{name}=' for name in [*(s.name for s in LIMITS), *SETTING_KEYWORDS])}):"
     " measure this test and fail it when a limit is crossed. Sizes are bytes or strings like"
-    " '512 MiB'; counts are positive ints; memray=True traces it with memray (False: never)."
+    " '512 MiB'; counts are positive ints (max_processes and max_tasks may be 0); memray=True"
+    " traces it with memray (False: never)."
 )
 
 

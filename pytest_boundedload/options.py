@@ -8,7 +8,9 @@ the command line wins over the ini file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import os
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,9 +21,11 @@ from .baseline.gate import GateSettings
 from .baseline.store import DEFAULT_PATH
 from .isolate.method import CAP_METHOD_ENV, cap_method
 from .limits import LIMITS, Limits
+from .memtrace.capture import WORKER_ENV, is_worker_id
 from .memtrace.settings import DEFAULT_TOP, TraceSettings
-from .paths import output_directory, output_file
-from .units import InvalidValue, parse_count, parse_duration
+from .paths import input_file, output_directory, output_file
+from .tomlini import check_type, toml_values
+from .units import InvalidValue, parse_count, parse_duration, safe_repr
 
 __all__ = ["Settings", "add_options", "read_settings"]
 
@@ -116,12 +120,54 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("boundedload_all", _HELP_ALL, type="bool", default=False)
 
 
+# The kind of value of each ini key (tomlini.KINDS), for a TOML configuration file.
+_KINDS: dict[str, str] = {
+    **{spec.name: "size" if spec.is_size else "count" for spec in LIMITS},
+    "interval": "duration",
+    "summary": "count",
+    "memray_top": "count",
+    "tolerance": "text",
+    "baseline": "path",
+    "report_dir": "path",
+    "memray": "bool",
+    "all": "bool",
+}
+_TOML_VALUES = pytest.StashKey[dict[str, object]]()
+
+
+def _toml_value(config: pytest.Config, name: str) -> tuple[bool, object]:
+    """(True, the value) when the TOML configuration file sets ``boundedload_<name>``,
+    after checking its TOML type; (False, None) otherwise."""
+    if _TOML_VALUES not in config.stash:
+        config.stash[_TOML_VALUES] = toml_values(config.inipath)
+    key = f"boundedload_{name}"
+    values = config.stash[_TOML_VALUES]
+    if key not in values:
+        return False, None
+    return True, check_type(values[key], _KINDS[name], name if _KINDS[name] != "bool" else key, key)
+
+
+def _overridden(config: pytest.Config, key: str) -> bool:
+    """Whether ``-o key=value`` replaces the configuration file's value."""
+    overrides = config.getoption("override_ini", None) or []
+    return any(str(entry).split("=", 1)[0].strip() == key for entry in overrides)
+
+
+def _ini(config: pytest.Config, name: str) -> object:
+    """The ini value of ``boundedload_<name>``: the TOML file's own value (its type
+    checked), unless ``-o`` overrides it; else what pytest reads."""
+    found, value = _toml_value(config, name)
+    if found and not _overridden(config, f"boundedload_{name}"):
+        return value
+    return config.getini(f"boundedload_{name}")
+
+
 def _given(config: pytest.Config, name: str) -> list[tuple[object, str, str]]:
     """Each value given for a setting, with where it came from: ini first, then CLI."""
     given: list[tuple[object, str, str]] = []
-    ini = config.getini(f"boundedload_{name}")
+    ini = _ini(config, name)
     if ini is not None:
-        if not str(ini).strip():
+        if isinstance(ini, str) and not ini.strip():
             raise InvalidValue(
                 f"invalid boundedload_{name}={ini!r} from ini: empty (remove the line to leave it unset)"
             )
@@ -164,7 +210,62 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"boundedload: {exc}") from None
 
 
+def _repeated(args: Sequence[object], where: str) -> None:
+    """Refuse a valued option given twice in ``args`` with different values: argparse
+    would keep the last one without a word, and which one was meant is a guess."""
+    options = {_option(name) for name, *_ in _VALUED}
+    seen: dict[str, str] = {}
+    rest = iter(args)
+    for arg in rest:
+        text = str(arg)
+        if text == "--":  # the rest are test paths
+            return
+        option, equals, value = text.partition("=")
+        if option not in options:
+            continue
+        if not equals:
+            following = next(rest, None)
+            if following is None:
+                return  # argparse says the value is missing
+            value = str(following)
+        if option in seen and seen[option] != value:
+            raise InvalidValue(
+                f"invalid {option}: given twice {where}, {safe_repr(seen[option])} and {safe_repr(value)}"
+                " (give it once)"
+            )
+        seen[option] = value
+
+
+def _check_repeated(config: pytest.Config) -> None:
+    """Each place options come from is checked alone: across them the later wins, as
+    pytest means it (the command line over PYTEST_ADDOPTS over the ini file's addopts)."""
+    _repeated(config.invocation_params.args, "on the command line")
+    env = os.environ.get("PYTEST_ADDOPTS", "")
+    if env.strip():
+        try:
+            _repeated(shlex.split(env), "in PYTEST_ADDOPTS")
+        except ValueError as exc:
+            if isinstance(exc, InvalidValue):
+                raise
+            # pytest has refused it already; nothing to add
+    _repeated(config.getini("addopts"), "in the ini file's addopts")
+
+
+def _check_worker_env(config: pytest.Config) -> None:
+    """PYTEST_XDIST_WORKER names files (memray captures); set by hand outside an xdist
+    worker, a value that cannot be a file name is refused."""
+    worker = os.environ.get(WORKER_ENV)
+    if worker is None or hasattr(config, "workerinput") or is_worker_id(worker):
+        return
+    raise InvalidValue(
+        f"invalid {WORKER_ENV}={safe_repr(worker)} from the environment: it becomes part of file names,"
+        " so 1 to 64 letters, digits, '_' or '-' (pytest-xdist sets it to gw0, gw1, ...)"
+    )
+
+
 def _read(config: pytest.Config) -> Settings:
+    _check_repeated(config)
+    _check_worker_env(config)
     parsed: dict[str, int] = {}
     sources: dict[str, str] = {}
     for spec in LIMITS:
@@ -189,7 +290,7 @@ def _read(config: pytest.Config) -> Settings:
         gate=_read_gate(config),
         limit_sources=sources,
         trace=_read_trace(config),
-        measure_all=bool(config.getoption("boundedload_all")) or _ini_bool(config, "boundedload_all"),
+        measure_all=_ini_bool(config, "boundedload_all") | bool(config.getoption("boundedload_all")),
     )
 
 
@@ -204,6 +305,9 @@ def _parse_report_dir(raw: object, source: str) -> Path:
 def _ini_bool(config: pytest.Config, name: str) -> bool:
     """A boolean ini key; pytest reads "true"/"false"/"1"/"0" and refuses anything else
     without naming the key, so the error is worded again here."""
+    found, value = _toml_value(config, name.removeprefix("boundedload_"))
+    if found and isinstance(value, bool) and not _overridden(config, name):
+        return value
     try:
         return bool(config.getini(name))
     except (ValueError, pytest.UsageError) as exc:
@@ -211,7 +315,7 @@ def _ini_bool(config: pytest.Config, name: str) -> bool:
 
 
 def _read_trace(config: pytest.Config) -> TraceSettings:
-    enabled = bool(config.getoption("boundedload_memray")) or _ini_bool(config, "boundedload_memray")
+    enabled = _ini_bool(config, "boundedload_memray") | bool(config.getoption("boundedload_memray"))
     return TraceSettings(
         enabled=enabled,
         top=_setting(config, "memray_top", _parse_top, DEFAULT_TOP)[0],
@@ -228,15 +332,16 @@ def _read_gate(config: pytest.Config) -> GateSettings:
     root = config.rootpath
 
     def baseline(raw: object, source: str) -> Path:
-        # Checked only when the run writes it; a compare-only run reads it (a read-only
-        # checkout is fine), and the gate says what is wrong with a file it cannot read.
+        # Writable only when the run writes it: a compare-only run reads it (a read-only
+        # checkout is fine). The gate says what is wrong with the content of a file.
         if save:
             return output_file(raw, "baseline", source, root)
-        return root / str(raw)
+        return input_file(raw, "baseline", source, root)
 
     path = _setting(config, "baseline", baseline, None)[0]
     if path is None:
-        path = baseline(DEFAULT_PATH, "(the default)")
+        # A value given is checked in every run; the default only when the gate uses it.
+        path = baseline(DEFAULT_PATH, "(the default)") if save or compare else root / DEFAULT_PATH
     json_raw = config.getoption("boundedload_json")
     json_path = None
     if json_raw is not None:

@@ -1,21 +1,25 @@
-"""Paths the plugin will write, checked before the first test runs.
+"""Paths the plugin will write or read, checked before the first test runs.
 
-A report or baseline path that cannot be written must stop the run at start-up with a
+A report or baseline path that cannot be used must stop the run at start-up with a
 usage error naming the setting and the value, not end it with a traceback after every
-test has run. Checked: NUL bytes, a name longer than the file system allows, a place
-under ``/proc`` or ``/sys`` (pseudo-files, not files), a directory given where a file is
-meant (or a file where a directory is), and a parent directory that cannot be made or
-written.
+test has run (or, for a baseline to compare with, pass every test as new). Checked: an
+empty value, NUL bytes, a name longer than the file system allows, a place under
+``/proc`` or ``/sys`` (pseudo-files, not files), a directory given where a file is meant
+(or a file where a directory is), a file that is not a regular one (a FIFO, a device
+node), a symbolic link on the way that cannot be followed (a loop, a link to nothing),
+and, for a path to write, a parent directory that cannot be made or written.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
+from .jsonfile import kind
 from .units import InvalidValue
 
-__all__ = ["output_directory", "output_file"]
+__all__ = ["input_file", "output_directory", "output_file"]
 
 _PSEUDO = ("/proc", "/sys")
 
@@ -24,7 +28,7 @@ def _invalid(key: str, raw: object, source: str, why: str) -> InvalidValue:
     return InvalidValue(f"invalid {key}={str(raw)!r} {source}: {why}")
 
 
-def _common(raw: object, key: str, source: str, base: Path) -> Path:
+def _common(raw: object, key: str, source: str, base: Path, doing: str = "write") -> Path:
     text = str(raw)
     if not text.strip():
         raise _invalid(key, raw, source, "empty")
@@ -35,7 +39,7 @@ def _common(raw: object, key: str, source: str, base: Path) -> Path:
     resolved = os.path.realpath(path)
     for root in _PSEUDO:
         if resolved == root or resolved.startswith(root + os.sep):
-            raise _invalid(key, raw, source, f"{resolved} is under {root}, which holds no files to write")
+            raise _invalid(key, raw, source, f"{resolved} is under {root}, which holds no files to {doing}")
     name_max = _name_max(path.parent)
     too_long = [part for part in path.parts if len(os.fsencode(part)) > name_max]
     if too_long:
@@ -53,7 +57,34 @@ def _name_max(directory: Path) -> int:
         return 255
 
 
+def _followable(path: Path, key: str, raw: object, source: str) -> None:
+    """Refuse a symbolic link on the way to ``path`` that leads nowhere (a loop, a link to
+    nothing): ``exists()`` says False for it, and making the directory then fails with
+    ``FileExistsError`` after every test has run."""
+    for probe in (path, *path.parents):
+        if not os.path.lexists(probe):
+            continue
+        try:
+            os.stat(probe)
+        except OSError as exc:
+            why = f"{probe} is a symbolic link that cannot be followed ({exc.strerror or exc})"
+            raise _invalid(key, raw, source, why) from None
+        return
+
+
+def _regular_or_missing(path: Path, key: str, raw: object, source: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing; anything worse was found by _followable
+    if stat.S_ISDIR(mode):
+        raise _invalid(key, raw, source, f"{path} is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise _invalid(key, raw, source, f"{path} is {kind(mode)}, not a regular file")
+
+
 def _writable_directory(directory: Path, key: str, raw: object, source: str, *, make: bool) -> None:
+    _followable(directory, key, raw, source)
     if directory.exists():
         if not directory.is_dir():
             raise _invalid(key, raw, source, f"{directory} is not a directory")
@@ -77,8 +108,9 @@ def output_file(raw: object, key: str, source: str, base: Path) -> Path:
     """The absolute path of a file the plugin will write (``raw`` relative to ``base``),
     once checked; its directory is made when it is written, not now."""
     path = _common(raw, key, source, base)
-    if path.is_dir():
-        raise _invalid(key, raw, source, f"{path} is a directory, not a file")
+    _followable(path, key, raw, source)
+    # A device node or a FIFO would be replaced by a file (or written to for ever).
+    _regular_or_missing(path, key, raw, source)
     if path.exists() and not os.access(path, os.W_OK):
         raise _invalid(key, raw, source, f"{path} is not writable")
     _writable_directory(path.parent, key, raw, source, make=False)
@@ -89,4 +121,13 @@ def output_directory(raw: object, key: str, source: str, base: Path) -> Path:
     """The absolute path of a directory the plugin will write into, made now."""
     path = _common(raw, key, source, base)
     _writable_directory(path, key, raw, source, make=True)
+    return path
+
+
+def input_file(raw: object, key: str, source: str, base: Path) -> Path:
+    """The absolute path of a file the plugin will read (``raw`` relative to ``base``),
+    once checked; a missing file is left to the reader (it may be allowed)."""
+    path = _common(raw, key, source, base, doing="read")
+    _followable(path, key, raw, source)
+    _regular_or_missing(path, key, raw, source)
     return path

@@ -64,12 +64,38 @@ class InvalidValue(ValueError):
     """A setting's value cannot be used; the message is complete and user-facing."""
 
 
+# A value whose repr is longer than this is shown by its first 100 characters and its
+# length: an error message that repeats 5,000 digits hides what it says.
+_SHOWN, _START = 120, 100
+
+
 def safe_repr(value: object) -> str:
-    """``repr(value)``, or a stand-in naming its type when that repr raises."""
+    """``repr(value)``, cut to its start and its length when over 120 characters, or a
+    stand-in naming its type when that repr raises (an int of more than 4,300 digits is
+    shown by its number of digits)."""
     try:
-        return repr(value)
+        text = repr(value)
     except Exception:
+        if isinstance(value, int):
+            return f"<int of {_digit_count(value):,} digits>"
         return f"<{type(value).__name__} object whose repr() fails>"
+    if len(text) <= _SHOWN:
+        return text
+    length = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters long"
+    return f"{text[:_START]}... ({length})"
+
+
+def _digit_count(value: int) -> int:
+    """How many decimal digits ``value`` has, however many (``str`` refuses more than 4,300)."""
+    value = abs(value)
+    if value < 10:
+        return 1
+    digits = int(math.log10(value))  # a float: off by one near a power of ten, mended below
+    if 10**digits > value:
+        digits -= 1
+    elif 10 ** (digits + 1) <= value:
+        digits += 1
+    return digits + 1
 
 
 def _fail(key: str, value: object, source: str, why: str) -> InvalidValue:
@@ -123,19 +149,29 @@ def parse_size(value: object, *, key: str = "size", source: str = "", allow_zero
     return _check_amount(amount, key, value, source, allow_zero)
 
 
-def _check_amount(amount: int, key: str, value: object, source: str, allow_zero: bool) -> int:
+def _check_amount(
+    amount: int, key: str, value: object, source: str, allow_zero: bool, why_not_zero: str = ""
+) -> int:
     if amount < 0:
         raise _fail(key, value, source, "must not be negative")
     if amount == 0 and not allow_zero:
-        raise _fail(key, value, source, "must be greater than zero")
+        why = f" ({why_not_zero})" if why_not_zero else ""
+        raise _fail(key, value, source, f"must be greater than zero{why}")
     return amount
 
 
-def parse_count(value: object, *, key: str = "count", source: str = "", allow_zero: bool = False) -> int:
+def parse_count(
+    value: object, *, key: str = "count", source: str = "", allow_zero: bool = False, why_not_zero: str = ""
+) -> int:
     """Return ``value`` as a positive int (``allow_zero``: an int >= 0); digit strings
-    ("50") are accepted."""
+    ("50") are accepted. ``why_not_zero`` ends the message that refuses a 0."""
     if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        amount = int(value.strip())
+        digits = value.strip().lstrip("0") or "0"
+        # int() refuses more than 4,300 digits with a ValueError of its own; such a count
+        # is too large anyway.
+        if len(digits) > len(str(MAX_COUNT)):
+            raise _fail(key, value, source, f"too large (at most {MAX_COUNT:,})")
+        amount = int(digits)
     elif isinstance(value, int) and not isinstance(value, bool):
         amount = value
     else:
@@ -144,7 +180,7 @@ def parse_count(value: object, *, key: str = "count", source: str = "", allow_ze
         )
     if amount > MAX_COUNT:
         raise _fail(key, value, source, f"too large (at most {MAX_COUNT:,})")
-    return _check_amount(amount, key, value, source, allow_zero)
+    return _check_amount(amount, key, value, source, allow_zero, why_not_zero)
 
 
 def parse_duration(value: object, *, key: str = "duration", source: str = "") -> float:

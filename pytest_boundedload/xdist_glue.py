@@ -32,6 +32,7 @@ import pytest
 
 from .measure.measurement import Measurement
 from .measure.procfs import peak_rss_now
+from .memtrace.capture import worker_label
 from .units import format_size
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class CrashNotes:
     """Worker side: the running measured test and its latest figures, in one small file."""
 
     def __init__(self, directory: str, worker: str) -> None:
-        self._path = Path(directory) / f"{worker}.json"
+        self._path = Path(directory) / f"{worker_label(worker)}.json"  # an id from --tx ...//id= is any text
         self._temp = self._path.with_suffix(".tmp")
 
     def write(self, nodeid: str, figures: dict[str, int]) -> None:

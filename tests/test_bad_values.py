@@ -6,9 +6,19 @@ command-line option), the key and the value, so it is asserted verbatim.
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from pytest_boundedload.jsonfile import MAX_BYTES
+from pytest_boundedload.memtrace.capture import HeapCapture, worker_label
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -20,6 +30,10 @@ KNOWN = (
 SIZE_HINT = "use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
 DURATION_HINT = "use s, ms, us, ns or min"
 ON_X = "from marker on test_bad.py::test_x"
+NINES = "9" * 5000  # int() refuses more than 4,300 digits with a ValueError of its own
+TOO_LARGE = "too large (at most 1,099,511,627,776)"
+CAP_EMPTY = "empty (unset it, or set auto, cgroup or rlimit)"
+TOML_SIZE = "a size must be a TOML integer (bytes) or string ('512 MiB')"
 # Hypothesis's plugin re-imports hypothesis at the end of every in-process run (pytester
 # restores sys.modules), about a second each; these sample projects do not use it.
 FAST = ("-p", "no:hypothesispytest")
@@ -122,7 +136,10 @@ MARKER_CASES = [
     ),
     pytest.param("max_tasks=-1", f"invalid max_tasks=-1 {ON_X}: must not be negative", id="count-negative"),
     pytest.param(
-        "max_threads=0", f"invalid max_threads=0 {ON_X}: must be greater than zero", id="count-zero"
+        "max_threads=0",
+        f"invalid max_threads=0 {ON_X}: must be greater than zero (the test's own thread counts:"
+        " 1 means it starts no thread)",
+        id="count-zero",
     ),
     pytest.param(
         "max_in_flight=2.5",
@@ -131,17 +148,17 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_processes=True",
-        f"invalid max_processes=True {ON_X}: expected a positive integer",
+        f"invalid max_processes=True {ON_X}: expected an integer >= 0",
         id="count-bool",
     ),
     pytest.param(
         "max_tasks='5.0'",
-        f"invalid max_tasks='5.0' {ON_X}: expected a positive integer",
+        f"invalid max_tasks='5.0' {ON_X}: expected an integer >= 0",
         id="count-float-string",
     ),
     pytest.param(
         "max_tasks='-3'",
-        f"invalid max_tasks='-3' {ON_X}: expected a positive integer",
+        f"invalid max_tasks='-3' {ON_X}: expected an integer >= 0",
         id="count-negative-string",
     ),
     pytest.param(
@@ -151,7 +168,7 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_tasks=None",
-        f"invalid max_tasks=None {ON_X}: expected a positive integer",
+        f"invalid max_tasks=None {ON_X}: expected an integer >= 0",
         id="count-none",
     ),
     pytest.param(
@@ -166,7 +183,7 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_tasks='\u00b2'",
-        f"invalid max_tasks='\u00b2' {ON_X}: expected a positive integer",
+        f"invalid max_tasks='\u00b2' {ON_X}: expected an integer >= 0",
         id="count-superscript-digit",
     ),
     pytest.param(
@@ -201,7 +218,7 @@ MARKER_CASES = [
     ),
     pytest.param(
         "max_tasks=type('Odd', (), {'__repr__': lambda self: 1 / 0})()",
-        f"invalid max_tasks=<Odd object whose repr() fails> {ON_X}: expected a positive integer",
+        f"invalid max_tasks=<Odd object whose repr() fails> {ON_X}: expected an integer >= 0",
         id="repr-raises",
     ),
     pytest.param(
@@ -231,12 +248,13 @@ INI_CASES = [
     ),
     pytest.param(
         "boundedload_max_tasks = -3",
-        "invalid max_tasks='-3' from ini boundedload_max_tasks: expected a positive integer",
+        "invalid max_tasks='-3' from ini boundedload_max_tasks: expected an integer >= 0",
         id="max_tasks-negative",
     ),
     pytest.param(
         "boundedload_max_in_flight = 0",
-        "invalid max_in_flight='0' from ini boundedload_max_in_flight: must be greater than zero",
+        "invalid max_in_flight='0' from ini boundedload_max_in_flight: must be greater than zero"
+        " (it bounds calls to flood's probes; 0 would only forbid calling them)",
         id="max_in_flight-zero",
     ),
     pytest.param(
@@ -246,7 +264,7 @@ INI_CASES = [
     ),
     pytest.param(
         "boundedload_max_processes = some",
-        "invalid max_processes='some' from ini boundedload_max_processes: expected a positive integer",
+        "invalid max_processes='some' from ini boundedload_max_processes: expected an integer >= 0",
         id="max_processes-word",
     ),
     pytest.param(
@@ -327,9 +345,10 @@ CLI_CASES = [
         id="max_rss_growth-zero",
     ),
     pytest.param(
-        "--boundedload-max-tasks=0",
-        "invalid max_tasks='0' from option --boundedload-max-tasks: must be greater than zero",
-        id="max_tasks-zero",
+        "--boundedload-max-held=0",
+        "invalid max_held='0' from option --boundedload-max-held: must be greater than zero"
+        " (it bounds items taken from flood.tasks(); 0 would only forbid taking any)",
+        id="max_held-zero",
     ),
     pytest.param(
         "--boundedload-max-threads=-2",
@@ -338,7 +357,7 @@ CLI_CASES = [
     ),
     pytest.param(
         "--boundedload-max-processes=2.0",
-        "invalid max_processes='2.0' from option --boundedload-max-processes: expected a positive integer",
+        "invalid max_processes='2.0' from option --boundedload-max-processes: expected an integer >= 0",
         id="max_processes-float",
     ),
     pytest.param(
@@ -404,7 +423,7 @@ def test_a_bad_command_line_value_wins_over_a_good_ini_value(project: Project) -
     project.pytester.makepyfile(test_good=GOOD_TESTS)
     assert_usage_error(
         project.run_inprocess(*FAST, "--boundedload-max-tasks=fifty"),
-        "invalid max_tasks='fifty' from option --boundedload-max-tasks: expected a positive integer",
+        "invalid max_tasks='fifty' from option --boundedload-max-tasks: expected an integer >= 0",
     )
 
 
@@ -413,7 +432,7 @@ def test_a_bad_ini_value_is_refused_even_when_the_command_line_overrides_it(proj
     project.pytester.makepyfile(test_good=GOOD_TESTS)
     assert_usage_error(
         project.run_inprocess(*FAST, "--boundedload-max-tasks=50"),
-        "invalid max_tasks='fifty' from ini boundedload_max_tasks: expected a positive integer",
+        "invalid max_tasks='fifty' from ini boundedload_max_tasks: expected an integer >= 0",
     )
 
 
@@ -471,7 +490,8 @@ def test_a_bad_class_marker_is_reported_for_its_first_test(project: Project) -> 
     )
     assert_usage_error(
         project.run_inprocess(*FAST),
-        "invalid max_in_flight=0 from marker on test_cls.py::TestMarked::test_one: must be greater than zero",
+        "invalid max_in_flight=0 from marker on test_cls.py::TestMarked::test_one: must be greater than"
+        " zero (it bounds calls to flood's probes; 0 would only forbid calling them)",
     )
 
 
@@ -504,3 +524,345 @@ def test_a_good_project_gives_no_error(project: Project) -> None:
     assert run.result.ret == pytest.ExitCode.OK
     assert "ERROR" not in run.text
     assert sorted(run.records) == ["test_flooded", "test_marked"]
+
+
+# --- files that are read: the baseline (gate and commands) and the JSON report -------------
+
+
+def _special_file(directory: Path, kind: str) -> Path:
+    """A baseline path that leads to ``kind``: a FIFO, a device, JSON nested 100,000
+    deep, or a sparse file one byte over the 64 MiB bound (no disk space taken)."""
+    if kind in ("/dev/zero", "/dev/urandom", "/dev/null"):
+        return Path(kind)
+    path = directory / "baseline.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "deep":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    elif kind == "huge":
+        with open(path, "wb") as f:
+            f.truncate(MAX_BYTES + 1)
+    return path
+
+
+SPECIAL = {
+    "fifo": "{what} {path} is a FIFO (named pipe), not a regular file",
+    "/dev/zero": "{what} /dev/zero is a character device, not a regular file",
+    "/dev/urandom": "{what} /dev/urandom is a character device, not a regular file",
+    "deep": "{what} {path} is not valid JSON: nested too deeply",
+    "huge": "{what} {path} is larger than 64 MiB, more than any {what} holds",
+}
+
+
+@pytest.mark.parametrize("kind", list(SPECIAL))
+def test_a_baseline_that_is_no_regular_file_is_a_usage_error_not_a_hang(project: Project, kind: str) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    path = _special_file(project.path, kind)
+    project.pytester.makeini(f"[pytest]\nboundedload_baseline = {path}\n")
+    run = project.run_inprocess(*FAST, "--boundedload-compare")
+    if kind in ("deep", "huge"):  # a regular file: its content is refused by the gate
+        message = SPECIAL[kind].format(what="baseline", path=path)
+    else:  # not a regular file: refused with the other paths, before the file is opened
+        reason = SPECIAL[kind].format(what="", path=path).split(" is ", 1)[1]
+        message = f"invalid baseline={str(path)!r} from ini boundedload_baseline: {path} is {reason}"
+    assert_usage_error(run, message)
+
+
+def _command(*args: str) -> subprocess.CompletedProcess[str]:
+    script = shutil.which("boundedload", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "pytest_boundedload"]
+    # A timeout: before the check, a FIFO hung the command and /dev/zero filled its memory.
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("kind", list(SPECIAL))
+@pytest.mark.parametrize("command", ["show", "diff", "summary"])
+def test_the_baseline_commands_refuse_a_file_that_is_no_regular_file(
+    tmp_path: Path, kind: str, command: str
+) -> None:
+    path = _special_file(tmp_path, kind)
+    args = {"show": [str(path)], "diff": [str(path), str(path)], "summary": [str(path)]}[command]
+    result = _command("baseline", command, *args)
+    what = "report" if command == "summary" else "baseline"
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"boundedload: {SPECIAL[kind].format(what=what, path=path)}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--n", NINES], f"invalid n='{NINES[:99]}... (5,000 characters) from --n: {TOO_LARGE}"),
+        (
+            ["demo", "--json", "/dev/null"],
+            "invalid json='/dev/null' from --json: /dev/null is a character device, not a regular file",
+        ),
+        (["calibrate", "--json", ""], "invalid json='' from --json: empty"),
+        (
+            ["calibrate", "--json", "/proc/self/x.json"],
+            "invalid json='/proc/self/x.json' from --json: /proc/*/x.json is under /proc,"
+            " which holds no files to write",
+        ),
+    ],
+    ids=["demo-n-digits", "demo-json-device", "calibrate-json-empty", "calibrate-json-proc"],
+)
+def test_the_command_refuses_bad_values_before_it_runs(args: list[str], message: str) -> None:
+    result = _command(*args)
+    assert (result.returncode, result.stdout) == (2, "")
+    *_, last = result.stderr.splitlines()
+    assert fnmatch.fnmatchcase(last, f"boundedload: error: {message}"), last
+
+
+def test_the_diff_command_refuses_a_tolerance_of_thousands_of_digits(tmp_path: Path) -> None:
+    result = _command("baseline", "diff", "a.json", "b.json", f"--tolerance=max_tasks:{NINES}")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"boundedload: invalid tolerance for max_tasks '{NINES[:99]}... (5,000 characters) from --tolerance:"
+        f" {NINES[:20]}... (5,000 digits) is too large (at most 1,099,511,627,776)\n"
+    )
+
+
+# --- counts of thousands of digits, through every channel -----------------------------------
+
+SHOWN_NINES = f"'{NINES[:99]}... (5,000 characters)"
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("max_tasks", TOO_LARGE),
+        ("max_in_flight", TOO_LARGE),
+        ("summary", TOO_LARGE),
+        ("memray_top", TOO_LARGE),
+        ("max_rss", "too large (at most 1 EiB)"),
+        ("hard_limit", "too large (at most 1 EiB)"),
+    ],
+)
+@pytest.mark.parametrize("channel", ["option", "ini", "pyproject"])
+def test_a_count_of_thousands_of_digits_is_too_large(
+    project: Project, key: str, why: str, channel: str
+) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    args: tuple[str, ...] = ()
+    if channel == "option":
+        option = "--boundedload-" + key.replace("_", "-")
+        args, source = (f"{option}={NINES}",), f"from option {option}"
+    elif channel == "ini":
+        project.pytester.makeini(f"[pytest]\nboundedload_{key} = {NINES}\n")
+        source = f"from ini boundedload_{key}"
+    else:
+        project.pytester.makepyprojecttoml(f'[tool.pytest.ini_options]\nboundedload_{key} = "{NINES}"\n')
+        source = f"from ini boundedload_{key}"
+    assert_usage_error(project.run_inprocess(*FAST, *args), f"invalid {key}={SHOWN_NINES} {source}: {why}")
+
+
+def test_a_marker_count_of_thousands_of_digits_is_too_large(project: Project) -> None:
+    project.pytester.makepyfile(test_bad=MARKED_TEST.format(args="max_processes=10**5000"))
+    assert_usage_error(
+        project.run_inprocess(*FAST), f"invalid max_processes=<int of 5,001 digits> {ON_X}: {TOO_LARGE}"
+    )
+
+
+def test_a_count_tolerance_of_thousands_of_digits_is_too_large(project: Project) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    run = project.run_inprocess(
+        *FAST,
+        "--boundedload-compare",
+        "--boundedload-allow-missing",
+        f"--boundedload-tolerance=max_held:{NINES}",
+    )
+    assert_usage_error(
+        run,
+        f"invalid tolerance for max_held {SHOWN_NINES} from option"
+        f" --boundedload-tolerance: {NINES[:20]}... (5,000 digits) is too large (at most 1,099,511,627,776)",
+    )
+
+
+# --- pyproject.toml values of the wrong TOML type -------------------------------------------
+
+
+_PATH = "a path must be a TOML string, not a TOML"
+_COUNT = "a count must be a TOML integer or string, not a TOML"
+_DURATION = "a duration must be a TOML number (seconds) or string ('5ms'), not a TOML"
+TOML_CASES = [
+    pytest.param("report_dir", "[1]", "[1]", f"{_PATH} array", id="path-array"),
+    pytest.param("baseline", "true", "True", f"{_PATH} boolean", id="path-bool"),
+    pytest.param("baseline", "42", "42", f"{_PATH} integer", id="path-int"),
+    pytest.param("report_dir", "{a = 1}", "{'a': 1}", f"{_PATH} table", id="path-table"),
+    pytest.param("baseline", "2024-01-01", "datetime.date(2024, 1, 1)", f"{_PATH} date", id="path-date"),
+    pytest.param("max_rss", "2.5", "2.5", f"{TOML_SIZE}, not a TOML float", id="size-float"),
+    pytest.param("max_rss_growth", "true", "True", f"{TOML_SIZE}, not a TOML boolean", id="size-bool"),
+    pytest.param("hard_limit", '["1 GiB"]', "['1 GiB']", f"{TOML_SIZE}, not a TOML array", id="size-array"),
+    pytest.param("max_tasks", "5.0", "5.0", f"{_COUNT} float", id="count-float"),
+    pytest.param("summary", "false", "False", f"{_COUNT} boolean", id="summary-bool"),
+    pytest.param("interval", "[5]", "[5]", f"{_DURATION} array", id="duration-array"),
+    pytest.param("tolerance", "10", "10", "it must be a TOML string, not a TOML integer", id="tolerance-int"),
+    pytest.param("max_processes", "00:30:00", "datetime.time(0, 30)", f"{_COUNT} time", id="count-time"),
+]
+
+
+@pytest.mark.parametrize(("key", "toml", "shown", "why"), TOML_CASES)
+@pytest.mark.parametrize("table", ["tool.pytest.ini_options", "tool.pytest"])
+def test_a_pyproject_value_of_the_wrong_toml_type_is_refused(
+    project: Project, key: str, toml: str, shown: str, why: str, table: str
+) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    project.pytester.makepyprojecttoml(f"[{table}]\nboundedload_{key} = {toml}\n")
+    assert_usage_error(
+        project.run_inprocess(*FAST, "--boundedload-save"),
+        f"invalid {key}={shown} from ini boundedload_{key}: {why}",
+    )
+    assert sorted(path.name for path in project.path.iterdir() if path.name not in ("record.jsonl",)) == [
+        "conftest.py",
+        "pyproject.toml",
+        "test_good.py",
+    ]  # nothing made: no directory "[1]", no file "True"
+
+
+@pytest.mark.parametrize("key", ["memray", "all"])
+def test_a_pyproject_flag_of_the_wrong_toml_type_is_refused(project: Project, key: str) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    project.pytester.makepyprojecttoml(f"[tool.pytest.ini_options]\nboundedload_{key} = [true]\n")
+    assert_usage_error(
+        project.run_inprocess(*FAST),
+        f"invalid boundedload_{key}=[True] from ini boundedload_{key}:"
+        " it must be a TOML boolean, not a TOML array",
+    )
+
+
+@pytest.mark.parametrize("table", ["tool.pytest.ini_options", "tool.pytest"])
+def test_pyproject_values_of_the_right_toml_types_are_used(project: Project, table: str) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    project.pytester.makepyprojecttoml(
+        f"[{table}]\n"
+        "boundedload_max_tasks = 1\n"  # an integer: test_flooded runs 4 tasks
+        'boundedload_max_rss = "64 GiB"\n'
+        "boundedload_max_rss_growth = 68719476736\n"
+        "boundedload_interval = 0.005\n"
+        "boundedload_summary = 0\n"
+        "boundedload_all = false\n"
+    )
+    run = project.run_inprocess(*FAST)
+    run.result.assert_outcomes(passed=2, failed=1)
+    assert run.violations("test_flooded") == ["max_tasks 4 > limit 1 (live asyncio tasks high-water)"]
+    assert run.violations("test_marked") == []  # its marker's max_tasks=5 wins
+
+
+def test_a_pyproject_value_overridden_with_o_is_still_checked_and_the_override_used(project: Project) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    project.pytester.makepyprojecttoml("[tool.pytest.ini_options]\nboundedload_max_tasks = 2.5\n")
+    assert_usage_error(
+        project.run_inprocess(*FAST, "-o", "boundedload_max_tasks=1"),
+        "invalid max_tasks=2.5 from ini boundedload_max_tasks:"
+        " a count must be a TOML integer or string, not a TOML float",
+    )
+    project.pytester.makepyprojecttoml("[tool.pytest.ini_options]\nboundedload_max_tasks = 100\n")
+    run = project.run_inprocess(*FAST, "-o", "boundedload_max_tasks=1")
+    assert run.violations("test_flooded") == ["max_tasks 4 > limit 1 (live asyncio tasks high-water)"]
+
+
+# --- the environment --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "BOUNDEDLOAD_CAP",
+            "",
+            f"invalid BOUNDEDLOAD_CAP='' from the environment: {CAP_EMPTY}",
+        ),
+        (
+            "BOUNDEDLOAD_CAP",
+            " \t ",
+            f"invalid BOUNDEDLOAD_CAP=' \\t ' from the environment: {CAP_EMPTY}",
+        ),
+        *(
+            (
+                "PYTEST_XDIST_WORKER",
+                worker,
+                f"invalid PYTEST_XDIST_WORKER={shown} from the environment: it becomes part of file names,"
+                " so 1 to 64 letters, digits, '_' or '-' (pytest-xdist sets it to gw0, gw1, ...)",
+            )
+            for worker, shown in [
+                ("../gw0", "'../gw0'"),
+                ("gw/0", "'gw/0'"),
+                ("..", "'..'"),
+                ("", "''"),
+                ("w" * 300, f"'{'w' * 99}... (300 characters)"),
+            ]
+        ),
+    ],
+    ids=[
+        "cap-empty",
+        "cap-blank",
+        "worker-up",
+        "worker-slash",
+        "worker-dotdot",
+        "worker-empty",
+        "worker-300",
+    ],
+)
+def test_a_bad_environment_value_is_a_usage_error(
+    project: Project, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    monkeypatch.setenv(name, value)
+    assert_usage_error(project.run_inprocess(*FAST), message)
+
+
+@pytest.mark.parametrize("worker", ["../../escaped", "a/b", "w" * 300, "..", ""])
+def test_a_worker_id_that_is_no_file_name_is_kept_out_of_capture_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str
+) -> None:
+    """Inside an xdist worker the id is xdist's (``--tx ...//id=`` takes any text): a
+    capture file stays in its directory, with a name the file system takes."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    capture = HeapCapture(tmp_path, "tests/test_x.py::test_y")
+    label = "worker-" + hashlib.sha256(worker.encode()).hexdigest()[:12]
+    assert worker_label() == label
+    assert capture.path.parent == tmp_path
+    assert capture.path.name.startswith(f"boundedload-{label}-{os.getpid()}-")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw12")
+    assert worker_label() == "gw12"
+
+
+# --- an option given twice ----------------------------------------------------------------------
+
+
+def test_an_option_given_twice_with_different_values_is_refused(project: Project) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    assert_usage_error(
+        project.run_inprocess(*FAST, "--boundedload-max-tasks=10", "--boundedload-max-tasks", "20"),
+        "invalid --boundedload-max-tasks: given twice on the command line, '10' and '20' (give it once)",
+    )
+
+
+def test_an_option_given_twice_in_pytest_addopts_is_refused(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--boundedload-baseline=a.json --boundedload-baseline=b.json")
+    assert_usage_error(
+        project.run_inprocess(*FAST),
+        "invalid --boundedload-baseline: given twice in PYTEST_ADDOPTS, 'a.json' and 'b.json' (give it once)",
+    )
+
+
+def test_an_option_given_twice_in_addopts_is_refused(project: Project) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    project.pytester.makeini("[pytest]\naddopts = --boundedload-summary=3 --boundedload-summary=4\n")
+    assert_usage_error(
+        project.run_inprocess(*FAST),
+        "invalid --boundedload-summary: given twice in the ini file's addopts, '3' and '4' (give it once)",
+    )
+
+
+def test_the_same_value_twice_is_accepted_and_the_command_line_wins_over_addopts(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    project.pytester.makeini("[pytest]\naddopts = --boundedload-max-tasks=100\n")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--boundedload-max-tasks=50")
+    run = project.run_inprocess(*FAST, "--boundedload-max-tasks=2", "--boundedload-max-tasks=2")
+    assert run.violations("test_flooded") == ["max_tasks 4 > limit 2 (live asyncio tasks high-water)"]
+    run.result.assert_outcomes(passed=2, failed=1)

@@ -311,8 +311,8 @@ def test_bad_baseline_files_are_usage_errors(
         path.write_text(content)
     run = project.run_inprocess(option)
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
-    if content is None and option == "--boundedload-save":
-        # A file to write: found with the other paths the plugin writes, before the session.
+    if content is None:
+        # Found with the other paths the plugin writes or reads, before the session.
         message = (
             "invalid baseline='.boundedload/baseline.json' (the default): {path} is a directory, not a file"
         )

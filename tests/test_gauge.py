@@ -590,8 +590,12 @@ def test_parse_limits_accepts_raw_values() -> None:
             {"max_bytes_per_task": 0},
             f"invalid max_bytes_per_task=0 {SOURCE}: must be greater than zero",
         ),
-        ({"max_tasks": 0}, f"invalid max_tasks=0 {SOURCE}: must be greater than zero"),
-        ({"max_tasks": "5.0"}, f"invalid max_tasks='5.0' {SOURCE}: expected a positive integer"),
+        (
+            {"max_threads": 0},
+            f"invalid max_threads=0 {SOURCE}: must be greater than zero"
+            " (the test's own thread counts: 1 means it starts no thread)",
+        ),
+        ({"max_tasks": "5.0"}, f"invalid max_tasks='5.0' {SOURCE}: expected an integer >= 0"),
         (
             {"max_rss": "12 parsecs"},
             f"invalid max_rss='12 parsecs' {SOURCE}: unknown unit 'parsecs'"

@@ -294,3 +294,62 @@ def test_function_marker_over_class_marker_over_module_marker_over_cli(project: 
         figures = run.figures(name)
         assert (figures["max_in_flight"], figures["max_tasks"]) == (15, 16), name
     run.result.assert_outcomes(passed=2, failed=4)
+
+
+ZERO_LIMITS = """
+import asyncio
+import multiprocessing
+import threading
+
+
+def test_nothing_started(flood):
+    assert sum(range(10)) == 45
+
+
+def test_one_process(flood):
+    child = multiprocessing.get_context("fork").Process(target=int)
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+
+
+async def nothing():
+    pass
+
+
+def test_asyncio_run(flood):
+    asyncio.run(nothing())
+
+
+def test_one_more_thread(flood):
+    thread = threading.Thread(target=int)
+    thread.start()
+    thread.join()
+"""
+
+
+@pytest.mark.parametrize("source", ["marker", "ini", "cli"])
+def test_zero_processes_and_tasks_and_one_thread_are_limits(project: Project, source: str) -> None:
+    """max_processes=0: the test starts no process; max_tasks=0: it runs no asyncio task
+    (asyncio.run's main task is one); max_threads=1: it starts no thread (its own counts).
+    A test that starts nothing passes all three; each other test breaks exactly one."""
+    limits = {"max_processes": 0, "max_tasks": 0, "max_threads": 1}
+    module = ZERO_LIMITS
+    if source == "marker":
+        marker = "@pytest.mark.boundedload(max_processes=0, max_tasks=0, max_threads=1)"
+        module = "import pytest\n" + module.replace("def test_", f"{marker}\ndef test_")
+    elif source == "ini":
+        project.pytester.makeini(ini_text(limits))
+    project.pytester.makepyfile(test_zero=module)
+    run = project.run(*FAST, *(cli_args(limits) if source == "cli" else []))
+    expected = {
+        "test_nothing_started": [],
+        "test_one_process": ["max_processes 1 > limit 0 (child processes high-water)"],
+        "test_asyncio_run": ["max_tasks 1 > limit 0 (live asyncio tasks high-water)"],
+        "test_one_more_thread": ["max_threads 2 > limit 1 (OS threads high-water)"],
+    }
+    assert sorted(run.records) == sorted(expected)
+    for name, lines in expected.items():
+        assert run.violations(name) == lines, name
+        assert run.records[name]["outcome"] == ("failed" if lines else "passed"), name
+    run.result.assert_outcomes(passed=1, failed=3)

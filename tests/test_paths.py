@@ -4,6 +4,8 @@ names the setting and the value, never a traceback after the whole suite has run
 from __future__ import annotations
 
 import fnmatch
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,6 +14,15 @@ if TYPE_CHECKING:
     from conftest import Project
 
 LONG = "x" * 300
+
+
+def _odd_files(path: Path) -> None:
+    """A directory, a FIFO, a symbolic link loop and a link to nothing, in ``path``."""
+    (path / "sub").mkdir()
+    os.mkfifo(path / "fifo")
+    (path / "loop").symlink_to("loop2")
+    (path / "loop2").symlink_to("loop")
+    (path / "nowhere").symlink_to("missing")
 
 
 @pytest.mark.parametrize(
@@ -71,6 +82,48 @@ LONG = "x" * 300
             id="baseline-nul",
         ),
         pytest.param(
+            ("--boundedload-json=loop/report.json",),
+            "",
+            "invalid json='loop/report.json' from option --boundedload-json:"
+            " {path}/loop is a symbolic link that cannot be followed (Too many levels of symbolic links)",
+            id="json-under-a-symlink-loop",
+        ),
+        pytest.param(
+            ("--boundedload-json=nowhere/report.json",),
+            "",
+            "invalid json='nowhere/report.json' from option --boundedload-json:"
+            " {path}/nowhere is a symbolic link that cannot be followed (No such file or directory)",
+            id="json-under-a-dangling-symlink",
+        ),
+        pytest.param(
+            ("--boundedload-json=/dev/null",),
+            "",
+            "invalid json='/dev/null' from option --boundedload-json:"
+            " /dev/null is a character device, not a regular file",
+            id="json-is-a-device",
+        ),
+        pytest.param(
+            ("--boundedload-json=fifo",),
+            "",
+            "invalid json='fifo' from option --boundedload-json:"
+            " {path}/fifo is a FIFO (named pipe), not a regular file",
+            id="json-is-a-fifo",
+        ),
+        pytest.param(
+            ("--boundedload-save", "--boundedload-baseline=fifo"),
+            "",
+            "invalid baseline='fifo' from option --boundedload-baseline:"
+            " {path}/fifo is a FIFO (named pipe), not a regular file",
+            id="baseline-to-save-is-a-fifo",
+        ),
+        pytest.param(
+            ("--boundedload-report-dir=loop/pictures",),
+            "",
+            "invalid report_dir='loop/pictures' from option --boundedload-report-dir:"
+            " {path}/loop is a symbolic link that cannot be followed (Too many levels of symbolic links)",
+            id="report-dir-under-a-symlink-loop",
+        ),
+        pytest.param(
             ("--boundedload-report-dir=test_x.py",),
             "",
             "invalid report_dir='test_x.py' from option --boundedload-report-dir:"
@@ -83,7 +136,7 @@ def test_a_path_that_cannot_be_written_stops_the_run_first(
     project: Project, args: tuple[str, ...], ini: str, message: str
 ) -> None:
     project.pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    (project.path / "sub").mkdir()
+    _odd_files(project.path)
     if ini:
         project.pytester.makeini(f"[pytest]\n{ini}\n")
     run = project.run_inprocess(*args)
@@ -109,3 +162,78 @@ def test_paths_that_can_be_written_are_accepted(project: Project) -> None:
     assert (project.path / "out" / "report.json").is_file()
     assert (project.path / "new" / "dir" / "baseline.json").is_file()
     assert (project.path / "pictures" / "index.html").is_file()
+
+
+# A baseline that is only read (--boundedload-compare, or no gate at all) is checked like
+# one that is written, except that it may be missing and need not be writable.
+READ_CASES = [
+    pytest.param("a\0b.json", "contains a NUL byte", id="nul"),
+    pytest.param(f"{LONG}.json", f"a name is longer than 255 bytes: {LONG[:40]}...", id="name-too-long"),
+    pytest.param("/proc/self/io", "/proc/*/io is under /proc, which holds no files to read", id="proc"),
+    pytest.param("/sys/kernel/x", "/sys/kernel/x is under /sys, which holds no files to read", id="sys"),
+    pytest.param("sub", "{path}/sub is a directory, not a file", id="directory"),
+    pytest.param(".", "{path} is a directory, not a file", id="dot"),
+    pytest.param("fifo", "{path}/fifo is a FIFO (named pipe), not a regular file", id="fifo"),
+    pytest.param("/dev/zero", "/dev/zero is a character device, not a regular file", id="dev-zero"),
+    pytest.param(
+        "loop/baseline.json",
+        "{path}/loop is a symbolic link that cannot be followed (Too many levels of symbolic links)",
+        id="symlink-loop",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "why"), READ_CASES)
+@pytest.mark.parametrize("channel", ["option", "ini"])
+@pytest.mark.parametrize(
+    "gate", [("--boundedload-compare",), ("--boundedload-compare", "--boundedload-allow-missing"), ()]
+)
+def test_a_baseline_to_read_is_checked_like_one_to_write(
+    project: Project, value: str, why: str, channel: str, gate: tuple[str, ...]
+) -> None:
+    project.pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    _odd_files(project.path)
+    if channel == "ini":
+        project.pytester.makeini(f"[pytest]\nboundedload_baseline = {value}\n")
+        args: tuple[str, ...] = gate
+        source = "from ini boundedload_baseline"
+    else:
+        args = (*gate, f"--boundedload-baseline={value}")
+        source = "from option --boundedload-baseline"
+    run = project.run_inprocess(*args)
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.text
+    (error,) = [line for line in run.text.splitlines() if line.startswith("ERROR: boundedload: ")]
+    expected = f"invalid baseline={value!r} {source}: {why.format(path=project.path)}"
+    assert fnmatch.fnmatchcase(error, f"ERROR: boundedload: {expected}"), error
+    assert "passed" not in run.text and "Traceback" not in run.text
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_baseline_option_is_named(project: Project, value: str) -> None:
+    project.pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    run = project.run_inprocess("--boundedload-compare", f"--boundedload-baseline={value}")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.text
+    assert run.result.stderr.lines[0] == (
+        f"ERROR: boundedload: invalid baseline={value!r} from option --boundedload-baseline: empty"
+    )
+
+
+def test_a_missing_baseline_to_read_is_left_to_the_gate(project: Project) -> None:
+    project.pytester.makepyfile(test_x="import pytest\n\n@pytest.mark.boundedload()\ndef test_x(): pass\n")
+    run = project.run_inprocess(
+        "--boundedload-compare", "--boundedload-allow-missing", "--boundedload-baseline=no/such.json"
+    )
+    run.result.assert_outcomes(passed=1)
+    assert run.records["test_x"]["baseline"] == "new"
+
+
+def test_the_default_baseline_is_checked_only_when_the_gate_uses_it(project: Project) -> None:
+    project.pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    (project.path / ".boundedload").symlink_to("unmounted/share")  # a link to nothing
+    project.run_inprocess().result.assert_outcomes(passed=1)
+    run = project.run_inprocess("--boundedload-compare")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.text
+    assert run.result.stderr.lines[0] == (
+        "ERROR: boundedload: invalid baseline='.boundedload/baseline.json' (the default):"
+        f" {project.path}/.boundedload is a symbolic link that cannot be followed (No such file or directory)"
+    )

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_boundedload import InvalidValue, format_size, parse_duration, parse_size
-from pytest_boundedload.units import parse_count
+from pytest_boundedload.units import parse_count, safe_repr
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -201,6 +201,73 @@ def test_parse_count_error_exact_text_examples() -> None:
 def test_parse_count_superscript_digit_is_an_invalid_value() -> None:
     with pytest.raises(InvalidValue):
         parse_count("²")
+
+
+NINES = "9" * 5000  # int() refuses more than 4,300 digits with a ValueError of its own
+SHOWN_NINES = f"'{NINES[:99]}... (5,000 characters)"
+
+
+@pytest.mark.parametrize("value", [NINES, f" {NINES} ", "0" * 4990 + "1" * 13])
+def test_parse_count_of_thousands_of_digits_is_too_large(value: str) -> None:
+    with pytest.raises(InvalidValue) as excinfo:
+        parse_count(value, key="summary", source="from option --boundedload-summary", allow_zero=True)
+    shown = SHOWN_NINES if value == NINES else safe_repr(value)
+    assert str(excinfo.value) == (
+        f"invalid summary={shown} from option --boundedload-summary: too large (at most 1,099,511,627,776)"
+    )
+
+
+def test_parse_count_of_leading_zeros_is_the_number() -> None:
+    assert parse_count("0" * 5000 + "42") == 42
+
+
+def test_parse_count_of_an_int_of_thousands_of_digits_is_too_large() -> None:
+    with pytest.raises(InvalidValue) as excinfo:
+        parse_count(10**5000, key="max_tasks", source="from marker on t.py::test_x")
+    assert str(excinfo.value) == (
+        "invalid max_tasks=<int of 5,001 digits> from marker on t.py::test_x:"
+        " too large (at most 1,099,511,627,776)"
+    )
+
+
+def test_parse_size_of_thousands_of_digits_is_too_large() -> None:
+    with pytest.raises(InvalidValue) as excinfo:
+        parse_size(NINES + " KiB", key="max_rss", source=INI)
+    assert str(excinfo.value) == (
+        f"invalid max_rss='{NINES[:99]}... (5,004 characters) {INI}: too large (at most 1 EiB)"
+    )
+    with pytest.raises(InvalidValue) as excinfo:
+        parse_size(-(10**5000), key="max_rss", source=INI)
+    assert str(excinfo.value) == f"invalid max_rss=<int of 5,001 digits> {INI}: must not be negative"
+
+
+def test_parse_count_zero_refused_with_a_reason() -> None:
+    with pytest.raises(InvalidValue) as excinfo:
+        parse_count(0, key="max_threads", why_not_zero="the test's own thread counts")
+    assert str(excinfo.value) == (
+        "invalid max_threads=0: must be greater than zero (the test's own thread counts)"
+    )
+    assert parse_count("0", key="max_processes", allow_zero=True) == 0
+
+
+# --- safe_repr ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("x" * 118, repr("x" * 118)),  # 120 characters with its quotes: whole
+        ("x" * 119, f"'{'x' * 99}... (119 characters)"),
+        ([1] * 50, f"{repr([1] * 50)[:100]}... (150 characters long)"),
+        (10**4299, str(10**4299)[:100] + "... (4,300 characters long)"),  # repr still works
+        (10**4300, "<int of 4,301 digits>"),  # the first that repr() refuses
+        (-(10**4301) + 1, "<int of 4,301 digits>"),  # 4,301 nines: just under a power of ten
+        (10**4301, "<int of 4,302 digits>"),
+    ],
+    ids=["118", "119", "list", "4300-digits", "4301-digits", "4301-nines", "4302-digits"],
+)
+def test_safe_repr_shortens_long_values(value: object, shown: str) -> None:
+    assert safe_repr(value) == shown
 
 
 # --- parse_duration ---------------------------------------------------------------------

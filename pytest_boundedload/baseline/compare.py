@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..measure.measurement import format_figure, is_size
-from ..units import InvalidValue, format_size, parse_size
+from ..units import MAX_COUNT, InvalidValue, format_size, parse_size, safe_repr
 from .store import COMPARED, COUNTS, SIZES
 
 __all__ = [
@@ -78,6 +78,12 @@ def _parse_one(text: str, metric: str | None, source: str) -> Tolerance:
             if not part.isascii() or not part.isdigit():
                 raise InvalidValue(
                     f"invalid {where} {text!r}{source}: counts take a percentage or a whole number"
+                )
+            # Checked before int(), which refuses more than 4,300 digits with an error of its own.
+            if len(part.lstrip("0")) > len(str(MAX_COUNT)) or int(part) > MAX_COUNT:
+                shown = part if len(part) <= 20 else f"{part[:20]}... ({len(part):,} digits)"
+                raise InvalidValue(
+                    f"invalid {where} {safe_repr(text)}{source}: {shown} is too large (at most {MAX_COUNT:,})"
                 )
             absolute += int(part)
             continue

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..jsonfile import Unreadable, read_json
 from ..measure.measurement import HIGH_WATERS, is_size
 
 __all__ = [
@@ -86,25 +87,18 @@ class Baseline:
 
     @classmethod
     def load(cls, path: Path | str) -> Baseline:
-        """Read ``path``; a missing file is an empty baseline, anything else wrong is an error."""
+        """Read ``path``; a missing file is an empty baseline, anything else wrong (not a
+        regular file, over :data:`~pytest_boundedload.jsonfile.MAX_BYTES`, not UTF-8 JSON,
+        not ours) is a :class:`BaselineError` naming the file."""
         path = Path(path)
-        if path.is_dir():
-            raise BaselineError(f"baseline {path} is a directory, not a file")
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            # A regular file of at most 64 MiB only: a FIFO, a device or a huge file is
+            # refused before it can hang the run or fill its memory.
+            data = read_json(path, "baseline")
+        except Unreadable as exc:
+            raise BaselineError(str(exc)) from None
+        if data is None:
             return cls(path)
-        except UnicodeDecodeError as exc:
-            byte = exc.object[exc.start]
-            raise BaselineError(
-                f"baseline {path} is not UTF-8 text: byte {byte:#04x} at offset {exc.start}"
-            ) from None
-        except OSError as exc:
-            raise BaselineError(f"baseline {path} cannot be read: {exc.strerror or exc}") from None
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict) or data.get("tool") != TOOL:
             raise BaselineError(f'baseline {path} is not a pytest-boundedload baseline (no "tool": "{TOOL}")')
         if type(data.get("schema")) is not int or data.get("schema") != SCHEMA_VERSION:

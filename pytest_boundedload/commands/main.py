@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..paths import output_file
 from ..units import InvalidValue, parse_count, parse_duration, parse_size
 from . import baseline
 from .calibrate import calibrate, format_calibration
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAMES",
         help="comma-separated patterns to run (default: all of " + ", ".join(p.name for p in PATTERNS) + ")",
     )
-    demo.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON to PATH")
+    demo.add_argument("--json", metavar="PATH", help="also write the rows as JSON to PATH")
     calibrate = commands.add_parser(
         "calibrate",
         help="measure what this machine lets a flood test see (thread and process start costs)",
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         " whether the exact kernel peak and memory cgroups are available; prints the latency a"
         " flood's tasks need for N of them to overlap.",
     )
-    calibrate.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+    calibrate.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     baseline.add_parser(commands)
     return parser
 
@@ -77,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``boundedload`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if getattr(args, "json", None) is not None:
+        # Checked before the demo or the calibration runs, not when they are done.
+        try:
+            args.json = output_file(args.json, "json", "from --json", Path.cwd())
+        except InvalidValue as exc:
+            parser.error(str(exc))
     if args.command == "baseline":
         return baseline.run(args)
     if args.command == "calibrate":

@@ -8,11 +8,11 @@ regressions), problems first, then the limits crossed; for a CI job summary such
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from ..baseline.compare import regression_text
+from ..jsonfile import Unreadable, read_json
 from ..measure.measurement import format_figure
 from .common import CommandError, plural
 
@@ -37,19 +37,12 @@ def add_summary_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _read_report(path: Path) -> dict[str, Any]:
-    if path.is_dir():
-        raise CommandError(2, f"report {path} is a directory, not a file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CommandError(2, f"no report at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CommandError(2, f"report {path} cannot be read: {why}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise CommandError(2, f"report {path} is not valid JSON: {exc}") from None
+        data = read_json(path, "report")
+    except Unreadable as exc:
+        raise CommandError(2, str(exc)) from None
+    if data is None:
+        raise CommandError(2, f"no report at {path}")
     if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
         raise CommandError(2, f'report {path} is not a pytest-boundedload JSON report (no "tests" list)')
     if data.get("schema") != REPORT_SCHEMA_VERSION:

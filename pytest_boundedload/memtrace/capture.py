@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import itertools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,42 @@ from ..pictures.files import stem
 from .coexist import is_tracker_clash
 from .sites import HeapSite, top_sites
 
-__all__ = ["HeapCapture", "HeapFigures", "TrackerBusy", "read_capture", "release_inherited", "unavailable"]
+__all__ = [
+    "WORKER_ENV",
+    "HeapCapture",
+    "HeapFigures",
+    "TrackerBusy",
+    "is_worker_id",
+    "read_capture",
+    "release_inherited",
+    "unavailable",
+    "worker_label",
+]
+
+# pytest-xdist names each worker (gw0, gw1, ...) in this variable; its value goes into
+# the names of capture files.
+WORKER_ENV = "PYTEST_XDIST_WORKER"
+_WORKER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _COUNTER = itertools.count()
+
 # The captures tracing now, with the pid that started them.
 _ACTIVE: dict[int, tuple[int, Any]] = {}
+
+
+def is_worker_id(text: str) -> bool:
+    """Whether ``text`` can stand in a file name as it is: 1 to 64 letters, digits, '_', '-'."""
+    return _WORKER_ID.fullmatch(text) is not None
+
+
+def worker_label(worker: str | None = None) -> str:
+    """The xdist worker id for a file name (``gw0``; ``main`` outside xdist). Any other
+    value (a '/', '..', 300 characters) becomes a short digest of it, so it can neither
+    lead out of the directory nor make a name longer than the file system allows."""
+    worker = os.environ.get(WORKER_ENV, "main") if worker is None else worker
+    if is_worker_id(worker):
+        return worker
+    return "worker-" + hashlib.sha256(worker.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def release_inherited() -> None:
@@ -92,7 +125,7 @@ class HeapCapture:
     """Trace from :meth:`start` to :meth:`stop` into a file in ``directory``."""
 
     def __init__(self, directory: Path, label: str, *, survive_kill: bool = False) -> None:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        worker = worker_label()
         self.path = directory / f"boundedload-{worker}-{os.getpid()}-{next(_COUNTER)}-{stem(label)}.bin"
         self._survive_kill = survive_kill
         self._tracker: Any = None
