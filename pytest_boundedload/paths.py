@@ -72,6 +72,19 @@ def _followable(path: Path, key: str, raw: object, source: str) -> None:
         return
 
 
+def _links_to_a_new_file(path: Path) -> bool:
+    """``path`` is a symbolic link whose target does not exist yet (not a loop)."""
+    if not os.path.islink(path):
+        return False
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # a loop: _followable says so
+    return False
+
+
 def _regular_or_missing(path: Path, key: str, raw: object, source: str) -> None:
     try:
         mode = os.stat(path).st_mode
@@ -108,6 +121,11 @@ def output_file(raw: object, key: str, source: str, base: Path) -> Path:
     """The absolute path of a file the plugin will write (``raw`` relative to ``base``),
     once checked; its directory is made when it is written, not now."""
     path = _common(raw, key, source, base)
+    if _links_to_a_new_file(path):
+        # A link to a file not made yet (a shared baseline's first save): the file is
+        # written through the link, so its directory is the one that must be writable.
+        _writable_directory(Path(os.path.realpath(path)).parent, key, raw, source, make=False)
+        return path
     _followable(path, key, raw, source)
     # A device node or a FIFO would be replaced by a file (or written to for ever).
     _regular_or_missing(path, key, raw, source)

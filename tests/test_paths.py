@@ -89,6 +89,13 @@ def _odd_files(path: Path) -> None:
             id="json-under-a-symlink-loop",
         ),
         pytest.param(
+            ("--boundedload-json=loop",),
+            "",
+            "invalid json='loop' from option --boundedload-json:"
+            " {path}/loop is a symbolic link that cannot be followed (Too many levels of symbolic links)",
+            id="json-is-a-symlink-loop",
+        ),
+        pytest.param(
             ("--boundedload-json=nowhere/report.json",),
             "",
             "invalid json='nowhere/report.json' from option --boundedload-json:"
