@@ -5,11 +5,13 @@ fails (a full disk) reported with the file and the errno, the old file intact.""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
 import select
+import stat
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_boundedload.baseline.store import Baseline, exclusive, lock_path
+from pytest_boundedload.baseline.store import Baseline, exclusive, lock_path, write_atomically
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -594,3 +596,15 @@ def test_a_write_that_fails_says_so_and_keeps_the_old_file(
         assert report.read_text() == "the previous report\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["baseline.json"]  # no temporary file
     assert not [p.name for p in project.path.glob(".report.json.*")]
+
+
+def test_a_write_never_replaces_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """The start-up check refuses such paths; the write refuses them again, so a slip
+    there cannot turn a device node or a FIFO into a file."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file, left as it is") as raised:
+        write_atomically(fifo, "{}")
+    assert raised.value.errno == errno.EINVAL
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]

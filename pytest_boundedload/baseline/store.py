@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import os
@@ -270,9 +271,15 @@ def write_atomically(path: Path, text: str) -> None:
     target = resolved(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        st = target.stat()
     except OSError:
         mode = 0o644
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            # Checked at start-up too; replacing a device node (/dev/null) or a FIFO
+            # with a file would break more than this run.
+            raise OSError(errno.EINVAL, "not a regular file, left as it is", str(target))
+        mode = stat.S_IMODE(st.st_mode)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, mode)
