@@ -75,6 +75,14 @@ def _name(kind: str, name: str) -> str:
     return kind + name
 
 
+@functools.lru_cache(maxsize=512, typed=True)
+def _pair(name: str, value: object) -> tuple[str, object]:
+    # pytest keeps every report to the end of the session, and most of a report's pairs
+    # repeat from test to test (zero counts, the limits and their sources): those are one
+    # tuple, shared. Typed, so that True, 1 and 1.0 stay apart.
+    return (name, value)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """The verdict on one measured test.
@@ -108,6 +116,13 @@ class Outcome:
     failure_lines: tuple[str, ...] = ()
     sections: tuple[tuple[str, str], ...] = ()
 
+    def without_text(self) -> Outcome:
+        """This outcome without what only its report needed (failure lines, sections):
+        what a session keeps to its end (the gate's baseline and JSON report)."""
+        if not (self.failure_lines or self.sections):
+            return self
+        return dataclasses.replace(self, failure_lines=(), sections=())
+
     @property
     def crossed(self) -> bool:
         """Whether anything failed the test: a limit, a regression or the cap."""
@@ -118,21 +133,21 @@ class Outcome:
         pairs: list[tuple[str, object]] = []
         if self.measurement is not None:
             pairs.extend(
-                (_name(PREFIX, name), value)
+                _pair(_name(PREFIX, name), value)
                 for name, value in self.measurement.to_dict().items()
                 if value is not None
             )
-        pairs.extend((_name(_LIMIT, name), value) for name, value in self.limits.items())
-        pairs.extend((_name(_SOURCE, name), value) for name, value in self.limit_sources.items())
+        pairs.extend(_pair(_name(_LIMIT, name), value) for name, value in self.limits.items())
+        pairs.extend(_pair(_name(_SOURCE, name), value) for name, value in self.limit_sources.items())
         pairs.extend((_VIOLATION, line) for line in self.violations)
         if self.baseline is not None:
-            pairs.append((_BASELINE, self.baseline))
+            pairs.append(_pair(_BASELINE, self.baseline))
         pairs.extend((_DELTA, json.dumps(delta.to_dict(), sort_keys=True)) for delta in self.deltas)
         if self.status is not None:
-            pairs.append((_STATUS, self.status))
+            pairs.append(_pair(_STATUS, self.status))
         pairs.extend((_HEAP_SITE, json.dumps(site.to_dict(), sort_keys=True)) for site in self.heap_sites)
         if self.stopped:
-            pairs.append((_STOPPED, True))
+            pairs.append(_pair(_STOPPED, True))
         return pairs
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,12 +19,12 @@ __all__ = [
     "SECTION_HEAP_SITES",
     "SECTION_MEASUREMENT",
     "SECTION_SCALING",
+    "SummaryRows",
     "failure_message",
     "header_line",
     "heap_sites_lines",
     "measurement_section",
     "summary_lines",
-    "write_summary",
 ]
 
 SECTION_SCALING = "boundedload scaling"
@@ -84,8 +86,11 @@ def header_line(limits: Limits, peak_source: str, cap_kind: str, interval: float
     )
 
 
-def summary_lines(rows: Sequence[tuple[str, Measurement, bool]], top: int) -> list[str]:
-    """A table of the ``top`` measured tests by peak RSS; rows are (nodeid, figures, crossed)."""
+def summary_lines(
+    rows: Sequence[tuple[str, Measurement, bool]], top: int, total: int | None = None
+) -> list[str]:
+    """A table of the ``top`` measured tests by peak RSS; rows are (nodeid, figures,
+    crossed), of ``total`` measured tests (``len(rows)`` when None)."""
     ranked = sorted(rows, key=lambda row: row[1].peak_rss, reverse=True)[:top]
     lines = render_table(
         _SUMMARY_COLUMNS,
@@ -103,14 +108,51 @@ def summary_lines(rows: Sequence[tuple[str, Measurement, bool]], top: int) -> li
             for nodeid, m, crossed in ranked
         ),
     )
-    if len(rows) > len(ranked):
-        lines.append(f"... {len(rows) - len(ranked)} more measured tests (--boundedload-summary=N)")
+    more = (len(rows) if total is None else total) - len(ranked)
+    if more > 0:
+        lines.append(f"... {more} more measured tests (--boundedload-summary=N)")
     return lines
 
 
-def write_summary(terminal: Any, rows: Sequence[tuple[str, Measurement, bool]], top: int) -> None:
-    """The terminal summary's table, under its title."""
-    noun = "test" if len(rows) == 1 else "tests"
-    terminal.write_sep("=", f"boundedload: {len(rows)} measured {noun} by peak RSS")
-    for line in summary_lines(rows, top):
-        terminal.write_line(line)
+class SummaryRows:
+    """The rows of the end-of-run summary: the ``top`` measured tests by peak RSS, and how
+    many were measured. Only those ``top`` rows are kept (a heap of that size), so a long
+    session keeps nothing per test; among equal peaks the earlier test ranks first, as a
+    stable sort of every row would have it."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        self.count = 0
+        # (peak_rss, -arrival, nodeid, figures, crossed): the heap's first is the row to
+        # drop next, the lowest peak and, among equal peaks, the latest.
+        self._heap: list[tuple[int, int, str, Measurement, bool]] = []
+        self._arrival = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, nodeid: str, measurement: Measurement, crossed: bool) -> None:
+        """One measured test's figures (kept only while among the ``top``)."""
+        self.count += 1
+        if self.top <= 0:
+            return
+        row = (measurement.peak_rss, -next(self._arrival), nodeid, measurement, crossed)
+        if len(self._heap) < self.top:
+            heapq.heappush(self._heap, row)
+        else:
+            heapq.heappushpop(self._heap, row)
+
+    def rows(self) -> list[tuple[str, Measurement, bool]]:
+        """The kept rows, highest peak first."""
+        return [(nodeid, m, crossed) for _, _, nodeid, m, crossed in sorted(self._heap, reverse=True)]
+
+    def lines(self) -> list[str]:
+        """The table, and how many more tests were measured."""
+        return summary_lines(self.rows(), self.top, self.count)
+
+    def write(self, terminal: Any) -> None:
+        """The terminal summary's table, under its title."""
+        noun = "test" if self.count == 1 else "tests"
+        terminal.write_sep("=", f"boundedload: {self.count} measured {noun} by peak RSS")
+        for line in self.lines():
+            terminal.write_line(line)

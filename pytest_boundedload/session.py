@@ -11,12 +11,12 @@ import pytest
 
 from .baseline.gate import BaselineGate
 from .limits import MARKER_HELP
-from .measure.measurement import Measurement
 from .measure.procfs import vmhwm_available
 from .measure.sharedfiles import remove_stale
 from .memtrace.coexist import borrowed_capture
 from .options import Settings, read_settings
-from .testitem import ItemState, ReportOutcomes, new_state, state_of
+from .report import SummaryRows
+from .testitem import ItemState, Marks, ReportOutcomes, drop_state, new_state, state_of
 from .units import InvalidValue
 from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker, xdist_stop_reason
 
@@ -51,6 +51,11 @@ def configure(config: pytest.Config) -> None:
             config.pluginmanager.register(IndexWriter(settings.trace.report_dir), "boundedload-index")
 
 
+def _marks(item: pytest.Item) -> Marks:
+    """The (args, kwargs) of the item's ``boundedload`` markers, closest first."""
+    return [(m.args, m.kwargs) for m in item.iter_markers(MARKER)]
+
+
 def _is_measured(item: pytest.Item, settings: Settings) -> bool:
     marked = settings.measure_all or item.get_closest_marker(MARKER) is not None
     return marked or "flood" in getattr(item, "fixturenames", ())
@@ -66,12 +71,14 @@ class BoundedLoadPlugin:
         self.gate = gate
         self.notes = notes
         self.hook = hook  # None in an xdist worker
-        self.rows: list[tuple[str, Measurement, bool]] = []  # (nodeid, figures, crossed)
+        self.summary = SummaryRows(settings.summary)  # only the top rows
         self.outcomes = ReportOutcomes()
 
     def _state(self, item: pytest.Item) -> ItemState:
+        # Made at collection for a marked test, else on first use; made again from the
+        # markers after teardown dropped it (a rerun of the same item).
         return state_of(
-            item, lambda: new_state(self.settings, item.nodeid, (), lambda: borrowed_capture(item))
+            item, lambda: new_state(self.settings, item.nodeid, _marks(item), lambda: borrowed_capture(item))
         )
 
     def windows_for(self, item: pytest.Item) -> TestWindows:
@@ -94,7 +101,7 @@ class BoundedLoadPlugin:
         unmarked_checked = False
         for item in items:
             try:
-                marks = [(m.args, m.kwargs) for m in item.iter_markers(MARKER)]
+                marks = _marks(item)
                 if not marks:
                     if unmarked_checked:
                         continue
@@ -123,7 +130,10 @@ class BoundedLoadPlugin:
             return None
         from .isolate.hardlimit import run_hard_limited
 
-        run_hard_limited(item, nextitem, cap, state.tasks_started, state.trace)
+        try:
+            run_hard_limited(item, nextitem, cap, state.tasks_started, state.trace)
+        finally:
+            drop_state(item)  # the child ran the test; its figures came back with the reports
         return True
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -153,8 +163,10 @@ class BoundedLoadPlugin:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        if call.when != "call":
+            return report  # (teardown's would find the state dropped, and make it again)
         state = self._state(item)
-        if call.when == "call" and state.windows is not None:
+        if state.windows is not None:
             self.outcomes.remember(report, state.attach(item, report))
         return report
 
@@ -163,7 +175,10 @@ class BoundedLoadPlugin:
         try:
             return (yield)
         finally:
-            self._state(item).close(item.nodeid)
+            # The item lives for the whole session; what the test needed does not.
+            state = drop_state(item)
+            if state is not None:
+                state.close(item.nodeid)
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport
@@ -184,8 +199,8 @@ class BoundedLoadPlugin:
             return  # not a measured test's (its outcome is neither made here nor carried)
         outcome = self.outcomes.of(report)
         if outcome.measurement is not None:
-            self.rows.append((report.nodeid, outcome.measurement, outcome.crossed))
-        self.gate.record(report.nodeid, report.outcome, outcome)
+            self.summary.add(report.nodeid, outcome.measurement, outcome.crossed)
+        self.gate.record(report.nodeid, report.outcome, outcome.without_text())
         # Once per test: not for the reports of its subtests (they carry the figures so
         # far) nor for a rerun's (pytest-rerunfailures: outcome "rerun").
         final = type(report) is pytest.TestReport and report.outcome in ("passed", "failed")
@@ -203,10 +218,8 @@ class BoundedLoadPlugin:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.rows and self.settings.summary > 0:
-            from .report import write_summary
-
-            write_summary(terminalreporter, self.rows, self.settings.summary)
+        if self.summary.count and self.settings.summary > 0:
+            self.summary.write(terminalreporter)
         self.gate.write_summary(terminalreporter)
 
 

@@ -2,8 +2,10 @@
 
 A test's state lives in its item's stash: the effective limits and where each came
 from (set at collection), its windows (made at setup, or when ``flood`` is requested)
-and, once its call phase ended, its :class:`~.outcome.Outcome`. Reports get their
-outcome once: the one made in this process, or decoded from the report's properties.
+and, once its call phase ended, its :class:`~.outcome.Outcome`. Teardown drops it: the
+item lives for the whole session, a test's counters, windows and verdict need not (a
+long session keeps nothing per test). Reports get their outcome once: the one made in
+this process, or decoded from the report's properties.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from .outcome import Outcome
     from .xdist_glue import CrashNotes
 
-__all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "new_state", "state_of"]
+__all__ = ["ItemState", "LimitExceeded", "ReportOutcomes", "drop_state", "new_state", "state_of"]
 
 Marks = Sequence[tuple[tuple[object, ...], Mapping[str, object]]]
 
@@ -149,16 +151,28 @@ class ItemState:
             assert self.windows is not None
             windows = self.windows
             outcome = so_far(windows.result(), windows.scaling_reports, self.limits, self.sources)
-        report.sections.extend(outcome.sections)
+        if report.failed or _shows_passes(item.config):
+            # pytest keeps every report to the end of the session, and shows a passing
+            # test's sections only with -rP or -rA: only then do they go with it.
+            report.sections.extend(outcome.sections)
         properties = outcome.to_properties()
         report.user_properties.extend(properties)
-        # As record_property does: JUnit XML writes the item's properties (with the
-        # teardown report), so CI dashboards show every figure.
-        item.user_properties.extend(properties)
+        if item.config.getoption("xmlpath", None):
+            # As record_property does: JUnit XML writes the item's properties (with the
+            # teardown report), so CI dashboards show every figure. Only then: the item
+            # and its teardown report live for the whole session.
+            item.user_properties.extend(properties)
         return outcome
 
 
 Borrow = Callable[[], Path | None]
+
+
+def _shows_passes(config: pytest.Config) -> bool:
+    """Whether the run shows the sections of passing tests (``-rP``, ``-rA``)."""
+    from _pytest.terminal import getreportopt
+
+    return "P" in getreportopt(config)
 
 
 def new_state(
@@ -202,6 +216,14 @@ def state_of(item: pytest.Item, default: Callable[[], ItemState]) -> ItemState:
     state = item.stash.get(_STATE_KEY, None)
     if state is None:
         state = item.stash[_STATE_KEY] = default()
+    return state
+
+
+def drop_state(item: pytest.Item) -> ItemState | None:
+    """Take the item's state out of its stash (at teardown), or None if it has none."""
+    state = item.stash.get(_STATE_KEY, None)
+    if state is not None:
+        del item.stash[_STATE_KEY]
     return state
 
 
