@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import random
 import threading
@@ -42,7 +43,9 @@ def fail_at_ten(item: int) -> int:
     return item
 
 
-def whoami(item: int) -> int:
+def whoami_in_pairs(pair: Any) -> int:
+    # Waits until another call is in flight too: two calls at once run in two processes.
+    pair.wait(30)
     return os.getpid()
 
 
@@ -217,6 +220,11 @@ def test_input_error_shuts_the_executor_down(pool: Pool, no_thread_left: None) -
 
 
 def test_process_pool_really_uses_other_processes() -> None:
-    pids = process_pool(range(20), whoami, workers=2)
+    # Each call waits at a barrier of two (a manager's: its proxy travels with the item)
+    # until another call is in flight, so both workers take calls, each in a process
+    # of its own, whichever of them the pool hands the items to.
+    with multiprocessing.Manager() as manager:
+        pair = manager.Barrier(2)
+        pids = process_pool([pair] * 20, whoami_in_pairs, workers=2)
     assert os.getpid() not in pids
-    assert 1 <= len(set(pids)) <= 2
+    assert len(set(pids)) == 2
