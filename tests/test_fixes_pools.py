@@ -52,7 +52,8 @@ def whoami_in_pairs(pair: Any) -> int:
 class Probe:
     """Thread-safe concurrency and read-ahead counters for thread_pool."""
 
-    def __init__(self) -> None:
+    def __init__(self, meet: threading.Barrier | None = None) -> None:
+        self.meet = meet  # each call waits there, in flight, until its parties are
         self.lock = threading.Lock()
         self.running = 0
         self.max_running = 0
@@ -74,6 +75,8 @@ class Probe:
             self.running += 1
             self.max_running = max(self.max_running, self.running)
         try:
+            if self.meet is not None:
+                self.meet.wait(30)
             return jittered_square(item)
         finally:
             with self.lock:
@@ -111,11 +114,15 @@ def test_results_in_input_order(pool: Pool, no_thread_left: None) -> None:
 @pytest.mark.usefixtures("no_thread_left")
 @pytest.mark.parametrize(("workers", "window"), [(3, None), (4, 2), (2, 5)])
 def test_threads_bounded_and_input_read_lazily(workers: int, window: int | None) -> None:
-    probe = Probe()
-    results = thread_pool(probe.items(200), probe, workers=workers, window=window)
-    assert results == [i * i for i in range(200)]
     effective_window = 2 * workers if window is None else window
-    assert 0 < probe.max_running <= min(workers, effective_window)
+    bound = min(workers, effective_window)
+    # Calls meet in flight, `bound` at a time (120 of them: a multiple of every bound),
+    # so the pool reaches its bound however its threads are scheduled; a pool that
+    # ran fewer at once would leave them waiting (BrokenBarrierError).
+    probe = Probe(threading.Barrier(bound))
+    results = thread_pool(probe.items(120), probe, workers=workers, window=window)
+    assert results == [i * i for i in range(120)]
+    assert probe.max_running == bound
     assert probe.max_ahead <= effective_window + 1
 
 
