@@ -86,14 +86,19 @@ def test_figures_show_what_each_pattern_bounds(
     aware = rows["memory_aware"]
     assert (aware["max_in_flight"], aware["max_tasks"], aware["max_held"]) == (10, 10 + 1, 10)
     # A pool's workers and no more (the test's thread besides; a process pool's manager
-    # thread and queue feeder). All of them busy at once is certain when the calls meet
-    # (test_the_pools_keep_every_worker_busy_and_no_more); here the calls only sleep
-    # 200 ms and 500 ms, so more than one at once is what is certain.
+    # thread and queue feeder). The demo's calls only sleep (200 ms and 500 ms: its
+    # command line has no other way to make them overlap), so how many workers are busy
+    # at once depends on how soon the pool starts them: all ten on an idle machine. The
+    # upper sides are the pools' bounds; the lower sides say the calls ran side by side,
+    # as a pool that ran them one at a time would not. Every worker busy at once,
+    # exactly, is tested where the calls meet instead of sleeping:
+    # test_the_pools_keep_every_worker_busy_and_no_more.
     threads, processes = rows["thread_pool"], rows["process_pool"]
     assert 2 <= threads["max_in_flight"] <= 10
     assert threads["max_in_flight"] + 1 <= threads["max_threads"] <= 10 + 1
-    assert 2 <= processes["max_in_flight"] <= processes["max_processes"] <= 10
-    assert processes["max_threads"] == 1 + 2
+    assert 2 <= processes["max_in_flight"] <= 10
+    # A fork-context pool starts all its workers at the first submit, whatever the timing.
+    assert (processes["max_processes"], processes["max_threads"]) == (10, 1 + 2)
     for name in ["unbounded_gather", *FIXES]:
         if name not in ("thread_pool", "process_pool"):
             assert (rows[name]["max_threads"], rows[name]["max_processes"]) == (1, 0), name

@@ -53,14 +53,28 @@ async def test_limit_inside_a_batch() -> None:
 
 
 @pytest.mark.asyncio
-async def test_pause_between_batches_only() -> None:
+async def test_pause_between_batches_only(monkeypatch: pytest.MonkeyPatch) -> None:
     log = Log()
-    start = time.monotonic()
-    await batched(range(9), log.worker, batch_size=3, pause=0.02)
-    firsts = [at for kind, item, at in log.events if kind == "start" and item % 3 == 0]
-    assert firsts[1] - firsts[0] >= 0.02
-    assert firsts[2] - firsts[1] >= 0.02
-    assert time.monotonic() - start >= 0.04
+    sleep = asyncio.sleep
+
+    async def noted_sleep(delay: float, result: object = None) -> object:
+        # The pause is asyncio.sleep(pause): noted where it falls among the calls, and slept.
+        if delay:
+            log.events.append(("pause", int(delay * 1000), time.monotonic()))
+        return await sleep(delay, result)
+
+    monkeypatch.setattr(asyncio, "sleep", noted_sleep)
+    assert await batched(range(9), log.worker, batch_size=3, pause=0.02) == list(range(9))
+    # Each batch's calls start, then one 20 ms pause once all of them ended (three, then
+    # six), and none before the first batch or after the last.
+    order = [(kind, item) for kind, item, _ in log.events if kind != "end"]
+    assert order == [
+        ("start", 0), ("start", 1), ("start", 2), ("pause", 20),
+        ("start", 3), ("start", 4), ("start", 5), ("pause", 20),
+        ("start", 6), ("start", 7), ("start", 8),
+    ]  # fmt: skip
+    pauses = [i for i, (kind, _, _) in enumerate(log.events) if kind == "pause"]
+    assert [[kind for kind, _, _ in log.events[:i]].count("end") for i in pauses] == [3, 6]
 
 
 @pytest.mark.asyncio

@@ -129,10 +129,25 @@ def test_streaming(flood, ordered):
 
 def test_memory_aware(flood):
     worker, seen = watched(flood)
+    arrived = [0]
+    everyone = asyncio.Event()
+
+    async def meeting(task):
+        # memory_aware admits one item per loop iteration: its first LIMIT calls wait
+        # here until all LIMIT are admitted, then enter the probe in one loop iteration,
+        # before any of their 1 ms can have run out (the last one enters as it arrives,
+        # and leaves at the earliest an iteration after the others are woken).
+        if task.index < LIMIT:
+            arrived[0] += 1
+            if arrived[0] == LIMIT:
+                everyone.set()
+            await everyone.wait()
+        return await worker(task)
+
     # A budget far above anything this flood uses: only `limit` holds it back here.
-    run = memory_aware(workload(flood), worker, limit=LIMIT, max_rss="1 TiB")
+    run = memory_aware(workload(flood), meeting, limit=LIMIT, max_rss="1 TiB")
     assert asyncio.run(run) == list(range(N))
-    assert 1 < seen[0] <= LIMIT + 1
+    assert seen[0] == LIMIT + 1
 
 
 def test_thread_pool(flood):
@@ -177,13 +192,12 @@ def test_every_fix_bounds_work_and_the_right_ones_bound_tasks(project: Project) 
         assert stream["max_in_flight"] == LIMIT, (name, stream)
         # LIMIT + 1 exactly in the sample test itself; see the module docstring.
         assert stream["max_tasks"] == LIMIT + 1, (name, stream)
-    # memory_aware admits one item per loop iteration, so it may not fill all LIMIT slots.
-    # Its live tasks are the main task and the calls in flight, and at the moment one is
-    # admitted, one task created but not yet started.
+    # memory_aware's first LIMIT calls meet before they enter the probe (see the sample
+    # test): LIMIT in flight at once, and no more. Its live tasks are the main task and
+    # one per admitted call, never more than LIMIT of those.
     aware = run.figures("test_memory_aware")
-    assert 1 <= aware["max_in_flight"] <= LIMIT, aware
-    most = min(aware["max_in_flight"] + 2, LIMIT + 1)
-    assert aware["max_in_flight"] + 1 <= aware["max_tasks"] <= most, aware
+    assert aware["max_in_flight"] == LIMIT, aware
+    assert aware["max_tasks"] == LIMIT + 1, aware
 
     for name in (
         "test_unbounded_gather",
@@ -322,8 +336,13 @@ def test_streaming_worker_pool_and_memory_aware_bound_memory(project: Project) -
     # unguarded run really grew by about that much.
     assert semaphore["max_in_flight"] == 100, semaphore
     assert 64 * MiB <= semaphore["rss_growth"] < 160 * MiB, semaphore
-    # memory_aware stops admitting at 16 MiB over the starting RSS; a call admitted just
-    # before RSS is read again can overshoot by its payload, not by dozens of them.
-    assert 1 <= aware["max_in_flight"] < 100, aware
+    # memory_aware stops admitting at 16 MiB over the starting RSS: each call in flight
+    # holds 1 MiB, so the budget holds 16 of them, and one admitted as RSS crosses it
+    # overshoots by its payload. How close to 16 it gets is a range, not a figure: the
+    # payloads pile up only as long as the calls' 5 ms outlast the admissions (16 here,
+    # run after run). The lower side says it ran more than one call at a time, which a
+    # gate that never opened would not. The exact admission is tested against a given
+    # memory reading (test_fixes_memory_aware.py).
+    assert 2 <= aware["max_in_flight"] <= 16 + 1, aware
     assert aware["rss_growth"] < 32 * MiB, aware
     assert aware["rss_growth"] < 0.5 * semaphore["rss_growth"], (aware, semaphore)

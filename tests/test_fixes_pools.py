@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import random
 import threading
@@ -42,14 +43,17 @@ def fail_at_ten(item: int) -> int:
     return item
 
 
-def whoami(item: int) -> int:
+def whoami_in_pairs(pair: Any) -> int:
+    # Waits until another call is in flight too: two calls at once run in two processes.
+    pair.wait(30)
     return os.getpid()
 
 
 class Probe:
     """Thread-safe concurrency and read-ahead counters for thread_pool."""
 
-    def __init__(self) -> None:
+    def __init__(self, meet: threading.Barrier | None = None) -> None:
+        self.meet = meet  # each call waits there, in flight, until its parties are
         self.lock = threading.Lock()
         self.running = 0
         self.max_running = 0
@@ -71,6 +75,8 @@ class Probe:
             self.running += 1
             self.max_running = max(self.max_running, self.running)
         try:
+            if self.meet is not None:
+                self.meet.wait(30)
             return jittered_square(item)
         finally:
             with self.lock:
@@ -108,11 +114,15 @@ def test_results_in_input_order(pool: Pool, no_thread_left: None) -> None:
 @pytest.mark.usefixtures("no_thread_left")
 @pytest.mark.parametrize(("workers", "window"), [(3, None), (4, 2), (2, 5)])
 def test_threads_bounded_and_input_read_lazily(workers: int, window: int | None) -> None:
-    probe = Probe()
-    results = thread_pool(probe.items(200), probe, workers=workers, window=window)
-    assert results == [i * i for i in range(200)]
     effective_window = 2 * workers if window is None else window
-    assert 0 < probe.max_running <= min(workers, effective_window)
+    bound = min(workers, effective_window)
+    # Calls meet in flight, `bound` at a time (120 of them: a multiple of every bound),
+    # so the pool reaches its bound however its threads are scheduled; a pool that
+    # ran fewer at once would leave them waiting (BrokenBarrierError).
+    probe = Probe(threading.Barrier(bound))
+    results = thread_pool(probe.items(120), probe, workers=workers, window=window)
+    assert results == [i * i for i in range(120)]
+    assert probe.max_running == bound
     assert probe.max_ahead <= effective_window + 1
 
 
@@ -217,6 +227,11 @@ def test_input_error_shuts_the_executor_down(pool: Pool, no_thread_left: None) -
 
 
 def test_process_pool_really_uses_other_processes() -> None:
-    pids = process_pool(range(20), whoami, workers=2)
+    # Each call waits at a barrier of two (a manager's: its proxy travels with the item)
+    # until another call is in flight, so both workers take calls, each in a process
+    # of its own, whichever of them the pool hands the items to.
+    with multiprocessing.Manager() as manager:
+        pair = manager.Barrier(2)
+        pids = process_pool([pair] * 20, whoami_in_pairs, workers=2)
     assert os.getpid() not in pids
-    assert 1 <= len(set(pids)) <= 2
+    assert len(set(pids)) == 2

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,24 +215,39 @@ def test_sync_probe_returns_index_or_item(gauge: InFlightCounter) -> None:
     assert gauge.read() == InFlightReading(0, 1, 4, 3, 1)
 
 
+class Held(float):
+    """A zero latency whose truth test, which the blocking probe runs in flight with the
+    payload allocated, says so and waits until it is let go."""
+
+    holding: threading.Event
+    release: threading.Event
+
+    def __new__(cls) -> Held:
+        held = super().__new__(cls, 0.0)
+        held.holding, held.release = threading.Event(), threading.Event()
+        return held
+
+    def __bool__(self) -> bool:
+        self.holding.set()
+        self.release.wait(30)
+        return False
+
+
 @needs_procfs
 def test_sync_probe_holds_payload_while_in_flight(gauge: InFlightCounter) -> None:
     probe = SyncProbe(gauge)
     before = vmrss()
-    thread = threading.Thread(target=probe, args=(SyntheticTask(0, 64 * MiB, 0.5),))
+    latency = Held()
+    thread = threading.Thread(target=probe, args=(SyntheticTask(0, 64 * MiB, latency),))
     thread.start()
-    seen = 0
-    reading = None
-    # Poll until the payload shows up; the loop ends with the probe at the latest.
-    while thread.is_alive():
+    try:
+        assert latency.holding.wait(30)
         seen = vmrss() - before
-        if seen >= 60 * MiB:
-            reading = gauge.read()
-            break
-        time.sleep(0.001)
-    thread.join()
+        reading = gauge.read()
+    finally:
+        latency.release.set()
+        thread.join()
     assert 60 * MiB <= seen < 80 * MiB, seen
-    assert reading is not None
     assert (reading.in_flight, reading.done) == (1, 0)  # seen while the probe was in flight
     assert vmrss() - before < 30 * MiB  # and released when it left
 

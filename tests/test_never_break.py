@@ -285,8 +285,11 @@ def test_threads_tasks_and_processes_started_under_blockbuster(window: Window) -
         earlier.join()
     assert count == 20
     assert m.max_processes == 1
-    assert m.max_tasks >= 2
-    assert 2 <= m.max_threads <= 2 + 20 + 1  # the loop's thread, its executor's workers, ours
+    # gather makes its 20 tasks at once, beside asyncio.run's main task.
+    assert m.max_tasks == 20 + 1
+    # The loop's thread, the executor's workers (started as calls find none idle: how
+    # many depends on how soon the first ones finish) and the raw thread: a range.
+    assert 2 <= m.max_threads <= 2 + 20 + 1
 
 
 # 9. Nothing the code let go of is kept alive while a window is open.
