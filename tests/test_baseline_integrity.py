@@ -14,6 +14,7 @@ import select
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_boundedload.baseline.store import Baseline, exclusive, lock_path, write_atomically
+from pytest_boundedload.baseline.store import (
+    Baseline,
+    exclusive,
+    lock_path,
+    remove_legacy_locks,
+    write_atomically,
+)
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -441,6 +448,26 @@ def test_lock_files_earlier_versions_left_in_tmpdir_are_removed(
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a save of an earlier version, right now
         project.run("--boundedload-save", "-k", "test_n[0]").result.assert_outcomes(passed=1)
     assert sorted(os.listdir(tmpdir)) == [held.name, "pytest-boundedload-notalock.lock"]
+
+
+def test_a_fifo_named_like_an_old_lock_file_does_not_hold_the_save_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may make a FIFO in /tmp: opening it to see whether it is an old lock file
+    must not wait for a writer."""
+    fifo = tmp_path / "pytest-boundedload-0123456789abcdef.lock"
+    os.mkfifo(fifo)
+    (tmp_path / "pytest-boundedload-fedcba9876543210.lock").touch()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sweep = threading.Thread(target=remove_legacy_locks, daemon=True)
+    sweep.start()
+    sweep.join(20)
+    hung = sweep.is_alive()
+    if hung:  # let the blocked open go, so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        sweep.join()
+    assert not hung, "the sweep waited on the FIFO"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fifo.name]
 
 
 @pytest.mark.parametrize("exists", [True, False], ids=["target-exists", "target-new"])

@@ -249,7 +249,9 @@ def remove_legacy_locks() -> None:
     session of such a version holds right now is left alone."""
     for stale in Path(tempfile.gettempdir()).glob("pytest-boundedload-*.lock"):
         try:
-            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO of that name (anyone may make one in /tmp) must not
+            # hold the save up for ever; only an empty regular file is removed.
+            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError:
             continue
         try:
