@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -568,11 +569,13 @@ def test_a_baseline_that_is_no_regular_file_is_a_usage_error_not_a_hang(project:
     assert_usage_error(run, message)
 
 
-def _command(*args: str) -> subprocess.CompletedProcess[str]:
+def _command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     script = shutil.which("boundedload", path=str(Path(sys.executable).parent))
     command = [script] if script else [sys.executable, "-m", "pytest_boundedload"]
     # A timeout: before the check, a FIFO hung the command and /dev/zero filled its memory.
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.mark.parametrize("kind", list(SPECIAL))
@@ -610,6 +613,27 @@ def test_the_command_refuses_bad_values_before_it_runs(args: list[str], message:
     assert (result.returncode, result.stdout) == (2, "")
     *_, last = result.stderr.splitlines()
     assert fnmatch.fnmatchcase(last, f"boundedload: error: {message}"), last
+
+
+@pytest.mark.parametrize("command", ["demo", "calibrate"])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [(" ", "empty (unset it, or set auto, cgroup or rlimit)"), ("bogus", "expected auto, cgroup or rlimit")],
+    ids=["blank", "unknown"],
+)
+def test_the_command_refuses_a_bad_cap_before_it_runs(command: str, value: str, why: str) -> None:
+    result = _command(command, env={"BOUNDEDLOAD_CAP": value})
+    assert (result.returncode, result.stdout) == (2, "")
+    *_, last = result.stderr.splitlines()
+    assert last == f"boundedload: error: invalid BOUNDEDLOAD_CAP={value!r} from the environment: {why}"
+
+
+def test_calibrate_reports_the_cap_boundedload_cap_asks_for(tmp_path: Path) -> None:
+    out = tmp_path / "calibration.json"
+    result = _command("calibrate", "--json", str(out), env={"BOUNDEDLOAD_CAP": "rlimit"})
+    assert result.returncode == 0, result.stderr
+    assert "hard_limit cap:       RLIMIT_DATA (MemoryError)" in result.stdout.splitlines()
+    assert json.loads(out.read_text())["hard_cap"] == "rlimit"
 
 
 def test_the_diff_command_refuses_a_tolerance_of_thousands_of_digits(tmp_path: Path) -> None:

@@ -92,16 +92,21 @@ def _task_cost(n: int, measured: bool) -> float:
     return (time.perf_counter() - started) / n
 
 
-def calibrate(*, threads: int = 200, processes: int = 30, tasks: int = 20_000) -> Calibration:
-    """Measure this machine (a few seconds)."""
-    group = Cgroup.create(64 << 20)
-    if group is not None:
-        group.remove()
+def calibrate(
+    *, threads: int = 200, processes: int = 30, tasks: int = 20_000, cap: str | None = None
+) -> Calibration:
+    """Measure this machine (a few seconds); ``cap`` is the kind of cap ``hard_limit``
+    would use (``cgroup`` or ``rlimit``), found here when not given."""
+    if cap is None:
+        group = Cgroup.create(64 << 20)
+        if group is not None:
+            group.remove()
+        cap = "cgroup" if group is not None else "rlimit"
     plain = min(_task_cost(tasks, False) for _ in range(3))
     measured = min(_task_cost(tasks, True) for _ in range(3))
     return Calibration(
         peak_source="vmhwm" if vmhwm_available() else "sampled",
-        hard_cap="cgroup" if group is not None else "rlimit",
+        hard_cap=cap,
         thread_start=min(thread_start(threads) for _ in range(3)),
         process_start=min(process_start(processes) for _ in range(3)),
         task_plain=plain,

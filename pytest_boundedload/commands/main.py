@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..isolate.capped import cap_kind
+from ..isolate.method import CAP_METHOD_ENV, cap_method
 from ..paths import output_file
 from ..units import InvalidValue, parse_count, parse_duration, parse_size
 from . import baseline
@@ -74,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cap_kind(parser: argparse.ArgumentParser) -> str:
+    """The cap the demo's children get and the calibration reports, as BOUNDEDLOAD_CAP
+    asks: checked before anything runs, like the plugin does at start-up."""
+    try:
+        return cap_kind(cap_method())
+    except ValueError as exc:
+        parser.error(str(exc))
+    except RuntimeError as exc:
+        parser.error(f"invalid {CAP_METHOD_ENV}='cgroup' from the environment: {exc}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``boundedload`` console script."""
     parser = _parser()
@@ -86,8 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
     if args.command == "baseline":
         return baseline.run(args)
+    cap = _cap_kind(parser)
     if args.command == "calibrate":
-        figures = calibrate()
+        figures = calibrate(cap=cap)
         print(format_calibration(figures))
         if args.json is not None:
             args.json.write_text(json.dumps(figures.to_dict(), indent=2, sort_keys=True) + "\n")
