@@ -4,12 +4,13 @@ a pytest run where the plugin is installed pays for it only once it configures).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .baseline.gate import BaselineGate
+from .baseline.scope import Scope
 from .limits import MARKER_HELP
 from .measure.procfs import vmhwm_available
 from .measure.sharedfiles import remove_stale
@@ -18,7 +19,14 @@ from .options import Settings, read_settings
 from .report import SummaryRows
 from .testitem import ItemState, Marks, ReportOutcomes, drop_state, new_state, state_of
 from .units import InvalidValue
-from .xdist_glue import USAGE_ERROR_KEY, CrashNotes, XdistController, is_worker, xdist_stop_reason
+from .xdist_glue import (
+    DESELECTED_KEY,
+    USAGE_ERROR_KEY,
+    CrashNotes,
+    XdistController,
+    is_worker,
+    xdist_stop_reason,
+)
 
 if TYPE_CHECKING:
     import pluggy
@@ -73,6 +81,7 @@ class BoundedLoadPlugin:
         self.hook = hook  # None in an xdist worker
         self.summary = SummaryRows(settings.summary)  # only the top rows
         self.outcomes = ReportOutcomes()
+        self.deselected = 0  # collected tests -k, -m, --deselect or --lf left out
 
     def _state(self, item: pytest.Item) -> ItemState:
         # Made at collection for a marked test, else on first use; made again from the
@@ -117,6 +126,9 @@ class BoundedLoadPlugin:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.gate.collected(item.nodeid for item in session.items)
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected += len(items)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -212,6 +224,12 @@ class BoundedLoadPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        config = session.config
+        if is_worker(config):
+            config.workeroutput[DESELECTED_KEY] = self.deselected  # type: ignore[attr-defined]
+        else:
+            self.gate.deselected(self.deselected)
+            self.gate.scope = _collection_scope(config)
         self.gate.finish(_stopped_early(session, exitstatus))
         if self.gate.errors and session.exitstatus == pytest.ExitCode.OK:
             # The tests passed, but what the run was to write is not there: not a success.
@@ -221,6 +239,14 @@ class BoundedLoadPlugin:
         if self.summary.count and self.settings.summary > 0:
             self.summary.write(terminalreporter)
         self.gate.write_summary(terminalreporter)
+
+
+def _collection_scope(config: pytest.Config) -> Scope:
+    """The tests this run was asked to collect: testpaths are relative to the rootdir,
+    arguments to the directory pytest was started in."""
+    testpaths = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    base = config.rootpath if testpaths else config.invocation_params.dir
+    return Scope(config.args, base, config.rootpath)
 
 
 def _stopped_early(session: pytest.Session, exitstatus: int) -> str | None:

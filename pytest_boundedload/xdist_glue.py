@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 USAGE_ERROR_KEY = "boundedload_usage_error"
+DESELECTED_KEY = "boundedload_deselected"  # how many collected tests a worker deselected
 NOTES_DIR_KEY = "boundedload_notes_dir"
 SECTION_LAST_KNOWN = "boundedload last known figures"
 
@@ -165,7 +166,9 @@ class XdistController:
             shutil.rmtree(self.notes_dir, ignore_errors=True)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        message = getattr(node, "workeroutput", {}).get(USAGE_ERROR_KEY)
+        output = getattr(node, "workeroutput", {})
+        self.gate.deselected(int(output.get(DESELECTED_KEY, 0)))
+        message = output.get(USAGE_ERROR_KEY)
         if message and message not in self.usage_errors:
             self.usage_errors.append(message)
 

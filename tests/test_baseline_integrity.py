@@ -189,6 +189,34 @@ def test_a_complete_run_prunes(project: Project, args: list[str]) -> None:
     assert "prune skipped" not in run.text
 
 
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_run_with_deselected_tests_prunes_nothing(project: Project, args: list[str]) -> None:
+    project.pytester.makepyfile(test_n=FORTY)
+    _write_baseline(_path(project), [*IDS, "test_n.py::test_gone"])
+    run = project.run("--boundedload-save", "--boundedload-prune", "-k", "test_n[1] or test_n[2]", *args)
+    run.result.assert_outcomes(passed=2)
+    assert sorted(Baseline.load(_path(project)).entries()) == sorted([*IDS, "test_n.py::test_gone"])
+    assert _saved_line(project, "0 added, 2 changed, 39 kept, 0 pruned") in run.result.stdout.lines
+    assert (
+        _skipped_line("38 collected tests were deselected (-k, -m, --deselect, --lf)")
+        in run.result.stdout.lines
+    )
+
+
+def test_a_run_of_one_file_prunes_only_that_files_entries(project: Project) -> None:
+    project.pytester.makepyfile(test_n=FORTY, test_other="def test_o(flood):\n    pass\n")
+    gone = ["test_n.py::test_gone", "test_other.py::test_gone", "sub/test_n.py::test_n[0]"]
+    _write_baseline(_path(project), [*IDS, "test_other.py::test_o", *gone])
+    run = project.run("--boundedload-save", "--boundedload-prune", "test_n.py")
+    run.result.assert_outcomes(passed=40)
+    # test_n.py's gone test is pruned; the other files' entries, which this run was not
+    # asked to collect, are kept (test_other.py's own gone test too).
+    assert sorted(Baseline.load(_path(project)).entries()) == sorted(
+        [*IDS, "test_other.py::test_o", "test_other.py::test_gone", "sub/test_n.py::test_n[0]"]
+    )
+    assert _saved_line(project, "0 added, 40 changed, 3 kept, 1 pruned") in run.result.stdout.lines
+
+
 def test_a_collection_error_prunes_nothing(project: Project) -> None:
     project.pytester.makepyfile(test_n=FORTY, test_broken="import no_such_module_here\n")
     _write_baseline(_path(project), [*IDS, "test_broken.py::test_it"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,8 @@ class BaselineGate:
         self._collected: set[str] | None = None
         self._finished: set[str] = set()
         self._collection_failed = False
+        self._deselected = 0
+        self.scope: Container[str] | None = None  # the entries prune may remove (None: all)
 
     @property
     def _prunes(self) -> bool:
@@ -104,6 +106,11 @@ class BaselineGate:
         serial run's after deselection)."""
         if self._prunes:
             self._collected = (self._collected or set()) | set(nodeids)
+
+    def deselected(self, count: int) -> None:
+        """One process deselected ``count`` collected tests (``-k``, ``-m``,
+        ``--deselect``, ``--lf``); xdist's workers each deselect the same ones."""
+        self._deselected = max(self._deselected, count)
 
     def collection_failed(self) -> None:
         """A file or class could not be collected: its tests are not among the collected."""
@@ -139,7 +146,7 @@ class BaselineGate:
                 if self.prune_skipped is None:
                     keep = self._finished
             try:
-                self.saved = save_merged(self.settings.path, measured, keep=keep)
+                self.saved = save_merged(self.settings.path, measured, keep=keep, scope=self.scope)
             except BaselineError as exc:  # the file was changed into something else meanwhile
                 self.errors.append(f"boundedload: {exc}; not saved")
             except OSError as exc:
@@ -161,13 +168,16 @@ class BaselineGate:
         if not self._collected:  # (a -k that matched nothing must not empty the baseline)
             return "no test was collected" + (f" ({stopped})" if stopped else "")
         missing = len(self._collected - self._finished)
-        if not missing and not self._collection_failed:
+        if not missing and not self._collection_failed and not self._deselected:
             return None
         causes = [f"a worker crashed while running {nodeid}" for nodeid in sorted(self.crashed)]
         causes += [stopped] if stopped else []
         parts = []
         if missing:
             parts.append(f"{missing} of {len(self._collected)} collected tests did not run to the end")
+        if self._deselected:
+            # Their entries cannot be told from those of tests that are gone.
+            parts.append(f"{self._deselected} collected tests were deselected (-k, -m, --deselect, --lf)")
         if self._collection_failed:
             parts.append("errors during collection")
         return ", ".join(parts) + (f" ({'; '.join(causes)})" if causes else "")

@@ -31,7 +31,7 @@ import os
 import platform
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,15 +120,18 @@ class Baseline:
         prune: bool = False,
         keep: Iterable[str] | None = None,
         key: str | None = None,
+        scope: Container[str] | None = None,
     ) -> None:
         """Put the figures of ``measured`` (test id -> Measurement dict) in. With
-        ``prune``, drop this platform's other tests; with ``keep``, drop those not in it."""
+        ``prune``, drop this platform's other tests; with ``keep``, drop those not in it,
+        of those in ``scope`` (every test when None)."""
         tests = self.platforms.setdefault(key or platform_key(), {})
         if prune:
             keep = measured
         if keep is not None:
             for nodeid in set(tests) - set(keep) - set(measured):
-                del tests[nodeid]
+                if scope is None or nodeid in scope:
+                    del tests[nodeid]
         for nodeid, figures in measured.items():
             tests[nodeid] = {
                 metric: int(figures[metric]) for metric in COMPARED if figures.get(metric) is not None
@@ -171,7 +174,11 @@ class SaveCounts:
 
 
 def save_merged(
-    path: Path, measured: Mapping[str, Mapping[str, Any]], *, keep: Iterable[str] | None = None
+    path: Path,
+    measured: Mapping[str, Mapping[str, Any]],
+    *,
+    keep: Iterable[str] | None = None,
+    scope: Container[str] | None = None,
 ) -> SaveCounts:
     """Merge ``measured`` into the file at ``path`` under an exclusive lock: the file is
     read again inside the lock, so sessions saving at the same time (tox -p, several
@@ -190,7 +197,7 @@ def save_merged(
                 stale.unlink()
         baseline = Baseline.load(path)
         before = dict(baseline.entries())
-        baseline.update(measured, keep=keep)
+        baseline.update(measured, keep=keep, scope=scope)
         baseline.save()
     remove_legacy_locks()
     after = baseline.entries()
