@@ -39,10 +39,6 @@ class Scope:
             return False
         return any(_under(nodeid, prefix) for prefix in self.prefixes)
 
-    def describe(self) -> str:
-        """The scope in words, for the save line."""
-        return "every test" if self.prefixes is None else ", ".join(self.prefixes)
-
 
 def _under(nodeid: str, prefix: str) -> bool:
     if nodeid == prefix:
