@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_boundedload.baseline.compare import parse_tolerance
 from pytest_boundedload.jsonfile import MAX_BYTES
 from pytest_boundedload.memtrace.capture import HeapCapture, worker_label
+from pytest_boundedload.units import InvalidValue
 
 if TYPE_CHECKING:
     from conftest import Project, Run
@@ -890,3 +892,20 @@ def test_the_same_value_twice_is_accepted_and_the_command_line_wins_over_addopts
     run = project.run_inprocess(*FAST, "--boundedload-max-tasks=2", "--boundedload-max-tasks=2")
     assert run.violations("test_flooded") == ["max_tasks 4 > limit 2 (live asyncio tasks high-water)"]
     run.result.assert_outcomes(passed=2, failed=1)
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "why"),
+    [
+        (f"{NINES}%", f"{NINES[:20]}... (5,001 characters) is not a finite percentage"),
+        (NINES + "x", "expected e.g. '10%', '1 MiB' or '10%+1MiB'"),
+        (f"max_tasks:1,max_tasks:{NINES}", "max_tasks is given twice"),
+    ],
+    ids=["percent", "size", "twice"],
+)
+def test_a_long_tolerance_is_shown_by_its_start_and_length(tolerance: str, why: str) -> None:
+    with pytest.raises(InvalidValue) as raised:
+        parse_tolerance(tolerance, "from option --boundedload-tolerance")
+    message = str(raised.value)
+    assert message.endswith(why)
+    assert len(message) < 400, message[:200]

@@ -60,6 +60,11 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 _PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%\s*$")
 
 
+def _short(part: str, unit: str = "characters") -> str:
+    """A part of a tolerance as an error shows it: a long one by its start and length."""
+    return part if len(part) <= 20 else f"{part[:20]}... ({len(part):,} {unit})"
+
+
 def _parse_one(text: str, metric: str | None, source: str) -> Tolerance:
     relative = 0.0
     absolute = 0
@@ -71,19 +76,21 @@ def _parse_one(text: str, metric: str | None, source: str) -> Tolerance:
         if match:
             percent = float(match.group(1))
             if not math.isfinite(percent):
-                raise InvalidValue(f"invalid {where} {text!r}{source}: {part} is not a finite percentage")
+                raise InvalidValue(
+                    f"invalid {where} {safe_repr(text)}{source}: {_short(part)} is not a finite percentage"
+                )
             relative += percent / 100
             continue
         if metric in COUNTS:
             if not part.isascii() or not part.isdigit():
                 raise InvalidValue(
-                    f"invalid {where} {text!r}{source}: counts take a percentage or a whole number"
+                    f"invalid {where} {safe_repr(text)}{source}: counts take a percentage or a whole number"
                 )
             # Checked before int(), which refuses more than 4,300 digits with an error of its own.
             if len(part.lstrip("0")) > len(str(MAX_COUNT)) or int(part) > MAX_COUNT:
-                shown = part if len(part) <= 20 else f"{part[:20]}... ({len(part):,} digits)"
                 raise InvalidValue(
-                    f"invalid {where} {safe_repr(text)}{source}: {shown} is too large (at most {MAX_COUNT:,})"
+                    f"invalid {where} {safe_repr(text)}{source}: {_short(part, 'digits')} is too large"
+                    f" (at most {MAX_COUNT:,})"
                 )
             absolute += int(part)
             continue
@@ -91,7 +98,7 @@ def _parse_one(text: str, metric: str | None, source: str) -> Tolerance:
             absolute += parse_size(part, allow_zero=True)
         except InvalidValue:
             raise InvalidValue(
-                f"invalid {where} {text!r}{source}: expected e.g. '10%', '1 MiB' or '10%+1MiB'"
+                f"invalid {where} {safe_repr(text)}{source}: expected e.g. '10%', '1 MiB' or '10%+1MiB'"
             ) from None
     return Tolerance(relative, absolute)
 
@@ -113,11 +120,11 @@ def parse_tolerance(text: str, source: str = "") -> dict[str, Tolerance]:
         metric = metric.strip()
         if not sep or metric not in COMPARED:
             raise InvalidValue(
-                f"invalid tolerance {item.strip()!r}{where}: expected METRIC:TOLERANCE with METRIC"
+                f"invalid tolerance {safe_repr(item.strip())}{where}: expected METRIC:TOLERANCE with METRIC"
                 f" one of {', '.join(COMPARED)}"
             )
         if metric in given:
-            raise InvalidValue(f"invalid tolerance {text!r}{where}: {metric} is given twice")
+            raise InvalidValue(f"invalid tolerance {safe_repr(text)}{where}: {metric} is given twice")
         given.add(metric)
         tolerances[metric] = _parse_one(value, metric, source)
     return tolerances
