@@ -146,6 +146,8 @@ def input_file(raw: object, key: str, source: str, base: Path) -> Path:
     """The absolute path of a file the plugin will read (``raw`` relative to ``base``),
     once checked; a missing file is left to the reader (it may be allowed)."""
     path = _common(raw, key, source, base, doing="read")
+    if _links_to_a_new_file(path):
+        return path  # a shared baseline not made yet: missing, like a missing file
     _followable(path, key, raw, source)
     _regular_or_missing(path, key, raw, source)
     return path

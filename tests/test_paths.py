@@ -234,6 +234,20 @@ def test_a_missing_baseline_to_read_is_left_to_the_gate(project: Project) -> Non
     assert run.records["test_x"]["baseline"] == "new"
 
 
+def test_a_baseline_link_to_a_file_not_made_yet_is_a_missing_baseline(project: Project) -> None:
+    """A shared baseline's link, before the first save made its target."""
+    project.pytester.makepyfile(test_x="import pytest\n\n@pytest.mark.boundedload()\ndef test_x(): pass\n")
+    (project.path / "shared").mkdir()
+    (project.path / "baseline.json").symlink_to("shared/baseline.json")
+    args = ("--boundedload-compare", "--boundedload-baseline=baseline.json")
+    run = project.run_inprocess(*args, "--boundedload-allow-missing")
+    run.result.assert_outcomes(passed=1)
+    assert run.records["test_x"]["baseline"] == "new"
+    run = project.run_inprocess(*args)  # without allow-missing the gate says it is missing
+    assert run.result.ret != pytest.ExitCode.OK
+    assert "no baseline at" in run.text and "invalid baseline=" not in run.text
+
+
 def test_the_default_baseline_is_checked_only_when_the_gate_uses_it(project: Project) -> None:
     project.pytester.makepyfile(test_x="def test_x():\n    pass\n")
     (project.path / ".boundedload").symlink_to("unmounted/share")  # a link to nothing
