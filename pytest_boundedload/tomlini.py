@@ -19,7 +19,7 @@ from .units import InvalidValue, safe_repr
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - pytest depends on tomli before 3.11
+else:  # pragma: no cover - Python 3.10 (a dependency there)
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["KINDS", "check_type", "toml_values"]
