@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,7 +103,14 @@ def test_save_keeps_tests_not_run_unless_pruned(project: Project) -> None:
     project.run("--boundedload-save").result.assert_outcomes(passed=2)
     project.run("--boundedload-save", "-k", "test_a").result.assert_outcomes(passed=1)
     assert sorted(_baseline(project)) == ["test_payloads.py::test_a", "test_payloads.py::test_b"]
-    project.run("--boundedload-save", "--boundedload-prune", "-k", "test_a").result.assert_outcomes(passed=1)
+    # A deselection is not a removal: prune keeps test_b's entry and says why.
+    run = project.run("--boundedload-save", "--boundedload-prune", "-k", "test_a")
+    run.result.assert_outcomes(passed=1)
+    assert sorted(_baseline(project)) == ["test_payloads.py::test_a", "test_payloads.py::test_b"]
+    assert "boundedload: prune skipped: 1 collected test was deselected" in run.text
+    # test_b removed from the file: a complete run prunes its entry.
+    project.pytester.makepyfile(test_payloads=PAYLOADS.split("\n\ndef test_b")[0])
+    project.run("--boundedload-save", "--boundedload-prune").result.assert_outcomes(passed=1)
     assert sorted(_baseline(project)) == ["test_payloads.py::test_a"]
 
 
@@ -152,130 +156,8 @@ def test_xdist_saves_every_entry(project: Project, monkeypatch: pytest.MonkeyPat
     assert entries["test_many.py::test_many[6]"]["max_tasks"] == 8
 
 
-# Makes two sessions' saves overlap for certain. SAVE_ROLE "first": once inside
-# save_merged's critical section (the file just read), say so on one pipe and wait there
-# until the other session has arrived, on another. SAVE_ROLE "second": start saving only
-# once the first is inside, and say it has arrived either when the lock makes it wait or,
-# with no lock in the way, once it has read the file the first is about to overwrite.
-OVERLAP_CONFTEST = """
-
-import fcntl
-import os
-
-from pytest_boundedload.baseline import gate, store
-
-
-def _send(name):
-    fd = int(os.environ[name])
-    os.write(fd, b"!")
-    os.close(fd)
-
-
-def _receive(name):
-    fd = int(os.environ[name])
-    try:
-        if os.read(fd, 1) != b"!":
-            raise RuntimeError(f"{name}: the other session ended without a word")
-    finally:
-        os.close(fd)
-
-
-_real_save_merged = gate.save_merged
-_real_load = store.Baseline.load.__func__
-_real_flock = fcntl.flock
-_arrived = []
-
-
-def _arrive():
-    if not _arrived:
-        _arrived.append(True)
-        _send("SAVE_ARRIVED")
-
-
-def _first_load(cls, path):
-    store.Baseline.load = classmethod(_real_load)
-    baseline = _real_load(cls, path)
-    _send("SAVE_INSIDE")
-    _receive("SAVE_ARRIVED")
-    return baseline
-
-
-def _second_load(cls, path):
-    baseline = _real_load(cls, path)
-    _arrive()
-    return baseline
-
-
-def _second_flock(fd, operation):
-    if operation == fcntl.LOCK_EX:
-        try:
-            return _real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _arrive()  # the first session holds the lock: now wait for it like any writer
-    return _real_flock(fd, operation)
-
-
-def _save_merged(*args, **kwargs):
-    if os.environ["SAVE_ROLE"] == "first":
-        store.Baseline.load = classmethod(_first_load)
-    else:
-        _receive("SAVE_INSIDE")
-        store.Baseline.load = classmethod(_second_load)
-        fcntl.flock = _second_flock
-    return _real_save_merged(*args, **kwargs)
-
-
-if os.environ.get("SAVE_ROLE"):
-    gate.save_merged = _save_merged
-"""
-
-
-def test_two_sessions_saving_at_once_keep_both_results(project: Project) -> None:
-    names = [f"test_{side}{i}" for side in "xy" for i in range(40)]
-    body = "\n".join(f"def {name}(flood):\n    flood.worker(1)\n" for name in names)
-    project.pytester.makepyfile(test_pair=body)
-    conftest = project.path / "conftest.py"
-    conftest.write_text(conftest.read_text() + OVERLAP_CONFTEST)
-    # The first session is held inside its save until the second has arrived at its own.
-    inside_read, inside_write = os.pipe()
-    arrived_read, arrived_write = os.pipe()
-    ends = {"first": (inside_write, arrived_read), "second": (inside_read, arrived_write)}
-    env = {**os.environ, "BOUNDEDLOAD_TEST_RECORD": str(project.path / "ignored.jsonl")}
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--boundedload-save"]
-    sessions = []
-    try:
-        for role, side in (("first", "test_x"), ("second", "test_y")):
-            inside, arrived = ends[role]
-            role_env = {**env, "SAVE_ROLE": role, "SAVE_INSIDE": str(inside), "SAVE_ARRIVED": str(arrived)}
-            with (project.path / f"{role}.out").open("w") as out:
-                sessions.append(
-                    subprocess.Popen(
-                        [*command, "-k", side],
-                        cwd=project.path,
-                        env=role_env,
-                        pass_fds=(inside, arrived),
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-    finally:
-        # Only the sessions hold the pipes now: one that dies unblocks the other (EOF).
-        for fd in (inside_read, inside_write, arrived_read, arrived_write):
-            os.close(fd)
-    try:
-        codes = [session.wait(timeout=120) for session in sessions]
-    finally:
-        for session in sessions:
-            session.kill()
-            session.wait()
-    outputs = "".join((project.path / f"{role}.out").read_text() for role in ends)
-    assert codes == [0, 0], outputs
-    saved = set(_baseline(project))  # loads: the file is whole, valid JSON of our schema
-    xs = {f"test_pair.py::{name}" for name in names if name.startswith("test_x")}
-    ys = {f"test_pair.py::{name}" for name in names if name.startswith("test_y")}
-    # Saving merges under a lock: neither session's complete result is lost.
-    assert saved == xs | ys
-    assert not list((project.path / ".boundedload").glob("*.tmp"))
+# Sessions saving at the same moment (each with its own environment) keep each other's
+# entries: tests/test_baseline_integrity.py forces their saves to overlap.
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,8 @@ class BaselineGate:
             parts.append(f"{missing} of {len(self._collected)} collected tests did not run to the end")
         if self._deselected:
             # Their entries cannot be told from those of tests that are gone.
-            parts.append(f"{self._deselected} collected tests were deselected (-k, -m, --deselect, --lf)")
+            were = "test was" if self._deselected == 1 else "tests were"
+            parts.append(f"{self._deselected} collected {were} deselected (-k, -m, --deselect, --lf)")
         if self._collection_failed:
             parts.append("errors during collection")
         return ", ".join(parts) + (f" ({'; '.join(causes)})" if causes else "")
