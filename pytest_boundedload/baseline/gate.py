@@ -7,8 +7,9 @@ so a crashed worker loses only the test it was running (the JSON report lists it
 its last known figures).
 
 ``--boundedload-prune`` removes entries only after a run in which every collected test
-ran to the end: a run stopped by ``-x``, ``--maxfail``, Ctrl-C, a crashed worker or a
-collection error says so and keeps them. A baseline or report that cannot be written (a
+ran to the end: a run stopped by ``-x``, ``--maxfail``, Ctrl-C, a crashed worker, a
+collection error or a deselection says so and keeps them; and it removes only entries
+under the paths the run was asked to collect (``scope``). A baseline or report that cannot be written (a
 full disk) is an error line in the summary and a non-zero exit status, not a traceback.
 """
 
@@ -125,7 +126,7 @@ class BaselineGate:
     def crash(self, nodeid: str, last_known: Measurement | None) -> None:
         """``nodeid``'s xdist worker died while running it; ``last_known`` are the figures
         its crash note held (None when it was not measured)."""
-        if self.writer and (self._wanted or self._prunes):
+        if self.writer and self._wanted:  # (pruning implies saving)
             self.crashed[nodeid] = last_known
 
     def finish(self, stopped: str | None = None) -> None:

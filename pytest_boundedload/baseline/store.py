@@ -263,7 +263,8 @@ def remove_legacy_locks() -> None:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if stat.S_ISREG(os.fstat(fd).st_mode) and os.fstat(fd).st_size == 0:
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and info.st_size == 0:
                 stale.unlink()
         except OSError:
             pass  # held by a save of an earlier version, or not ours to remove
