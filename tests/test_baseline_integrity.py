@@ -99,14 +99,14 @@ def _run_xdist(project: Project, *args: str, before: Callable[[], None] = lambda
             {"FAIL_AT": "5"},
             ["-x"],
             pytest.ExitCode.TESTS_FAILED,
-            "0 added, 6 changed, 34 kept, 0 pruned",
+            "0 added, 6 changed, 0 widened, 34 kept, 0 pruned",
             "34 of 40 collected tests did not run to the end (stopping after 1 failures)",
         ),
         (
             {"FAIL_AT": "5,9"},
             ["--maxfail=2"],
             pytest.ExitCode.TESTS_FAILED,
-            "0 added, 10 changed, 30 kept, 0 pruned",
+            "0 added, 10 changed, 0 widened, 30 kept, 0 pruned",
             "30 of 40 collected tests did not run to the end (stopping after 2 failures)",
         ),
         (
@@ -114,7 +114,7 @@ def _run_xdist(project: Project, *args: str, before: Callable[[], None] = lambda
             [],
             pytest.ExitCode.INTERRUPTED,
             # The interrupted test has no call report, so no figures to save.
-            "0 added, 5 changed, 35 kept, 0 pruned",
+            "0 added, 5 changed, 0 widened, 35 kept, 0 pruned",
             "35 of 40 collected tests did not run to the end (interrupted)",
         ),
     ],
@@ -153,7 +153,7 @@ def test_a_crashed_worker_prunes_nothing(project: Project, monkeypatch: pytest.M
     )
     assert "worker 'gw" in run.text and "crashed while running 'test_n.py::test_n[5]'" in run.text
     assert sorted(Baseline.load(_path(project)).entries()) == sorted(IDS)
-    assert _saved_line(project, "0 added, 39 changed, 1 kept, 0 pruned") in run.result.stdout.lines
+    assert _saved_line(project, "0 added, 39 changed, 0 widened, 1 kept, 0 pruned") in run.result.stdout.lines
     assert (
         _skipped_line(
             "1 of 40 collected tests did not run to the end"
@@ -185,7 +185,7 @@ def test_a_complete_run_prunes(project: Project, args: list[str]) -> None:
     run = project.run("--boundedload-save", "--boundedload-prune", *args)
     run.result.assert_outcomes(passed=40)
     assert sorted(Baseline.load(_path(project)).entries()) == sorted(IDS)
-    assert _saved_line(project, "0 added, 40 changed, 0 kept, 1 pruned") in run.result.stdout.lines
+    assert _saved_line(project, "0 added, 40 changed, 0 widened, 0 kept, 1 pruned") in run.result.stdout.lines
     assert "prune skipped" not in run.text
 
 
@@ -196,7 +196,7 @@ def test_a_run_with_deselected_tests_prunes_nothing(project: Project, args: list
     run = project.run("--boundedload-save", "--boundedload-prune", "-k", "test_n[1] or test_n[2]", *args)
     run.result.assert_outcomes(passed=2)
     assert sorted(Baseline.load(_path(project)).entries()) == sorted([*IDS, "test_n.py::test_gone"])
-    assert _saved_line(project, "0 added, 2 changed, 39 kept, 0 pruned") in run.result.stdout.lines
+    assert _saved_line(project, "0 added, 2 changed, 0 widened, 39 kept, 0 pruned") in run.result.stdout.lines
     assert (
         _skipped_line("38 collected tests were deselected (-k, -m, --deselect, --lf)")
         in run.result.stdout.lines
@@ -214,7 +214,7 @@ def test_a_run_of_one_file_prunes_only_that_files_entries(project: Project) -> N
     assert sorted(Baseline.load(_path(project)).entries()) == sorted(
         [*IDS, "test_other.py::test_o", "test_other.py::test_gone", "sub/test_n.py::test_n[0]"]
     )
-    assert _saved_line(project, "0 added, 40 changed, 3 kept, 1 pruned") in run.result.stdout.lines
+    assert _saved_line(project, "0 added, 40 changed, 0 widened, 3 kept, 1 pruned") in run.result.stdout.lines
 
 
 def test_a_collection_error_prunes_nothing(project: Project) -> None:

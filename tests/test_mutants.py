@@ -60,7 +60,7 @@ def test_a_count_regression_beside_a_size_within_tolerance_is_unbounded() -> Non
     assert _status(deltas) == MEMORY
     # A size that shrank and a count that regressed: UNBOUNDED.
     deltas = compare(
-        {"children_peak_rss": 9 * MiB, "max_threads": 2}, {"children_peak_rss": 0, "max_threads": 3}
+        {"children_peak_rss": 9 * MiB, "max_threads": 2}, {"children_peak_rss": 0, "max_threads": 6}
     )
     assert _status(deltas) == UNBOUNDED
 
@@ -294,15 +294,15 @@ def test_a_save_counts_the_same_figures_as_kept_and_others_as_changed(tmp_path: 
     path = tmp_path / "baseline.json"
     a = {"rss_growth": 5 * MiB, "max_tasks": 10}
     b = {"rss_growth": 6 * MiB, "max_tasks": 20}
-    assert str(save_merged(path, {"t.py::a": a, "t.py::b": b})) == "2 added, 0 changed, 0 kept, 0 pruned"
+    assert str(save_merged(path, {"t.py::a": a, "t.py::b": b})) == "2 added, 0 changed, 0 widened, 0 kept, 0 pruned"
     # The same figures again: kept; one byte more of one size: changed.
     again = {"t.py::a": a, "t.py::b": {**b, "rss_growth": 6 * MiB + 1}}
-    assert str(save_merged(path, again)) == "0 added, 1 changed, 1 kept, 0 pruned"
+    assert str(save_merged(path, again)) == "0 added, 1 changed, 0 widened, 1 kept, 0 pruned"
     # A count changed, an entry not measured (kept), a new one, one dropped.
     measured = {"t.py::a": {**a, "max_tasks": 11}, "t.py::c": a}
-    assert str(save_merged(path, measured)) == "1 added, 1 changed, 1 kept, 0 pruned"
+    assert str(save_merged(path, measured)) == "1 added, 1 changed, 0 widened, 1 kept, 0 pruned"
     assert str(save_merged(path, {"t.py::c": a}, keep=["t.py::c", "t.py::a"])) == (
-        "0 added, 0 changed, 2 kept, 1 pruned"
+        "0 added, 0 changed, 0 widened, 2 kept, 1 pruned"
     )
 
 

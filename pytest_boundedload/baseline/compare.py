@@ -1,7 +1,29 @@
-"""Tolerances, and one test's figures compared with its baseline entry.
+"""Tolerances, the noise of each figure, and one test's figures compared with its
+baseline entry.
 
 Every wording of a change (the failure line, the terminal summary, ``baseline diff``
 and ``baseline summary``) comes from here.
+
+How a figure can vary on unchanged code decides how it is compared (:func:`noise_of`):
+
+- **exact**: the same on every run (an unbounded gather's ``max_tasks``, a fix's
+  ``max_in_flight`` on one event loop, ``heap_peak``): over the recorded high plus the
+  tolerance is a regression.
+- **paced**: exact counts whose value depends on how fast threads or processes run
+  (``max_threads`` of pools started lazily, ``max_processes``, and ``max_in_flight``,
+  ``max_tasks``, ``max_held`` of a test in which other threads or processes ran): they
+  may also reach a *pace band* over the recorded high, half of it plus 2 (half of N
+  when the high is more than a quarter of N).
+- **sampled**: ``children_peak_rss``, read at sampler ticks: a child can be caught at a
+  lower point one run and a higher the next, so it may also reach half again its
+  recorded high (the *sampling band*).
+- **allocator**: ``rss_growth``, which follows the allocator: the tolerance alone (use
+  the isolated mode the README recommends for a gate).
+
+Whatever the tolerance, a count that was a bound (at most a quarter of the test's
+workload N) and now grows with N (at least half of it; N of :data:`MIN_N` or more) is
+always a regression:
+``max_tasks bounded (<= 22) -> grows with N (5001 of N=5000)``.
 """
 
 from __future__ import annotations
@@ -10,22 +32,87 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..measure.measurement import format_figure, is_size
 from ..units import MAX_COUNT, InvalidValue, format_size, parse_size, safe_repr
-from .store import COMPARED, COUNTS, SIZES
+from .store import COMPARED, COUNTS, SIZES, WORKLOAD, Entry, figure_range, workload_of
 
 __all__ = [
     "DEFAULT_TOLERANCES",
+    "MIN_N",
     "Delta",
+    "Noise",
     "Tolerance",
     "change_text",
     "compare",
+    "bounded",
+    "grows_with_n",
+    "merge_entry",
+    "noise_of",
     "parse_tolerance",
     "regression_text",
     "regressions",
 ]
+
+Noise = Literal["exact", "paced", "sampled", "allocator"]
+
+# Below this workload a count cannot be told to grow with N rather than be a bound.
+MIN_N = 100
+# Counts that stay exact however fast other threads run, unless other threads or
+# processes did run in the test: then they are paced.
+_EXACT_ON_ONE_THREAD = ("max_in_flight", "max_tasks", "max_held")
+_ALWAYS_PACED = ("max_threads", "max_processes")
+
+
+def threaded(figures: Mapping[str, Any]) -> bool:
+    """Whether other threads or processes ran in the window(s) of ``figures`` (a
+    measurement or a baseline entry), which makes its counts paced."""
+    threads = figure_range(figures, "max_threads")
+    processes = figure_range(figures, "max_processes")
+    return (threads is not None and threads[1] > 1) or (processes is not None and processes[1] > 0)
+
+
+def noise_of(metric: str, *, paced: bool) -> Noise:
+    """How ``metric`` can vary on unchanged code; ``paced`` when other threads or
+    processes ran in the test on either side."""
+    if metric in _ALWAYS_PACED or (paced and metric in _EXACT_ON_ONE_THREAD):
+        return "paced"
+    if metric == "children_peak_rss":
+        return "sampled"
+    if metric == "rss_growth":
+        return "allocator"
+    return "exact"
+
+
+def band(noise: Noise, high: int, n: int | None = None) -> int:
+    """How far over its recorded ``high`` a figure of this noise may go on unchanged code,
+    before the tolerance: for a paced count half the high plus 2, or half of the workload
+    ``n`` when the high is more than a quarter of it (how much of N a pool holds at once
+    follows its workers' pace); half the high for a sampled size; nothing otherwise."""
+    if noise == "paced":
+        if n is not None and n >= MIN_N and high * 4 > n:
+            return max(high // 2 + 2, n // 2)
+        return high // 2 + 2
+    if noise == "sampled":
+        return high // 2
+    return 0
+
+
+_BAND_TEXT: dict[Noise, str] = {"paced": "pace band 50%+2", "sampled": "sampling band 50%"}
+
+
+def grows_with_n(value: int, n: int | None) -> bool:
+    """Whether a count of ``value`` grows with the workload ``n``: at least half of it,
+    with ``n`` of :data:`MIN_N` or more (below that a bound cannot be told apart)."""
+    return n is not None and n >= MIN_N and value * 2 >= n
+
+
+def bounded(value: int, n: int | None) -> bool:
+    """Whether a count of ``value`` is clearly a bound on the workload ``n``: at most a
+    quarter of it, with ``n`` of :data:`MIN_N` or more. Between a quarter and a half
+    (a pool that holds a share of N that depends on its pace) it is neither."""
+    return n is not None and n >= MIN_N and value * 4 <= n
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,21 +225,43 @@ def change_text(old: int, new: int) -> str:
     return "+0.0%" if new == 0 else "from 0"
 
 
+def range_text(metric: str, low: object, high: object) -> str:
+    """A recorded range in words: ``20`` for one value, ``4932..4952`` or
+    ``4.5 MiB..4.7 MiB`` for a range."""
+
+    def show(value: object) -> str:
+        return format_figure(metric, value) if type(value) is int else str(value)
+
+    if low is None or low == high:
+        return show(high)
+    return f"{show(low)}..{show(high)}"
+
+
 def regression_text(
-    metric: str, old: object, new: object, tolerance: str, *, regressed: bool = True, brief: bool = False
+    metric: str,
+    old: object,
+    new: object,
+    tolerance: str,
+    *,
+    regressed: bool = True,
+    brief: bool = False,
+    low: object = None,
+    rule: str = "",
 ) -> str:
     """One figure against its baseline, in words.
 
     ``rss_growth 19.3 MiB -> 97.9 MiB (+407.3%), over tolerance 10%+1.0 MiB`` (a failure
     line), or with ``brief`` ``rss_growth 19.3 MiB -> 97.9 MiB (+407.3%, over 10%+1.0 MiB)``
-    (a table cell). Values that are not ints (a hand-edited report) are shown as they are.
+    (a table cell). ``old`` is the recorded high and ``low`` the recorded low of a range
+    (``max_held 4932..4952 -> ...``); ``tolerance`` names the tolerance with the band of
+    the figure's noise (``0 + pace band 50%+2``). A count that changed kind has ``rule``
+    instead: ``max_tasks bounded (<= 22) -> grows with N (5001 of N=5000)``. Values that
+    are not ints (a hand-edited report) are shown as they are.
     """
-
-    def show(value: object) -> str:
-        return format_figure(metric, value) if type(value) is int else str(value)
-
+    if rule:
+        return f"{metric} {rule}"
     change = change_text(old, new) if type(old) is int and type(new) is int else "?"
-    moved = f"{metric} {show(old)} -> {show(new)}"
+    moved = f"{metric} {range_text(metric, low, old)} -> {range_text(metric, None, new)}"
     if brief:
         return f"{moved} ({change}, over {tolerance})"
     verdict = f"over tolerance {tolerance}" if regressed else f"within {tolerance}"
@@ -161,18 +270,23 @@ def regression_text(
 
 @dataclasses.dataclass(frozen=True)
 class Delta:
-    """One figure of one test against its baseline; ``tolerance`` is the one that applied,
-    in words (``10%+1.0 MiB``)."""
+    """One figure of one test against its baseline. ``old`` is the high of the recorded
+    range and ``low`` its low (None: a single value); ``tolerance`` is what applied, in
+    words (``10%+1.0 MiB``, ``0 + pace band 50%+2``); ``rule`` says why a count that
+    changed kind regressed (``bounded (<= 22) -> grows with N (5001 of N=5000)``), empty
+    otherwise."""
 
     metric: str
     old: int
     new: int
     tolerance: str
     regressed: bool
+    low: int | None = None
+    rule: str = ""
 
     @property
     def percent(self) -> float | None:
-        """The change in percent of the baseline (None when the baseline is 0)."""
+        """The change in percent of the recorded high (None when it is 0)."""
         return None if self.old == 0 else (self.new - self.old) * 100.0 / self.old
 
     @property
@@ -180,39 +294,107 @@ class Delta:
         """The change in words: ``+30.0%`` or ``from 0``."""
         return change_text(self.old, self.new)
 
+    @property
+    def recorded(self) -> str:
+        """The recorded range in words: ``20`` or ``4932..4952``."""
+        return range_text(self.metric, self.low, self.old)
+
     def __str__(self) -> str:
-        return regression_text(self.metric, self.old, self.new, self.tolerance, regressed=self.regressed)
+        return regression_text(
+            self.metric,
+            self.old,
+            self.new,
+            self.tolerance,
+            regressed=self.regressed,
+            low=self.low,
+            rule=self.rule if self.regressed else "",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {
             "metric": self.metric,
             "old": self.old,
+            "low": self.old if self.low is None else self.low,
             "new": self.new,
             "percent": self.percent,
             "tolerance": self.tolerance,
+            "rule": self.rule,
             "regressed": self.regressed,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Delta:
         """Rebuild a Delta from :meth:`to_dict` output."""
-        return cls(data["metric"], data["old"], data["new"], data["tolerance"], data["regressed"])
+        low = data.get("low")
+        return cls(
+            data["metric"],
+            data["old"],
+            data["new"],
+            data["tolerance"],
+            data["regressed"],
+            None if low == data["old"] else low,
+            data.get("rule") or "",
+        )
 
 
 def compare(
-    old: Mapping[str, int], new: Mapping[str, Any], tolerances: Mapping[str, Tolerance] = DEFAULT_TOLERANCES
+    old: Mapping[str, Any], new: Mapping[str, Any], tolerances: Mapping[str, Tolerance] = DEFAULT_TOLERANCES
 ) -> list[Delta]:
-    """The compared figures of one test, old against new, in ``COMPARED`` order."""
+    """The compared figures of one test, in ``COMPARED`` order: ``old`` a baseline entry
+    (figures as values or ``[low, high]`` ranges, and the workload ``n``), ``new`` a
+    measurement's figures or another entry (whose high is compared)."""
     deltas = []
+    paced = threaded(old) or threaded(new)
+    n_old, n_new = workload_of(old), workload_of(new)
     for metric in COMPARED:
-        if old.get(metric) is None or new.get(metric) is None:
+        recorded, now = figure_range(old, metric), figure_range(new, metric)
+        if recorded is None or now is None:
             continue
-        before, after = int(old[metric]), int(new[metric])
+        (low, high), value = recorded, now[1]
+        noise = noise_of(metric, paced=paced)
         tolerance = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
         described = tolerance.describe(size=is_size(metric))
-        deltas.append(Delta(metric, before, after, described, not tolerance.allows(before, after)))
+        if noise in _BAND_TEXT:
+            described += f" + {_BAND_TEXT[noise]}"
+        rule = ""
+        if metric in COUNTS and bounded(high, n_old) and grows_with_n(value, n_new):
+            # Bounded -> grows with N is always a regression, whatever the tolerance.
+            rule = f"bounded (<= {high}) -> grows with N ({value} of N={n_new})"
+            regressed = True
+        else:
+            regressed = not tolerance.allows(high, value - band(noise, high, n_old))
+        deltas.append(Delta(metric, high, value, described, regressed, None if low == high else low, rule))
     return deltas
+
+
+def merge_entry(
+    old: Mapping[str, Any], new: Entry, tolerances: Mapping[str, Tolerance] = DEFAULT_TOLERANCES
+) -> tuple[Entry, str]:
+    """A save's new entry for a test with a recorded one: ``(entry, how)``.
+
+    When the new figures are the same as the recorded ones by the gate's own rules, both
+    ways (the new ones do not regress against the recorded range, and the recorded high
+    would not regress against the new ones), the entry keeps the range each figure has
+    shown over the saves: ``"widened"`` if a value fell outside it, ``"kept"`` if not.
+    Otherwise the code changed (a bound raised or lowered, the workload N changed) and
+    the entry starts again from the new figures: ``"changed"``. A figure the new run
+    lacks (``heap_peak`` of a run not traced) keeps its recorded range.
+    """
+    if workload_of(old) is not None and workload_of(new) != workload_of(old):
+        return new, "changed"
+    if regressions(compare(old, new, tolerances)) or regressions(compare(new, old, tolerances)):
+        return new, "changed"
+    merged: Entry = {}
+    for metric in COMPARED:
+        ranges = [r for r in (figure_range(old, metric), figure_range(new, metric)) if r is not None]
+        if ranges:
+            low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            merged[metric] = low if low == high else [low, high]
+    workload = workload_of(new)
+    if workload is not None:
+        merged[WORKLOAD] = workload
+    return merged, "kept" if merged == dict(old) else "widened"
 
 
 def regressions(deltas: Iterable[Delta]) -> list[Delta]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..measure.measurement import Measurement, format_figure
-from .compare import Delta, Tolerance, compare
+from .compare import DEFAULT_TOLERANCES, Delta, Tolerance, compare, merge_entry, range_text
 from .store import Baseline, BaselineError, SaveCounts, platform_key, save_merged, write_atomically
 
 if TYPE_CHECKING:
@@ -147,7 +147,9 @@ class BaselineGate:
                 if self.prune_skipped is None:
                     keep = self._finished
             try:
-                self.saved = save_merged(self.settings.path, measured, keep=keep, scope=self.scope)
+                self.saved = save_merged(
+                    self.settings.path, measured, keep=keep, scope=self.scope, merge=self._merge
+                )
             except BaselineError as exc:  # the file was changed into something else meanwhile
                 self.errors.append(f"boundedload: {exc}; not saved")
             except OSError as exc:
@@ -162,6 +164,11 @@ class BaselineGate:
                 self.errors.append(
                     f"boundedload: could not write the JSON report {self.settings.json_path}: {_why(exc)}"
                 )
+
+    def _merge(self, old: Any, new: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """A saved test's entry: the recorded ranges widened by unchanged code, or the new
+        figures after a real change (by the session's tolerances)."""
+        return merge_entry(old, new, self.settings.tolerances or DEFAULT_TOLERANCES)
 
     def _incomplete(self, stopped: str | None) -> str | None:
         """Why pruning would remove entries of tests that simply did not run, or None
@@ -223,6 +230,8 @@ class BaselineGate:
             terminal.write_line(
                 f"boundedload: prune skipped: {self.prune_skipped}; entries of tests not run are kept"
             )
+        for line in self.saved_lines():
+            terminal.write_line(line)
         for error in self.errors:
             terminal.write_line(error, red=True, bold=True)
         lines = self.summary_lines()
@@ -230,6 +239,20 @@ class BaselineGate:
             terminal.write_sep("-", f"boundedload: compared with {self.settings.path}")
             for line in lines:
                 terminal.write_line(line)
+
+    def saved_lines(self, most: int = 20) -> list[str]:
+        """The entries a save widened or changed, with each moved figure's recorded range
+        now: ``  widened test_x.py::test_y: max_held 4932..4952``; the first ``most``."""
+        if self.saved is None:
+            return []
+        lines = []
+        for how, nodeid, moved in self.saved.moved[:most]:
+            figures = ", ".join(f"{metric} {range_text(metric, *moved[metric])}" for metric in moved)
+            lines.append(f"  {how} {nodeid}: {figures or 'workload N recorded'}")
+        more = len(self.saved.moved) - most
+        if more > 0:
+            lines.append(f"  and {more} more (boundedload baseline show {self.settings.path})")
+        return lines
 
     def summary_lines(self) -> list[str]:
         """Regressions and new tests, for the terminal summary."""
@@ -246,9 +269,9 @@ class BaselineGate:
             rows = [
                 (
                     delta.metric,
-                    format_figure(delta.metric, delta.old),
+                    delta.recorded,
                     format_figure(delta.metric, delta.new),
-                    delta.change,
+                    delta.rule or f"{delta.change}, over {delta.tolerance}",
                     nodeid,
                 )
                 for nodeid, delta in regressed
@@ -259,7 +282,7 @@ class BaselineGate:
                 Column("metric", "<", width=18),
                 Column("baseline", width=12, gap=1),
                 Column("now", width=12, gap=1),
-                Column("change", width=8, gap=1),
+                Column("why", "<", gap=2),
                 Column("test", "<"),
             )
             lines.extend(render_table(columns, rows))

@@ -22,8 +22,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..baseline.compare import DEFAULT_TOLERANCES, compare, parse_tolerance
-from ..baseline.store import COMPARED, DEFAULT_PATH, Baseline, BaselineError, platform_key
+from ..baseline.compare import DEFAULT_TOLERANCES, compare, parse_tolerance, range_text
+from ..baseline.store import (
+    COMPARED,
+    DEFAULT_PATH,
+    WORKLOAD,
+    Baseline,
+    BaselineError,
+    figure_range,
+    platform_key,
+)
 from ..measure.measurement import format_figure
 from ..table import Column, render_table
 from ..units import InvalidValue
@@ -131,6 +139,12 @@ def _figure(metric: str, value: int | None) -> str:
     return "-" if value is None else format_figure(metric, value)
 
 
+def _recorded(metric: str, figures: dict[str, Any]) -> str:
+    """A figure of an entry as recorded: ``-``, ``20`` or the range ``4932..4952``."""
+    recorded = figure_range(figures, metric)
+    return "-" if recorded is None else range_text(metric, *recorded)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
     """Aligned columns under a rule: the first ``left`` ones to the left, the others to
     the right."""
@@ -157,10 +171,10 @@ def _show(args: argparse.Namespace) -> int:
             lines.append("")
         lines.append(f"{key}: {plural(len(tests), 'test')}")
         rows = [
-            [nodeid, *(_figure(metric, figures.get(metric)) for metric in COMPARED)]
+            [nodeid, str(figures.get(WORKLOAD, "-")), *(_recorded(metric, figures) for metric in COMPARED)]
             for nodeid, figures in sorted(tests.items())
         ]
-        lines.extend(_table(["test", *COMPARED], rows))
+        lines.extend(_table(["test", "N", *COMPARED], rows))
     print("\n".join(lines))
     return 0
 
@@ -211,14 +225,14 @@ def _diff(args: argparse.Namespace) -> int:
                 [
                     nodeid,
                     d.metric,
-                    _figure(d.metric, d.old),
-                    _figure(d.metric, d.new),
+                    d.recorded,
+                    _recorded(d.metric, after[nodeid]),
                     d.change,
-                    d.tolerance,
+                    d.rule or d.tolerance,
                     "regressed" if d.regressed else "ok",
                 ]
                 for d in deltas
-                if args.all or d.new != d.old
+                if args.all or figure_range(after[nodeid], d.metric) != figure_range(before[nodeid], d.metric)
             )
         compared += len(common)
         regressed_tests += platform_regressed

@@ -90,8 +90,15 @@ def _regressed(test: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _regression_text(delta: dict[str, Any]) -> str:
+    low = delta.get("low")
     return regression_text(
-        str(delta.get("metric")), delta.get("old"), delta.get("new"), str(delta.get("tolerance")), brief=True
+        str(delta.get("metric")),
+        delta.get("old"),
+        delta.get("new"),
+        str(delta.get("tolerance")),
+        brief=True,
+        low=None if low == delta.get("old") else low,
+        rule=str(delta.get("rule") or ""),
     )
 
 

@@ -33,7 +33,7 @@ OPTIONAL_SIZES = ("heap_peak",)
 # Counts that are high-waters: what a concurrency limit bounds and a scaling fit follows.
 HIGH_WATERS = ("max_in_flight", "max_tasks", "max_threads", "max_processes", "max_held")
 # Figures that add up over the windows of a test.
-TOTALS = ("tasks_started", "tasks_done", "tasks_failed", "duration")
+TOTALS = ("tasks_started", "tasks_done", "tasks_failed", "duration", "items_taken")
 
 
 def is_size(name: str) -> bool:
@@ -64,6 +64,8 @@ class Measurement:
       still alive (exact: each counts itself in when taken and out when freed).
     - ``tasks_started`` / ``tasks_done`` / ``tasks_failed``: probe calls in the window;
       ``tasks_failed`` counts the ``SyntheticFailure`` raised on purpose.
+    - ``items_taken``: items taken from the test's workloads in the window (with
+      ``tasks_started``, the workload N a baseline tells bounds from growth by).
     - ``peak_source``: ``"vmhwm"`` when the kernel's exact peak was read, ``"sampled"``
       when the peak comes from periodic sampling (no procfs).
     - ``heap_peak``: memray's exact heap high-water in the window (bytes of live
@@ -85,6 +87,7 @@ class Measurement:
     duration: float = 0.0
     peak_source: PeakSource = "vmhwm"
     heap_peak: int | None = None
+    items_taken: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict."""

@@ -130,4 +130,5 @@ class Window:
             tasks_failed=reading.failed,
             duration=duration,
             peak_source=sampled.peak_source,
+            items_taken=self._held.total if self._held is not None else 0,
         )
