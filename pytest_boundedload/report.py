@@ -64,7 +64,12 @@ def heap_sites_lines(sites: Sequence[HeapSite], tasks: int) -> list[str]:
 def measurement_section(measurement: Measurement, limits: Limits) -> str:
     """The whole Measurement, one field a line, with the limits that applied."""
     lines = []
-    for name, value in measurement.to_dict().items():
+    figures = measurement.to_dict()
+    # Items taken beside the probe calls, not after the peak source.
+    order = [name for name in figures if name != "items_taken"]
+    order.insert(order.index("tasks_failed") + 1, "items_taken")
+    for name in order:
+        value = figures[name]
         if value is None:  # a figure this window did not take (heap_peak untraced)
             continue
         if is_size(name):

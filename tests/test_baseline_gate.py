@@ -85,8 +85,8 @@ def test_save_then_compare(project: Project, monkeypatch: pytest.MonkeyPatch) ->
     run.result.stdout.fnmatch_lines(
         [
             "*boundedload: compared with*baseline.json*",
-            "metric *baseline *now *change  test",
-            "rss_growth * +*%  test_payloads.py::test_a",
+            "metric *baseline *now *why *test",
+            "rss_growth * +*%, over 10%+1.0 MiB  test_payloads.py::test_a",
             "new (no baseline entry): test_payloads.py::test_c",
         ]
     )
@@ -170,7 +170,8 @@ def test_xdist_saves_every_entry(project: Project, monkeypatch: pytest.MonkeyPat
         ),
         (
             json.dumps({"schema": 99, "tool": "pytest-boundedload", "platforms": {}}),
-            "baseline {path} has schema version 99; this version of pytest-boundedload reads version 1",
+            "baseline {path} has schema version 99;"
+            " this version of pytest-boundedload reads versions 1 and 2",
         ),
         (
             json.dumps({"name": "something else"}),
@@ -269,7 +270,7 @@ def test_json_report_and_junit_properties(project: Project) -> None:
     assert test["violations"] == []
     assert test["baseline"]["status"] == "compared"
     delta = test["baseline"]["deltas"][0]
-    assert sorted(delta) == ["metric", "new", "old", "percent", "regressed", "tolerance"]
+    assert sorted(delta) == ["low", "metric", "new", "old", "percent", "regressed", "rule", "tolerance"]
     # JUnit XML: one <property> per figure.
     properties = {prop.get("name"): prop.get("value") for prop in ET.parse(junit).getroot().iter("property")}
     assert properties["boundedload.max_tasks"] == "201"

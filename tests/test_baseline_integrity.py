@@ -378,10 +378,10 @@ def test_sessions_with_their_own_tmpdir_saving_at_once_keep_every_entry(project:
         assert set(Baseline.load(path).entries()) == expected, outputs
         # Each found the entries of those before it: the saves ran one after another.
         kept = sorted(
-            int(line.split(", ")[2].split()[0])
+            int(line.split(", ")[3].split()[0])
             for output in outputs
             for line in output.splitlines()
-            if line.startswith(f"boundedload: saved {path}: 10 added, 0 changed, ")
+            if line.startswith(f"boundedload: saved {path}: 10 added, 0 changed, 0 widened, ")
         )
         assert kept == [0, 10, 20, 30], outputs
         # Nothing left behind: no lock beside the baseline, nothing in any TMPDIR.
@@ -591,6 +591,7 @@ def test_a_crashed_workers_test_is_in_the_json_report(project: Project) -> None:
         "duration": 0.0,
         "peak_source": "vmhwm",
         "heap_peak": None,
+        "items_taken": 0,
     }
     assert killed["baseline"] == {"status": None, "deltas": []}
 

@@ -64,11 +64,12 @@ def test_show_prints_every_test_and_figure(tmp_path: Path) -> None:
     assert f"{platform_key()}: 2 tests" in out
     assert f"{OTHER}: 1 test\n" in out
     header = out.splitlines()[1].split()
-    assert header == ["test", *COMPARED]
+    assert header == ["test", "N", *COMPARED]
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("tests/")}
     # A figure the file does not hold (max_held, from before it existed) is a dash, not a zero.
     # Nor does it hold heap_peak, the figure of tests traced with memray.
     assert rows["tests/test_a.py::test_a[x-1]"][1:] == [
+        "-",  # saved without its workload N
         "100.0",
         "MiB",
         "0",
@@ -80,8 +81,8 @@ def test_show_prints_every_test_and_figure(tmp_path: Path) -> None:
         "-",
         "-",
     ]
-    assert rows["tests/test_b.py::test_b"][1:] == ["1.5", "MiB", "0", "B", "50", "7", "1", "0", "-", "-"]
-    assert rows["tests/test_w.py::test_w"][1:] == ["2.0", "KiB", "-", "-", "3", "-", "-", "-", "-"]
+    assert rows["tests/test_b.py::test_b"][1:] == ["-", "1.5", "MiB", "0", "B", "50", "7", "1", "0", "-", "-"]
+    assert rows["tests/test_w.py::test_w"][1:] == ["-", "2.0", "KiB", "-", "-", "3", "-", "-", "-", "-"]
     # Sorted by test id, platforms sorted by key.
     assert out.index("test_a.py") < out.index("test_b.py")
     first, second = sorted([platform_key(), OTHER])
@@ -141,13 +142,13 @@ CORRUPT = {
     ),
     "not-ours": ('{"schema": 1}', ' is not a pytest-boundedload baseline (no "tool": "pytest-boundedload")'),
     "newer-schema": (
-        '{"tool": "pytest-boundedload", "schema": 2, "platforms": {}}',
-        " has schema version 2; this version of pytest-boundedload reads version 1",
+        '{"tool": "pytest-boundedload", "schema": 3, "platforms": {}}',
+        " has schema version 3; this version of pytest-boundedload reads versions 1 and 2",
     ),
     "platforms-not-object": (_VALID_HEAD + "[]}", ': "platforms" must be an object'),
     "figures-not-ints": (
         _VALID_HEAD + '{"L": {"t": {"max_tasks": "51"}}}}',
-        ": the figures of 't' must be integers from 0 to 2**63 - 1",
+        ": the figures of 't' must be integers from 0 to 2**63 - 1 or [low, high] ranges of two",
     ),
     "random-bytes": (b"\x00\x9c\xff\x13random", " is not UTF-8 text: byte 0x9c at offset 1"),
     "utf-16": (
@@ -332,7 +333,7 @@ def test_diff_all_lists_unchanged_figures(tmp_path: Path) -> None:
     assert len(rows) == 6
     assert rows["tests/test_a.py::test_a", "max_tasks"] == ["51", "51", "+0.0%", "0", "ok"]
     assert rows["tests/test_a.py::test_a", "children_peak_rss"] == [
-        "0", "B", "0", "B", "+0.0%", "10%+1.0", "MiB", "ok"
+        "0", "B", "0", "B", "+0.0%", "10%+1.0", "MiB", "+", "sampling", "band", "50%", "ok"
     ]  # fmt: skip
 
 
@@ -495,3 +496,24 @@ def test_add_parser_wires_the_baseline_command(tmp_path: Path, capsys: pytest.Ca
         parser.parse_args(["baseline"])  # a sub-subcommand is required
     assert exc.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_show_and_diff_give_recorded_ranges(tmp_path: Path) -> None:
+    entry = {**_figures(), "max_held": [4932, 4952], "max_threads": [7, 8], "n": 5000}
+    old = _write(tmp_path / "old.json", {A: entry})
+    result = _cli("show", str(old))
+    assert result.returncode == 0, result.stderr
+    (row,) = [line.split() for line in result.stdout.splitlines() if line.startswith("tests/")]
+    assert row[1] == "5000"
+    assert row[-4:] == ["7..8", "0", "4932..4952", "-"]  # max_threads, max_processes, max_held, heap_peak
+    # diff: NEW's high against OLD's entry, by the same rules as the gate.
+    new = _write(tmp_path / "new.json", {A: {**entry, "max_held": 5000, "max_tasks": 2600}})
+    result = _cli("diff", str(old), str(new))
+    assert result.returncode == 1
+    rows = _rows(result.stdout)
+    assert rows[A, "max_held"] == ["4932..4952", "5000", "+1.0%", "0", "+", "pace", "band", "50%+2", "ok"]
+    assert rows[A, "max_tasks"][:2] == ["51", "2600"]
+    assert (
+        " ".join(rows[A, "max_tasks"][2:])
+        == "+4998.0% bounded (<= 51) -> grows with N (2600 of N=5000) regressed"
+    )

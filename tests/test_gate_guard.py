@@ -69,11 +69,17 @@ def test_save_says_what_it_wrote(project: Project, monkeypatch: pytest.MonkeyPat
     project.pytester.makepyfile(test_gate=TESTS)
     path = _path(project)
     run = project.run_inprocess("--boundedload-save")
-    assert f"boundedload: saved {path}: 2 added, 0 changed, 0 widened, 0 kept, 0 pruned" in run.result.stdout.lines
+    assert (
+        f"boundedload: saved {path}: 2 added, 0 changed, 0 widened, 0 kept, 0 pruned"
+        in run.result.stdout.lines
+    )
     # test_a now holds more items; test_b is not run, so its entry is kept.
     monkeypatch.setenv("N_A", "30")
     run = project.run_inprocess("--boundedload-save", "-k", "test_a")
-    assert f"boundedload: saved {path}: 0 added, 1 changed, 0 widened, 1 kept, 0 pruned" in run.result.stdout.lines
+    assert (
+        f"boundedload: saved {path}: 0 added, 1 changed, 0 widened, 1 kept, 0 pruned"
+        in run.result.stdout.lines
+    )
     # test_b removed from the file, test_a's entry's rss_growth set to what no run
     # measures: test_a changed, and test_b's entry pruned. (A re-measured test's sizes may
     # differ by a page from one run to the next; test_mutants fixes "kept" for figures
@@ -84,7 +90,10 @@ def test_save_says_what_it_wrote(project: Project, monkeypatch: pytest.MonkeyPat
         tests["test_gate.py::test_a"]["rss_growth"] = 1 << 40
     Path(path).write_text(json.dumps(saved))
     run = project.run_inprocess("--boundedload-save", "--boundedload-prune")
-    assert f"boundedload: saved {path}: 0 added, 1 changed, 0 widened, 0 kept, 1 pruned" in run.result.stdout.lines
+    assert (
+        f"boundedload: saved {path}: 0 added, 1 changed, 0 widened, 0 kept, 1 pruned"
+        in run.result.stdout.lines
+    )
     assert list(Baseline.load(path).entries()) == ["test_gate.py::test_a"]
 
 

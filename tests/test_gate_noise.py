@@ -79,7 +79,9 @@ def test_bounded_to_grows_with_n_always_regresses() -> None:
     assert delta.regressed and delta.rule == ""
     delta = _one({**old, "max_tasks": 1251}, {**ONE_THREAD, "max_tasks": 5001}, "max_tasks")
     assert delta.regressed and delta.rule == ""
-    delta = _one({**old, "max_tasks": 1250}, {**ONE_THREAD, "max_tasks": 2500}, "max_tasks", "max_tasks:1000%")
+    delta = _one(
+        {**old, "max_tasks": 1250}, {**ONE_THREAD, "max_tasks": 2500}, "max_tasks", "max_tasks:1000%"
+    )
     assert delta.regressed and delta.rule == "bounded (<= 1250) -> grows with N (2500 of N=5000)"
 
 
@@ -143,7 +145,13 @@ def test_a_figure_the_new_run_lacks_keeps_its_range() -> None:
 
 def test_the_file_holds_ranges_and_n(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
-    figures = {"max_held": 4932, "max_threads": 7, "max_processes": 0, "tasks_started": 5000, "items_taken": 5000}
+    figures = {
+        "max_held": 4932,
+        "max_threads": 7,
+        "max_processes": 0,
+        "tasks_started": 5000,
+        "items_taken": 5000,
+    }
     save_merged(path, {"t.py::a": figures}, merge=merge_entry)
     counts = save_merged(path, {"t.py::a": {**figures, "max_held": 4952}}, merge=merge_entry)
     assert str(counts) == "0 added, 0 changed, 1 widened, 0 kept, 0 pruned"
@@ -172,7 +180,8 @@ def test_a_bad_range_names_the_file_and_test(tmp_path: Path, bad: object) -> Non
     with pytest.raises(BaselineError) as info:
         Baseline.load(path)
     assert str(info.value) == (
-        f"baseline {path}: the figures of 't.py::a' must be integers from 0 to 2**63 - 1 or [low, high] ranges of two"
+        f"baseline {path}: the figures of 't.py::a' must be integers from 0 to 2**63 - 1"
+        " or [low, high] ranges of two"
     )
 
 
@@ -180,7 +189,7 @@ def test_n_must_be_a_plain_integer(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
     platforms = {"K": {"t.py::a": {"max_tasks": 1, "n": [1, 2]}}}
     path.write_text(json.dumps({"tool": "pytest-boundedload", "schema": 2, "platforms": platforms}))
-    with pytest.raises(BaselineError, match="the figures of 't.py::a'"):
+    with pytest.raises(BaselineError, match=r"the figures of 't\.py::a'"):
         Baseline.load(path)
 
 
@@ -223,7 +232,10 @@ def test_the_gate_end_to_end_on_a_paced_count(project: Project, monkeypatch: pyt
         "rule": "",
         "regressed": False,
     }
-    assert f"boundedload: saved {baseline}: 0 added, 0 changed, 1 widened, 0 kept, 0 pruned" in run.result.stdout.lines
+    assert (
+        f"boundedload: saved {baseline}: 0 added, 0 changed, 1 widened, 0 kept, 0 pruned"
+        in run.result.stdout.lines
+    )
     # (rss_growth may have moved too, inside its tolerance)
     run.result.stdout.fnmatch_lines(["  widened test_pool.py::test_pool: *max_threads 8..9"])
     assert Baseline.load(baseline).entries()["test_pool.py::test_pool"]["max_threads"] == [8, 9]

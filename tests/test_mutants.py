@@ -294,7 +294,10 @@ def test_a_save_counts_the_same_figures_as_kept_and_others_as_changed(tmp_path: 
     path = tmp_path / "baseline.json"
     a = {"rss_growth": 5 * MiB, "max_tasks": 10}
     b = {"rss_growth": 6 * MiB, "max_tasks": 20}
-    assert str(save_merged(path, {"t.py::a": a, "t.py::b": b})) == "2 added, 0 changed, 0 widened, 0 kept, 0 pruned"
+    assert (
+        str(save_merged(path, {"t.py::a": a, "t.py::b": b}))
+        == "2 added, 0 changed, 0 widened, 0 kept, 0 pruned"
+    )
     # The same figures again: kept; one byte more of one size: changed.
     again = {"t.py::a": a, "t.py::b": {**b, "rss_growth": 6 * MiB + 1}}
     assert str(save_merged(path, again)) == "0 added, 1 changed, 0 widened, 1 kept, 0 pruned"

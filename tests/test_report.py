@@ -29,6 +29,7 @@ FIELDS = [
     "tasks_started",
     "tasks_done",
     "tasks_failed",
+    "items_taken",
     "duration",
     "peak_source",
 ]

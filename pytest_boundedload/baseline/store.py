@@ -109,8 +109,13 @@ def workload_of(figures: Mapping[str, Any]) -> int | None:
 
 
 def entry_of(figures: Mapping[str, Any]) -> Entry:
-    """A baseline entry from a measurement's figures: the compared ones and ``n``."""
-    entry: Entry = {metric: int(figures[metric]) for metric in COMPARED if figures.get(metric) is not None}
+    """A baseline entry from a measurement's figures (or another entry's): the compared
+    ones and ``n``."""
+    entry: Entry = {}
+    for metric in COMPARED:
+        recorded = figure_range(figures, metric)
+        if recorded is not None:
+            entry[metric] = recorded[0] if recorded[0] == recorded[1] else list(recorded)
     workload = workload_of(figures)
     if workload is not None:
         entry[WORKLOAD] = workload
