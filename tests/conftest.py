@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# pytest-randomly, once installed, shuffles and reseeds every pytest run that does not
+# turn it off: the sample runs keep their files' order. pytester empties PYTEST_ADDOPTS
+# for its runs, so the fixture below sets it again; plain subprocesses inherit this.
+NO_SHUFFLE = "-p no:randomly"
+os.environ["PYTEST_ADDOPTS"] = f"{NO_SHUFFLE} {os.environ.get('PYTEST_ADDOPTS', '')}".strip()
+
+
+@pytest.fixture(autouse=True)
+def _sample_runs_in_order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sample runs through pytester keep their tests' order (pytest-randomly off)."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        monkeypatch.setenv("PYTEST_ADDOPTS", NO_SHUFFLE)
 
 # Written into each sample project: records the figures the plugin attached to every
 # call-phase report (the same user_properties that travel to the xdist controller).
