@@ -867,7 +867,9 @@ def test_an_option_given_twice_in_pytest_addopts_is_refused(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project.pytester.makepyfile(test_good=GOOD_TESTS)
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly --boundedload-baseline=a.json --boundedload-baseline=b.json")
+    monkeypatch.setenv(
+        "PYTEST_ADDOPTS", "-p no:randomly --boundedload-baseline=a.json --boundedload-baseline=b.json"
+    )
     assert_usage_error(
         project.run_inprocess(*FAST),
         "invalid --boundedload-baseline: given twice in PYTEST_ADDOPTS, 'a.json' and 'b.json' (give it once)",
