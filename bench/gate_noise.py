@@ -176,7 +176,9 @@ def _caught(run: Run, plant: str) -> tuple[bool, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5, help="compares of the unchanged code (default 5)")
     parser.add_argument("--seed", type=int, default=1, help="the first pytest-randomly seed (default 1)")
     parser.add_argument("--extra", default="", help="arguments added to every pytest run")
@@ -273,7 +275,8 @@ def _summary(
         shown = "; ".join(line.split(MARK, 1)[1].strip() for line in found) or "-"
         lines.append(f"  {plant:<10} {where:<14} {'yes' if hit else 'NO':<7} {shown}")
         if others:
-            lines.append(f"      and {sum(map(len, others.values()))} line(s) in other tests: {sorted(others)}")
+            count = sum(map(len, others.values()))
+            lines.append(f"      and {count} line(s) in other tests: {sorted(others)}")
     lines += ["", "per test and figure: the saved value and min..max over the compares of unchanged code"]
     lines += ["  " + line for line in _range_lines(saved, compares)]
     return lines
