@@ -97,6 +97,8 @@ def _run(project: Path, label: str, args: Sequence[str], extra: Sequence[str], p
         "-rA",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:langsmith_plugin",
         f"--boundedload-json={report}",
         *args,
         *extra,

@@ -64,7 +64,7 @@ def _run(project: Path, *args: str, plant: str = "") -> Run:
         env["REAL_CODE_PLANT"] = plant
     report = project / "report.json"
     report.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA"]
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:langsmith_plugin", "-rA"]
     command.append(f"--boundedload-json={report}")
     done = subprocess.run(
         [*command, *args], cwd=project, env=env, capture_output=True, text=True, timeout=240
@@ -108,13 +108,15 @@ def test_order_00():
     ORDER.append(0)
 {tests}
 
-def test_order_last():
+def test_order_last(pytestconfig):
     assert ORDER == list(range(30))
+    assert not pytestconfig.pluginmanager.has_plugin("langsmith_plugin")
 """
 
 
 def test_sample_runs_are_not_shuffled(pytester: pytest.Pytester) -> None:
-    # pytest-randomly, when installed, would shuffle these 31 tests: order_last then fails.
+    # pytest-randomly, when installed, would shuffle these 31 tests: order_last then fails,
+    # as it does when langsmith's pytest plugin was loaded.
     tests = "".join(f"\n\ndef test_order_{i:02}():\n    ORDER.append({i})\n" for i in range(1, 30))
     pytester.makepyfile(test_sample=SAMPLE.format(tests=tests))
     result = pytester.runpytest_subprocess("-o", "asyncio_default_fixture_loop_scope=function")
