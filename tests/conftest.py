@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# pytest-randomly, once installed, shuffles and reseeds every pytest run that does not
+# turn it off: the sample runs keep their files' order. langsmith (which langchain-core
+# brings) registers a pytest plugin that doubles the CPU time of a pytest start (2.7 s ->
+# 5.3 s for one trivial test here). pytester empties PYTEST_ADDOPTS for its runs, so the
+# fixture below sets it again; plain subprocesses inherit this.
+SAMPLE_ADDOPTS = "-p no:randomly -p no:langsmith_plugin"
+os.environ["PYTEST_ADDOPTS"] = f"{SAMPLE_ADDOPTS} {os.environ.get('PYTEST_ADDOPTS', '')}".strip()
+
+
+@pytest.fixture(autouse=True)
+def _sample_runs_in_order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sample runs through pytester keep their tests' order (pytest-randomly off) and
+    start without langsmith's plugin."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        monkeypatch.setenv("PYTEST_ADDOPTS", SAMPLE_ADDOPTS)
+
 
 # Written into each sample project: records the figures the plugin attached to every
 # call-phase report (the same user_properties that travel to the xdist controller).

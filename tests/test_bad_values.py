@@ -867,7 +867,10 @@ def test_an_option_given_twice_in_pytest_addopts_is_refused(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project.pytester.makepyfile(test_good=GOOD_TESTS)
-    monkeypatch.setenv("PYTEST_ADDOPTS", "--boundedload-baseline=a.json --boundedload-baseline=b.json")
+    monkeypatch.setenv(
+        "PYTEST_ADDOPTS",
+        "-p no:randomly -p no:langsmith_plugin --boundedload-baseline=a.json --boundedload-baseline=b.json",
+    )
     assert_usage_error(
         project.run_inprocess(*FAST),
         "invalid --boundedload-baseline: given twice in PYTEST_ADDOPTS, 'a.json' and 'b.json' (give it once)",
@@ -888,7 +891,7 @@ def test_the_same_value_twice_is_accepted_and_the_command_line_wins_over_addopts
 ) -> None:
     project.pytester.makepyfile(test_good=GOOD_TESTS)
     project.pytester.makeini("[pytest]\naddopts = --boundedload-max-tasks=100\n")
-    monkeypatch.setenv("PYTEST_ADDOPTS", "--boundedload-max-tasks=50")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly -p no:langsmith_plugin --boundedload-max-tasks=50")
     run = project.run_inprocess(*FAST, "--boundedload-max-tasks=2", "--boundedload-max-tasks=2")
     assert run.violations("test_flooded") == ["max_tasks 4 > limit 2 (live asyncio tasks high-water)"]
     run.result.assert_outcomes(passed=2, failed=1)
