@@ -348,7 +348,8 @@ class Sampler:
     def _on_spawn(self) -> None:
         # Runs just before a child process is created; the count right after is what
         # matters, so the child about to start is added. Listing /proc is blocking I/O:
-        # on a thread that runs an event loop, the sampler thread does it at once instead.
+        # on a thread that runs an event loop, the sampler thread does it at once instead,
+        # and the count here is of the descendants it listed last that are still there.
         if os.getpid() != self._owner:
             return
         first = not self._watch_children
@@ -359,8 +360,8 @@ class Sampler:
             with contextlib.suppress(RuntimeError):  # no thread left to start: counted below
                 self._start_thread()
         woken = self._wake_thread()
-        if in_loop and woken:
-            return
-        count = self._children.refresh() + 1
+        # On a loop's thread no file is read: the descendants of the last listing that are
+        # still there (a signal 0 reads nothing), and the child about to start.
+        count = (self._children.still_there() if in_loop and woken else self._children.refresh()) + 1
         with self._lock:
             self._max_processes = max(self._max_processes, count)
