@@ -172,6 +172,7 @@ class Descendants:
         # Children not exec'd seen at an earlier reading (where kcmp cannot tell apart
         # a fork child from one that shares its parent's memory on its way to exec).
         self._seen_forked: set[int] = set()
+        self._listed: frozenset[int] = frozenset()  # the live descendants of the last refresh
         # Refreshed from the sampler thread and from spawn hooks on any thread.
         self._lock = threading.Lock()
 
@@ -181,15 +182,18 @@ class Descendants:
             if not has_children():
                 self._alive.clear()  # no child: no descendant, and nothing to list
                 self._forget_all_but(self._alive)
-                return 0
-            return self._refresh()
+            else:
+                self._refresh()
+            # Read without the lock (see still_there): a new set, bound in one step.
+            self._listed = frozenset(self._alive)
+            return len(self._alive)
 
-    def _refresh(self) -> int:
+    def _refresh(self) -> None:
         if not self._procfs:
             with contextlib.suppress(psutil.Error):
                 children = psutil.Process(self._root).children(recursive=True)
                 self._alive = {p.pid for p in children} - self._strangers
-            return len(self._alive)
+            return
         present = {int(name) for name in os.listdir("/proc") if name.isdigit()}
         self._alive &= present
         self._strangers &= present
@@ -206,7 +210,6 @@ class Descendants:
                 self._strangers.add(pid)
         if len(self._parents) > len(ours):
             self._forget_all_but(ours)
-        return len(ours)
 
     def _forget_all_but(self, ours: set[int]) -> None:
         self._parents = {pid: self._parents[pid] for pid in ours if pid in self._parents}
@@ -219,13 +222,15 @@ class Descendants:
         with self._lock:
             self._alive -= pids
             self._strangers |= pids
+            self._listed = frozenset(self._alive)
 
     def still_there(self) -> int:
         """How many of the descendants seen at the last refresh are still there (alive or
-        not yet reaped), asked of the kernel with signal 0: no file is read, so this can
-        run on an event loop's thread. A descendant started since is not counted."""
+        not yet reaped), asked of the kernel with signal 0. No file is read and no lock
+        taken (a refresh may hold it while it lists /proc), so this can run on an event
+        loop's thread. A descendant started since is not counted."""
         count = 0
-        for pid in self.pids:
+        for pid in self._listed:
             try:
                 os.kill(pid, 0)
             except OSError:  # gone (or its pid already another user's process)
