@@ -308,6 +308,50 @@ def test_a_spawn_on_an_event_loop_lists_no_processes_there(monkeypatch: pytest.M
     assert result.max_processes == 1  # one child at a time
 
 
+def test_a_short_child_started_on_an_event_loop_is_counted() -> None:
+    # The spawn on the loop's thread lists no processes, yet the child about to start
+    # counts there: one that exits before the sampler thread lists /proc is not missed.
+    async def spawn_short_children() -> None:
+        for _ in range(5):
+            process = await asyncio.create_subprocess_exec("true")
+            assert await process.wait() == 0
+
+    seen = []
+    for _ in range(5):
+        sampler = Sampler(interval=10.0)
+        sampler.start()
+        try:
+            asyncio.run(spawn_short_children())
+        finally:
+            result = sampler.stop()
+        seen.append(result.max_processes)
+    assert seen == [1] * 5  # one child at a time, every time
+
+
+def test_a_short_child_on_an_event_loop_counts_with_those_listed_before() -> None:
+    # A child listed before the loop runs is still there at each short child's start,
+    # asked of the kernel without a file read: two at a time, every time.
+    async def spawn_short_children() -> None:
+        for _ in range(5):
+            process = await asyncio.create_subprocess_exec("true")
+            assert await process.wait() == 0
+
+    seen = []
+    for _ in range(5):
+        sampler = Sampler(interval=10.0)
+        sampler.start()
+        try:
+            with subprocess.Popen(["cat"], stdin=subprocess.PIPE) as listed:
+                sampler._children.refresh()  # it exists now: the next listing sees it
+                asyncio.run(spawn_short_children())
+                assert listed.stdin is not None
+                listed.stdin.close()
+        finally:
+            result = sampler.stop()
+        seen.append(result.max_processes)
+    assert seen == [2] * 5
+
+
 def test_threads_that_ended_just_before_the_window_are_not_counted() -> None:
     # Joined threads can still be in /proc/self/task for a moment, and leave it while the
     # window opens or closes: neither they, nor a sampler thread of the window before,

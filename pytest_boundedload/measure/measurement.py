@@ -54,7 +54,10 @@ class Measurement:
     - ``rss_growth``: the resident memory the window needed: ``peak_rss`` minus the RSS
       at the start of the window, plus the pymalloc free space that earlier work left
       resident and the window's objects took (so it does not depend on what ran before).
-    - ``children_peak_rss``: the largest sum of child processes' peaks seen at one time.
+    - ``children_peak_rss``: the largest sum, at one reading, of what the live descendant
+      processes add to memory: the peak RSS of one that has exec'd, the private pages of
+      a forked one that has not, nothing for one that shares this process's memory on
+      its way to exec (sampled: a child shorter than the sampling interval can be missed).
     - ``max_in_flight``: high-water of probe calls (``flood.aworker`` / ``flood.worker``)
       running at once, counted exactly at every enter and leave, across processes.
     - ``max_tasks``: high-water of live (not done) asyncio tasks over every loop that ran.

@@ -14,10 +14,13 @@ read at the events that raise it:
   and, exactly, the threads started through ``threading`` or ``_thread`` in the window,
   counted in memory as they start and end (:mod:`.threadstarts`), so short-lived threads
   count too (threads that C extensions start are only sampled);
-- descendant processes and the sum of their ``VmHWM`` (``ru_maxrss`` of a child reports
-  the parent's peak after vfork, so it cannot be used), and at every process creation
-  (audit events), so short-lived children count too. No hook reads a file on the thread
-  that called it while an event loop runs there: that scan goes to the sampler thread.
+- descendant processes and the sum of what they add to memory (:mod:`.descendants`:
+  nothing for a child that still shares this process's memory on its way to ``exec``,
+  the private pages of a forked one, the ``VmHWM`` of one that has exec'd; ``ru_maxrss``
+  of a child reports the parent's peak after vfork, so it cannot be used), and, their
+  number, at every process creation (audit events), so short-lived children count too.
+  No hook reads a file on the thread that called it while an event loop runs there:
+  that scan goes to the sampler thread.
 
 Without procfs (macOS) the own peak falls back to sampling RSS through psutil, and
 ``peak_source`` says ``"sampled"``.
@@ -218,7 +221,7 @@ class Sampler:
                 self._free.stop()
         with contextlib.suppress(OSError):
             if self._watch_children:
-                self._scan_children(time.monotonic())
+                self._scan_children(time.monotonic(), fresh=True)
         return self.so_far(fields)
 
     def so_far(self, fields: dict[str, int] | None = None) -> SamplerResult:
@@ -332,11 +335,11 @@ class Sampler:
         wake.set()
         return True
 
-    def _scan_children(self, now: float) -> None:
+    def _scan_children(self, now: float, *, fresh: bool = False) -> None:
         if OWN_CHILDREN:
             self._children.ignore(frozenset(OWN_CHILDREN))
         count = self._children.refresh()
-        total = self._children.peak_rss_sum()
+        total = self._children.own_memory_sum(fresh=fresh)
         with self._lock:
             self._last_scan = now
             self._max_processes = max(self._max_processes, count)
@@ -345,7 +348,8 @@ class Sampler:
     def _on_spawn(self) -> None:
         # Runs just before a child process is created; the count right after is what
         # matters, so the child about to start is added. Listing /proc is blocking I/O:
-        # on a thread that runs an event loop, the sampler thread does it at once instead.
+        # on a thread that runs an event loop, the sampler thread does it at once instead,
+        # and the count here is of the descendants it listed last that are still there.
         if os.getpid() != self._owner:
             return
         first = not self._watch_children
@@ -356,8 +360,8 @@ class Sampler:
             with contextlib.suppress(RuntimeError):  # no thread left to start: counted below
                 self._start_thread()
         woken = self._wake_thread()
-        if in_loop and woken:
-            return
-        count = self._children.refresh() + 1
+        # On a loop's thread no file is read: the descendants of the last listing that are
+        # still there (a signal 0 reads nothing), and the child about to start.
+        count = (self._children.still_there() if in_loop and woken else self._children.refresh()) + 1
         with self._lock:
             self._max_processes = max(self._max_processes, count)
