@@ -333,7 +333,7 @@ def test_diff_all_lists_unchanged_figures(tmp_path: Path) -> None:
     assert len(rows) == 6
     assert rows["tests/test_a.py::test_a", "max_tasks"] == ["51", "51", "+0.0%", "0", "ok"]
     assert rows["tests/test_a.py::test_a", "children_peak_rss"] == [
-        "0", "B", "0", "B", "+0.0%", "10%+1.0", "MiB", "+", "sampling", "band", "50%", "ok"
+        "0", "B", "0", "B", "+0.0%", "10%+1.0", "MiB", "+", "sampling", "band", "50%+4.0", "MiB", "ok"
     ]  # fmt: skip
 
 

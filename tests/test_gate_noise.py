@@ -5,6 +5,7 @@ bound and now grows with N always a regression."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from conftest import Project
 
 MiB = 1 << 20
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def _one(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: str | None = None) -> Delta:
@@ -101,11 +103,15 @@ def test_a_count_that_grows_with_n_keeps_its_kind() -> None:
 
 def test_a_sampled_size_may_move_within_half_again() -> None:
     old = {**ONE_THREAD, "children_peak_rss": 100 * MiB, "n": 5000}
-    # 100 MiB * 1.1 + 1 MiB + 50 MiB
-    assert not _one(old, {**ONE_THREAD, "children_peak_rss": 161 * MiB}, "children_peak_rss").regressed
-    delta = _one(old, {**ONE_THREAD, "children_peak_rss": 162 * MiB}, "children_peak_rss")
+    # 100 MiB * 1.1 + 1 MiB + 50 MiB + 4 MiB
+    assert not _one(old, {**ONE_THREAD, "children_peak_rss": 165 * MiB}, "children_peak_rss").regressed
+    delta = _one(old, {**ONE_THREAD, "children_peak_rss": 166 * MiB}, "children_peak_rss")
     assert delta.regressed
-    assert delta.tolerance == "10%+1.0 MiB + sampling band 50%"
+    assert delta.tolerance == "10%+1.0 MiB + sampling band 50%+4.0 MiB"
+    # A short child (uname: 1.4 MiB) caught one run and missed the one saved.
+    old = {**ONE_THREAD, "children_peak_rss": 0, "n": 5000}
+    assert not _one(old, {**ONE_THREAD, "children_peak_rss": 5 * MiB}, "children_peak_rss").regressed
+    assert _one(old, {**ONE_THREAD, "children_peak_rss": 5 * MiB + 1}, "children_peak_rss").regressed
 
 
 def test_rss_growth_has_its_tolerance_only() -> None:
@@ -245,4 +251,20 @@ def test_the_gate_end_to_end_on_a_paced_count(project: Project, monkeypatch: pyt
     run.result.assert_outcomes(failed=1)
     assert "baseline regression: max_threads 8..9 -> 81 (+800.0%), over tolerance 0 + pace band 50%+2" in (
         run.violations("test_pool")
+    )
+
+
+def test_an_example_project_made_unbounded_again_is_caught(project: Project) -> None:
+    # The fixed pipeline saved, then its bug put back: the gate names the kind change.
+    project.copy_fixture("unbounded_gather_fixed")
+    cap = ("-o", "boundedload_hard_limit=1GiB")  # (the unbounded version holds ~400 MiB)
+    project.run("--boundedload-save", *cap, "-k", "bounded").result.assert_outcomes(passed=1)
+    shutil.copy(
+        FIXTURES / "unbounded_gather" / "src" / "orders" / "pipeline.py", project.path / "src" / "orders"
+    )
+    run = project.run("--boundedload-compare", *cap, "-k", "bounded")
+    run.result.assert_outcomes(failed=1)
+    assert (
+        "baseline regression: max_tasks bounded (<= 51) -> grows with N (20001 of N=20000)"
+        in run.violations("test_pipeline_is_bounded")
     )

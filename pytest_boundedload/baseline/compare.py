@@ -15,8 +15,8 @@ How a figure can vary on unchanged code decides how it is compared (:func:`noise
   may also reach a *pace band* over the recorded high, half of it plus 2 (half of N
   when the high is more than a quarter of N).
 - **sampled**: ``children_peak_rss``, read at sampler ticks: a child can be caught at a
-  lower point one run and a higher the next, so it may also reach half again its
-  recorded high (the *sampling band*).
+  lower point one run and a higher the next, or missed, so it may also reach half again
+  its recorded high plus 4 MiB (the *sampling band*).
 - **allocator**: ``rss_growth``, which follows the allocator: the tolerance alone (use
   the isolated mode the README recommends for a gate).
 
@@ -85,21 +85,27 @@ def noise_of(metric: str, *, paced: bool) -> Noise:
     return "exact"
 
 
+# What a short-lived child that runs a small program (``uname -p``: 1 to 2 MiB) adds when
+# a sampler tick catches it, which the next run's ticks may miss.
+_SHORT_CHILD = 4 << 20
+
+
 def band(noise: Noise, high: int, n: int | None = None) -> int:
     """How far over its recorded ``high`` a figure of this noise may go on unchanged code,
     before the tolerance: for a paced count half the high plus 2, or half of the workload
     ``n`` when the high is more than a quarter of it (how much of N a pool holds at once
-    follows its workers' pace); half the high for a sampled size; nothing otherwise."""
+    follows its workers' pace); half the high plus 4 MiB for a sampled size (a short
+    child caught one run and missed the next); nothing otherwise."""
     if noise == "paced":
         if n is not None and n >= MIN_N and high * 4 > n:
             return max(high // 2 + 2, n // 2)
         return high // 2 + 2
     if noise == "sampled":
-        return high // 2
+        return high // 2 + _SHORT_CHILD
     return 0
 
 
-_BAND_TEXT: dict[Noise, str] = {"paced": "pace band 50%+2", "sampled": "sampling band 50%"}
+_BAND_TEXT: dict[Noise, str] = {"paced": "pace band 50%+2", "sampled": "sampling band 50%+4.0 MiB"}
 
 
 def grows_with_n(value: int, n: int | None) -> bool:
