@@ -52,7 +52,8 @@ def stream(flood):
 
         async def one(task):
             await flood.aworker(task)
-            reply = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+            messages = [{"role": "user", "content": "hi"}]
+            reply = await client.chat.completions.create(model="m", messages=messages)
             return len(reply.choices[0].message.content)
 
         async for _ in streaming(flood.tasks(100), one, limit=10):
@@ -108,7 +109,8 @@ def test_a_real_sdk_test_measures_the_same_alone_first_after_others_and_under_xd
     runs.update({f"-n 2 {k}": v for k, v in parallel.items()})
     assert len(runs) == 5
     for label, figures in runs.items():
-        assert reference - allowed <= figures["rss_growth"] <= reference + allowed, (label, figures, reference)
+        growth = figures["rss_growth"]
+        assert reference - allowed <= growth <= reference + allowed, (label, growth, reference)
         # platform's `uname -p` child, which the SDK's first request would start once a
         # process (and an xdist worker started at start-up), is charged to no test.
         assert figures["max_processes"] == 0, (label, figures)
