@@ -57,7 +57,8 @@ def sessions(tests: int, n: int, rounds: int) -> None:
     (_, _, wall_a, cpu_a), (_, _, wall_b, cpu_b) = arms
     a, b = statistics.median(wall_a), statistics.median(wall_b)
     ca, cb = statistics.median(cpu_a), statistics.median(cpu_b)
-    print(f"{tests} tests of {n} tasks: in-process {a:.2f} s ({ca:.2f} s CPU), isolated {b:.2f} s ({cb:.2f} s CPU)")
+    print(f"{tests} tests of {n} tasks: in-process {a:.2f} s ({ca:.2f} s CPU),", end=" ")
+    print(f"isolated {b:.2f} s ({cb:.2f} s CPU)")
     print(f"isolated: {(b - a) / tests * 1e3:.1f} ms more per test (wall), ratio: {b / a:.2f}")
     print(f"isolated: {(cb - ca) / tests * 1e3:.1f} ms more per test (CPU), ratio: {cb / ca:.2f}")
 
