@@ -118,3 +118,38 @@ def test_a_real_sdk_test_measures_the_same_alone_first_after_others_and_under_xd
         # The SDK's first request asks the platform in asyncio's default executor, from
         # each of the 10 streams at once: its threads start as the pool sees fit.
         assert 2 <= figures["max_threads"] <= 1 + 32, (label, figures)
+
+
+PIDS = """
+import os
+
+import pytest
+
+SESSION = os.getpid()  # imported at collection, in the session process
+
+
+def _where():
+    return "session" if os.getpid() == SESSION else "child"
+
+
+@pytest.mark.boundedload
+def test_from_ini():
+    assert _where() == "child"
+
+
+@pytest.mark.boundedload(isolate=False)
+def test_kept_in_process():
+    assert _where() == "session"
+
+
+def test_unmeasured():
+    assert _where() == "session"
+"""
+
+
+def test_the_ini_key_isolates_measured_tests_and_the_marker_keeps_one_in_process(project: Project) -> None:
+    project.pytester.makeini("[pytest]\nboundedload_isolate = true\n")
+    project.pytester.makepyfile(test_pids=PIDS)
+    run = project.run(*QUICK)
+    run.result.assert_outcomes(passed=3)
+    assert sorted(run.records) == ["test_from_ini", "test_kept_in_process"]  # both measured
