@@ -10,7 +10,7 @@ Two steps, measured apart:
   as a gather of N tasks with the tracker following it against one without,
   alternated, the ratio of the medians.
 - ``isolated``: a test with a ``hard_limit`` runs alone in a forked child whose heap is
-  settled (garbage collected, pymalloc's free blocks filled) before the cap applies;
+  settled (what it inherits frozen, pymalloc's free blocks filled) before the cap applies;
   its ``rss_growth`` is then the same whatever ran before. Timed as two pytest runs of
   the same ``--tests`` tests of N tasks, one in-process and one with
   ``--boundedload-hard-limit``, alternated ``--rounds`` times; it prints the extra

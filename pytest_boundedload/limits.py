@@ -13,7 +13,16 @@ from typing import Any
 from .measure.measurement import Measurement, is_size
 from .units import InvalidValue, format_size, parse_count, parse_size, safe_repr
 
-__all__ = ["LIMITS", "MARKER_HELP", "LimitSpec", "Limits", "Violation", "marker_limits", "parse_limits"]
+__all__ = [
+    "LIMITS",
+    "MARKER_HELP",
+    "LimitSpec",
+    "Limits",
+    "Violation",
+    "marker_isolate",
+    "marker_limits",
+    "parse_limits",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,13 +213,30 @@ class Limits:
 
 
 # Marker keywords that are settings of the test, not limits (validated by their owners).
-SETTING_KEYWORDS = ("memray",)
+SETTING_KEYWORDS = ("memray", "isolate")
 MARKER_HELP = (
     f"boundedload({', '.join(f'{name}=' for name in [*(s.name for s in LIMITS), *SETTING_KEYWORDS])}):"
     " measure this test and fail it when a limit is crossed. Sizes are bytes or strings like"
     " '512 MiB'; counts are positive ints (max_processes and max_tasks may be 0); memray=True"
-    " traces it with memray (False: never)."
+    " traces it with memray (False: never); isolate=True runs it in a forked child of an unchanged"
+    " session process (False: in-process)."
 )
+
+
+def marker_isolate(
+    marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str
+) -> bool | None:
+    """The ``isolate=`` keyword of the closest ``boundedload`` marker that has one (None:
+    not given). Only ``True`` and ``False`` are accepted."""
+    for _, kwargs in marks:
+        if "isolate" in kwargs:
+            value = kwargs["isolate"]
+            if not isinstance(value, bool):
+                raise InvalidValue(
+                    f"invalid isolate={safe_repr(value)} from marker on {nodeid}: must be True or False"
+                )
+            return value
+    return None
 
 
 def marker_limits(marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str) -> Limits:

@@ -54,6 +54,11 @@ _HELP_ALL = (
     "Measure every test, not only those that use flood or carry the boundedload marker: the"
     " project-wide limits, the summary and the baseline gate then apply to the whole suite."
 )
+_HELP_ISOLATE = (
+    "Run every measured test in a forked child of an unchanged session process, with pymalloc's"
+    " inherited free space filled first (no memory cap): its memory figures and its one-time"
+    " costs (imports, threads and processes started once) do not depend on which tests ran before."
+)
 _HELP_MEMRAY_TOP = f"With memray tracing: how many allocation sites to show. Default: {DEFAULT_TOP}."
 _HELP_REPORT_DIR = "Write memray captures and flamegraphs of failing traced tests to DIR, with an index.html."
 
@@ -76,6 +81,7 @@ _FLAGS = (
     ("allow_missing", _HELP_ALLOW_MISSING),
     ("memray", _HELP_MEMRAY),
     ("all", _HELP_ALL),
+    ("isolate", _HELP_ISOLATE),
 )
 
 
@@ -92,6 +98,7 @@ class Settings:
     cap_method: str = "auto"  # BOUNDEDLOAD_CAP: "auto", "cgroup" or "rlimit"
     trace: TraceSettings = dataclasses.field(default_factory=TraceSettings)
     measure_all: bool = False  # --boundedload-all: every test is measured
+    isolate: bool = False  # --boundedload-isolate: every measured test in a forked child
 
 
 def _option(name: str) -> str:
@@ -118,6 +125,7 @@ def add_options(parser: pytest.Parser) -> None:
         )
     parser.addini("boundedload_memray", _HELP_MEMRAY, type="bool", default=False)
     parser.addini("boundedload_all", _HELP_ALL, type="bool", default=False)
+    parser.addini("boundedload_isolate", _HELP_ISOLATE, type="bool", default=False)
 
 
 # The kind of value of each ini key (tomlini.KINDS), for a TOML configuration file.
@@ -131,6 +139,7 @@ _KINDS: dict[str, str] = {
     "report_dir": "path",
     "memray": "bool",
     "all": "bool",
+    "isolate": "bool",
 }
 _TOML_VALUES = pytest.StashKey[dict[str, object]]()
 
@@ -291,6 +300,7 @@ def _read(config: pytest.Config) -> Settings:
         limit_sources=sources,
         trace=_read_trace(config),
         measure_all=_ini_bool(config, "boundedload_all") | bool(config.getoption("boundedload_all")),
+        isolate=_ini_bool(config, "boundedload_isolate") | bool(config.getoption("boundedload_isolate")),
     )
 
 

@@ -138,7 +138,8 @@ class BoundedLoadPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
         state = self._state(item)
         cap = state.limits.hard_limit
-        if cap is None or not _is_measured(item, self.settings):
+        # A hard_limit isolates the test too; isolate alone forks without a cap.
+        if (cap is None and not state.isolate) or not _is_measured(item, self.settings):
             return None
         from .isolate.hardlimit import run_hard_limited
 

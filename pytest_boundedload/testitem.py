@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .limits import Limits, marker_limits
+from .limits import Limits, marker_isolate, marker_limits
 from .memtrace.settings import marker_trace, traced
 from .properties import carries_outcome
 from .units import InvalidValue
@@ -63,6 +63,7 @@ class ItemState:
     report_dir: Path | None = None  # where its pictures go (--boundedload-report-dir)
     failed: bool = False  # its call phase failed: pictures of why
     call_pid: int = 0  # the process its call phase began in
+    isolate: bool = False  # run in a forked child of the unchanged session process
 
     def open_windows(self, interval: float, notes: CrashNotes | None, nodeid: str) -> TestWindows:
         """The test's windows, made on first use (a test may request ``flood`` late);
@@ -208,7 +209,14 @@ def new_state(
             survive_kill=limits.hard_limit is not None,
             borrow=borrow() if borrow is not None else None,
         )
-    return ItemState(limits, sources, trace=trace, report_dir=settings.trace.report_dir)
+    isolate = marker_isolate(marks, nodeid)
+    return ItemState(
+        limits,
+        sources,
+        trace=trace,
+        report_dir=settings.trace.report_dir,
+        isolate=settings.isolate if isolate is None else isolate,
+    )
 
 
 def state_of(item: pytest.Item, default: Callable[[], ItemState]) -> ItemState:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 KNOWN = (
     "max_rss, max_rss_growth, max_in_flight, max_tasks, max_threads, max_processes,"
-    " max_held, max_heap, max_bytes_per_task, hard_limit, memray"
+    " max_held, max_heap, max_bytes_per_task, hard_limit, memray, isolate"
 )
 SIZE_HINT = "use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
 DURATION_HINT = "use s, ms, us, ns or min"
@@ -229,6 +229,8 @@ MARKER_CASES = [
         f"unknown limit max_flights=<Odd object whose repr() fails> {ON_X} (known: {KNOWN})",
         id="unknown-repr-raises",
     ),
+    pytest.param("isolate='yes'", f"invalid isolate='yes' {ON_X}: must be True or False", id="isolate-text"),
+    pytest.param("isolate=1", f"invalid isolate=1 {ON_X}: must be True or False", id="isolate-int"),
 ]
 
 
@@ -744,7 +746,7 @@ def test_a_pyproject_value_of_the_wrong_toml_type_is_refused(
     ]  # nothing made: no directory "[1]", no file "True"
 
 
-@pytest.mark.parametrize("key", ["memray", "all"])
+@pytest.mark.parametrize("key", ["memray", "all", "isolate"])
 def test_a_pyproject_flag_of_the_wrong_toml_type_is_refused(project: Project, key: str) -> None:
     project.pytester.makepyfile(test_good=GOOD_TESTS)
     project.pytester.makepyprojecttoml(f"[tool.pytest.ini_options]\nboundedload_{key} = [true]\n")
@@ -912,3 +914,12 @@ def test_a_long_tolerance_is_shown_by_its_start_and_length(tolerance: str, why: 
     message = str(raised.value)
     assert message.endswith(why)
     assert len(message) < 400, message[:200]
+
+
+def test_a_bad_isolate_ini_value_is_a_usage_error(project: Project) -> None:
+    project.pytester.makepyfile(test_good=GOOD_TESTS)
+    project.pytester.makeini("[pytest]\nboundedload_isolate = maybe\n")
+    assert_usage_error(
+        project.run_inprocess(*FAST),
+        "invalid boundedload_isolate from ini: invalid truth value 'maybe' (use true or false)",
+    )

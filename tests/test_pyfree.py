@@ -20,10 +20,18 @@ class   size   num pools   blocks in use  avail blocks
 -----   ----   ---------   -------------  ------------
     0     16           1             136           885
 ...
+# arenas allocated total           =                   40
+# arenas reclaimed                 =                   37
+# arenas highwater mark            =                    5
+# arenas allocated current         =                    3
+3 arenas * 1048576 bytes/arena     =            3,145,728
+
 # bytes in allocated blocks        =            2,314,096
 # bytes in available blocks        =              288,976
 29 unused pools * 16384 bytes      =              475,136
 # bytes lost to pool headers       =                7,680
+# bytes lost to quantization       =               10,400
+# bytes lost to arena alignment    =               49,152
 """
 
 
@@ -124,3 +132,42 @@ def test_a_window_that_takes_nothing_reuses_nothing() -> None:
     assert tracker.following
     assert 0 <= tracker.reused < 256 * 1024
     assert kept
+
+
+def test_a_reading_has_the_arenas_and_what_one_holds() -> None:
+    # Three arenas lost 48 KiB to alignment: one pool each, 63 pools of 16 KiB left.
+    assert pyfree.reading(STATS) == pyfree.Reading(
+        free=288_976 + 29 * 16_384,
+        in_use=2_314_096,
+        arenas_allocated=40,
+        arenas_reclaimed=37,
+        arena_pools_bytes=63 * 16_384,
+    )
+    assert pyfree.reading(STATS.replace("# arenas reclaimed", "# arenas")) is None
+    now = pyfree.reading()
+    assert now is not None and now.arena_pools_bytes in (63 * 16_384, 64 * 16_384)
+
+
+# A window that frees what an earlier test kept: ~40 MiB of arenas whose last objects go
+# are given back to the system. That free space vanished; the window took none of it.
+RELEASE = """
+from pytest_boundedload.measure import pyfree
+large = [bytes(400) for _ in range(100_000)]
+kept = large[::500]
+del large
+before = pyfree.reading()
+t = pyfree.FreeSpaceTracker(); t.start()
+kept.clear()
+t.sample(); t.stop()
+after = pyfree.reading()
+print(after.arenas_reclaimed - before.arenas_reclaimed, before.free - after.free, t.following, t.reused)
+"""
+
+
+def test_arenas_given_back_in_a_window_are_not_taken_space() -> None:
+    out = subprocess.run([sys.executable, "-c", RELEASE], capture_output=True, text=True, check=True)
+    given_back, vanished, following, reused = out.stdout.split()
+    assert 30 <= int(given_back) <= 50  # arenas of 1 MiB
+    assert int(vanished) >= 30 * MiB  # what the free space lost
+    assert following == "True"
+    assert 0 <= int(reused) < 256 * 1024

@@ -102,8 +102,8 @@ class ChildOutcome:
     name (``"SIGKILL"``), or a ``timed_out`` child that the parent killed.
     """
 
-    cap: int
-    cap_kind: str = "rlimit"  # "cgroup" or "rlimit"
+    cap: int | None  # None: an isolated child without a cap
+    cap_kind: str = "rlimit"  # "cgroup", "rlimit" or "none"
     oom_killed: bool | None = None  # from the cgroup's counters; None when unknown
     value: Any = None
     error: str | None = None
@@ -125,6 +125,8 @@ class ChildOutcome:
             return True
         if self.oom_killed is not None:
             return self.oom_killed
+        if self.cap is None:
+            return False  # no cap: a SIGKILL is a signal like any other
         # Without cgroup counters a SIGKILL nobody here sent is most likely the OOM killer.
         return self.signal == "SIGKILL" and not self.timed_out
 
@@ -152,7 +154,7 @@ class ChildOutcome:
 
     def describe(self) -> str:
         """One line for people: ``exceeded cap 2.0 GiB (cgroup): MemoryError`` and the like."""
-        cap = f"{format_size(self.cap)} ({self.cap_kind})"
+        cap = f"{format_size(self.cap)} ({self.cap_kind})" if self.cap is not None else "none"
         kind, detail = self.ending
         return {
             "timeout": f"timed out (cap {cap})",
@@ -248,7 +250,7 @@ def _die_with_parent() -> None:
 
 def _child_main(
     write_fd: int,
-    cap: int,
+    cap: int | None,
     group: Cgroup | None,
     function: Callable[..., Any],
     args: tuple[Any, ...],
@@ -270,7 +272,9 @@ def _child_main(
         # Made before the cap, which must not count it; kept alive until the child exits.
         prepared = prepare() if prepare is not None else None
         global _child_cap
-        if group is not None and group.join():
+        if cap is None:
+            pass  # isolated only: the child's memory is what it measures, not what stops it
+        elif group is not None and group.join():
             _child_cap = (cap, "cgroup")
         else:
             # RLIMIT_DATA counts the whole data segment: the cap comes on top of what the
@@ -300,7 +304,7 @@ def _child_main(
 def run_capped(
     function: Callable[..., Any],
     *args: Any,
-    cap: int,
+    cap: int | None,
     timeout: float | None = None,
     on_message: Callable[[Any], None] | None = None,
     method: str | None = None,
@@ -312,7 +316,8 @@ def run_capped(
     ``send(message)`` passes a picklable message to the parent while the child runs;
     ``on_message`` is called with each one as it arrives, and all of them are kept in
     :attr:`ChildOutcome.messages`. ``timeout`` (seconds) kills a child that runs too
-    long. The return value must be picklable. ``method`` picks the cap (default: the
+    long. The return value must be picklable. ``cap=None`` runs the child without a cap
+    (isolated only, ``cap_kind`` ``"none"``). ``method`` picks the cap (default: the
     ``BOUNDEDLOAD_CAP`` environment variable, else ``"auto"``): ``"auto"``
     (a cgroup where possible, else ``RLIMIT_DATA``), ``"cgroup"`` or ``"rlimit"``.
     ``prepare()``, if given, runs in the child before the cap applies (a cgroup charges
@@ -321,8 +326,8 @@ def run_capped(
     """
     if method is None:
         method = cap_method()
-    group = Cgroup.create(cap) if method in ("auto", "cgroup") else None
-    if group is None and method == "cgroup":
+    group = Cgroup.create(cap) if cap is not None and method in ("auto", "cgroup") else None
+    if group is None and cap is not None and method == "cgroup":
         raise RuntimeError("no writable memory cgroup for this process")
     read_fd, write_fd = os.pipe()
     pid = own_fork()  # a window measuring this process leaves the child out
@@ -354,7 +359,7 @@ def run_capped(
             group.kill_all()
             group.remove()
     messages = reader.messages
-    cap_kind = "cgroup" if group is not None else "rlimit"
+    cap_kind = "none" if cap is None else "cgroup" if group is not None else "rlimit"
     outcome: dict[str, Any] = {"cap": cap, "cap_kind": cap_kind, "timed_out": timed_out}
     if oom_kills is not None:
         outcome["oom_killed"] = oom_kills > 0

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from ..measure import heap
+from ..measure import heap, onetime
 from ..measure.inflight import SharedCounters
 from ..measure.ownership import OWN_THREADS
 from ..measure.procfs import peak_rss_now
@@ -140,12 +140,16 @@ def _child(
 
 
 def _failure_text(
-    cap: int,
+    cap: int | None,
     outcome: ChildOutcome | None,
     interruption: BaseException | None,
     progress: dict[str, int] | None,
 ) -> str:
-    limit = f"{format_size(cap)} ({outcome.cap_kind})" if outcome is not None else format_size(cap)
+    if cap is None:
+        where = "the isolated child"
+    else:
+        limit = f"{format_size(cap)} ({outcome.cap_kind})" if outcome is not None else format_size(cap)
+        where = f"the hard_limit {limit} child"
     if progress is not None:
         figures = (
             f" after {progress['tasks_started']} tasks started"
@@ -154,18 +158,22 @@ def _failure_text(
     else:
         figures = ""
     if interruption is not None:
-        return f"{interruption}\n(in the hard_limit {limit} child, stopped{figures})"
+        return f"{interruption}\n(in {where}, stopped{figures})"
     assert outcome is not None
     kind, detail = outcome.ending
-    if kind == "memory":
+    if kind == "memory" and cap is not None:
         return f"exceeded hard_limit {limit}: {detail}{figures}"
-    if kind == "signal":
+    if kind == "signal" and cap is not None:
         return f"killed by {detail} under hard_limit {limit}{figures}"
-    if kind == "timeout":
+    if kind == "signal":
+        return f"{where} was killed by {detail}{figures}"
+    if kind == "timeout" and cap is not None:
         return f"timed out under hard_limit {limit}{figures}"
+    if kind == "timeout":
+        return f"timed out in {where}{figures}"
     if kind == "error":
-        return f"the hard_limit {limit} child failed: {detail}{figures}\n{outcome.traceback or ''}"
-    return f"the hard_limit {limit} child exited with status {outcome.exit_code}{figures}"
+        return f"{where} failed: {detail}{figures}\n{outcome.traceback or ''}"
+    return f"{where} exited with status {outcome.exit_code}{figures}"
 
 
 def _left_captures(paths: list[str], trace: TraceConfig | None) -> tuple[HeapFigures | None, str]:
@@ -219,11 +227,12 @@ def _left_tasks_started(paths: list[str]) -> int | None:
 def run_hard_limited(
     item: pytest.Item,
     nextitem: pytest.Item | None,
-    cap: int,
+    cap: int | None,
     tasks_started: Callable[[], int],
     trace: TraceConfig | None = None,
 ) -> None:
-    """Run ``item``'s protocol in a capped child and log its reports here; the child
+    """Run ``item``'s protocol in a forked child (capped at ``cap`` bytes; ``None``:
+    isolated, no cap) and log its reports here; the child
     reports ``tasks_started()`` (probe calls so far) with its progress. With ``trace``,
     a child stopped before it reported has its memray captures read here."""
     ihook = item.ihook
@@ -248,6 +257,7 @@ def run_hard_limited(
 
     outcome: ChildOutcome | None = None
     interruption: BaseException | None = None
+    onetime.pay_once()  # in this process, so no child pays it
     try:
         # heap.prepare fills the free space the child inherits before the cap applies (a
         # cgroup would charge the copied pages); the test's window then finds it filled.

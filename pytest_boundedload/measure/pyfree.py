@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import gc
 import os
@@ -28,11 +29,28 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["NOT_WORTH_FOLLOWING", "FreeSpaceTracker", "free_bytes", "stats_text", "threadsafe"]
+__all__ = [
+    "NOT_WORTH_FOLLOWING",
+    "FreeSpaceTracker",
+    "Reading",
+    "free_bytes",
+    "reading",
+    "stats_text",
+    "threadsafe",
+]
 
 _AVAILABLE = re.compile(r"^# bytes in available blocks\s*=\s*([\d,]+)\s*$", re.MULTILINE)
 # (Also what heap.free_space reads the unused pools with.)
 UNUSED_POOLS = re.compile(r"^(\d+) unused pools \* ([\d,]+) bytes", re.MULTILINE)
+_ALLOCATED_BLOCKS = re.compile(r"^# bytes in allocated blocks\s*=\s*([\d,]+)\s*$", re.MULTILINE)
+_ARENAS_ALLOCATED = re.compile(r"^# arenas allocated total\s*=\s*([\d,]+)\s*$", re.MULTILINE)
+_ARENAS_RECLAIMED = re.compile(r"^# arenas reclaimed\s*=\s*([\d,]+)\s*$", re.MULTILINE)
+_ARENAS_CURRENT = re.compile(r"^(\d+) arenas \* ([\d,]+) bytes/arena", re.MULTILINE)
+_ALIGNMENT = re.compile(r"^# bytes lost to arena alignment\s*=\s*([\d,]+)\s*$", re.MULTILINE)
+
+
+def _number(match: re.Match[str], group: int = 1) -> int:
+    return int(match[group].replace(",", ""))
 
 
 @functools.cache
@@ -126,6 +144,41 @@ def free_bytes(text: str | None = None) -> int | None:
     return int(available[1].replace(",", "")) + pools
 
 
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """One reading of pymalloc's statistics: the free space (as :func:`free_bytes`), the
+    bytes of live blocks, the arenas allocated and given back to the system since the
+    process started, and the free space a whole arena holds when it is given back (all
+    its pools)."""
+
+    free: int
+    in_use: int
+    arenas_allocated: int
+    arenas_reclaimed: int
+    arena_pools_bytes: int
+
+
+def reading(text: str | None = None) -> Reading | None:
+    """The statistics now (or in ``text``); None without pymalloc statistics."""
+    if text is None:
+        text = stats_text()
+    free = free_bytes(text)
+    tail = text[max(0, text.rfind("# arenas allocated total")) :]
+    allocated, reclaimed = _ARENAS_ALLOCATED.search(tail), _ARENAS_RECLAIMED.search(tail)
+    current, unused = _ARENAS_CURRENT.search(tail), UNUSED_POOLS.search(tail)
+    in_use = _ALLOCATED_BLOCKS.search(text[max(0, text.rfind("# bytes in allocated blocks")) :])
+    if free is None or allocated is None or reclaimed is None:
+        return None
+    if current is None or unused is None or in_use is None:
+        return None
+    arenas, arena_size, pool_size = int(current[1]), _number(current, 2), _number(unused, 2)
+    # An arena not aligned to a pool loses one pool (the statistics give the total lost).
+    aligned = _ALIGNMENT.search(tail)
+    lost = _number(aligned) // arenas if aligned is not None and arenas else 0
+    pools = (arena_size - lost) // pool_size * pool_size if pool_size else 0
+    return Reading(free, _number(in_use), _number(allocated), _number(reclaimed), pools)
+
+
 # Read the free space at most this often from allocation (see FreeSpaceTracker), and
 # never spend more than 1/_MAX_SHARE of the time on it.
 _MIN_PERIOD = 0.002
@@ -152,7 +205,9 @@ class FreeSpaceTracker:
 
     def __init__(self) -> None:
         self._start: int | None = None
+        self._first: Reading | None = None
         self._least = 0
+        self._most_added = 0  # the most bytes of live blocks beyond the start's
         self._owner = 0
         self._next = 0.0
         self._period = _MIN_PERIOD
@@ -161,7 +216,8 @@ class FreeSpaceTracker:
     def start(self) -> None:
         """Read the free space now and follow it until :meth:`stop`."""
         self._owner = os.getpid()
-        self._start = free_bytes() if threadsafe() else None
+        self._first = reading() if threadsafe() else None
+        self._start = self._first.free if self._first is not None else None
         if self._start is not None and self._start < NOT_WORTH_FOLLOWING:
             self._start = None
         self._least = self._start or 0
@@ -184,8 +240,10 @@ class FreeSpaceTracker:
 
     @property
     def reused(self) -> int:
-        """Bytes of the free space at the start that the window's objects took, at most."""
-        return 0 if self._start is None else max(0, self._start - self._least)
+        """Bytes of the free space at the start that the window's objects took, at most:
+        never more than the live blocks the window added at most (free space that
+        vanished otherwise, an arena given back, was not taken)."""
+        return 0 if self._start is None else max(0, min(self._start - self._least, self._most_added))
 
     def sample(self) -> None:
         """Read the free space now; keep the least seen."""
@@ -195,12 +253,26 @@ class FreeSpaceTracker:
         # also counts the waits for a core, and would space the reads out for nothing.
         began = time.thread_time()
         self._next = time.monotonic() + self._period  # no second read from a collection inside this one
-        free = free_bytes()
-        if free is None:
+        now = reading()
+        if now is None or self._first is None:
             return
+        free = self._free_of_start(now)
         with self._lock:
             self._least = min(self._least, free)
+            self._most_added = max(self._most_added, now.in_use - self._first.in_use)
         self._period = max(_MIN_PERIOD, _MAX_SHARE * (time.thread_time() - began))
+
+    def _free_of_start(self, now: Reading) -> int:
+        """The free space now, with the arenas given back since the start counted as if
+        they were still there: an arena is given back when its last object is freed,
+        and the free space it takes away was not taken by the window's objects (a
+        window that frees what earlier tests left would otherwise count every arena
+        given back as memory it needed). Arenas the window allocated and gave back
+        again cancel out."""
+        assert self._first is not None
+        reclaimed = now.arenas_reclaimed - self._first.arenas_reclaimed
+        allocated = now.arenas_allocated - self._first.arenas_allocated
+        return now.free + max(0, reclaimed - allocated) * self._first.arena_pools_bytes
 
     def sample_if_due(self) -> None:
         """:meth:`sample`, unless the last read was less than a period ago (the reads

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import heap
+from . import heap, onetime
 from .held import HeldItems
 from .inflight import InFlightCounter
 from .livetasks import LiveTaskCounter
@@ -66,10 +66,12 @@ class Window:
 
         What earlier work left and cheaply can be given back goes first: asyncio's task
         registry is compacted (:mod:`.registry`) and the C heap trimmed
-        (:func:`.heap.trim_c_heap`), so the window pays for those again. pymalloc's
+        (:func:`.heap.trim_c_heap`), so the window pays for those again; what the
+        standard library pays once a process is paid first (:mod:`.onetime`). pymalloc's
         free space cannot be given back; the sampler follows how much of it the window
         takes, and ``rss_growth`` adds that to the growth of RSS.
         """
+        onetime.pay_once()
         compact_task_registry()
         heap.trim_c_heap()
         if self.tracer is not None:
