@@ -51,7 +51,7 @@ SIZES = ("rss_growth", "children_peak_rss")
 # Each plant: the test it changes and the figures it moves (any one of them is a catch).
 PLANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "unbound": ("test_summarise_abatch", ("max_in_flight", "max_tasks")),
-    "raise10x": ("test_ask_streaming", ("max_in_flight", "max_tasks", "max_held")),
+    "raise10x": ("test_aiostream_map", ("max_in_flight", "max_tasks", "max_held")),
     "payload2x": ("test_upload_bodies", ("rss_growth",)),
     "leak10": ("test_aiometer_amap", ("rss_growth",)),
 }

@@ -24,7 +24,7 @@ MARK = "baseline regression:"
 # Each plant's test, and the figure whose regression line must name it.
 PLANTED = {
     "unbound": ("tests/test_chains.py::test_summarise_abatch", "max_in_flight"),
-    "raise10x": ("tests/test_llm.py::test_ask_streaming", "max_tasks"),
+    "raise10x": ("tests/test_async_libraries.py::test_aiostream_map", "max_in_flight"),
     "payload2x": ("tests/test_fanout.py::test_upload_bodies", "rss_growth"),
     "leak10": ("tests/test_async_libraries.py::test_aiometer_amap", "rss_growth"),
 }
@@ -34,6 +34,7 @@ PLANTED = {
 SUBSET = (
     *(test for test, _ in PLANTED.values()),
     "tests/test_llm.py::test_ask_all_semaphore",
+    "tests/test_llm.py::test_ask_streaming",
     "tests/test_llm.py::test_one_question",
     "tests/test_threads.py::test_executor_map_holds_every_item",
 )
