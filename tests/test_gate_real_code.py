@@ -1,6 +1,7 @@
 """The baseline gate on real library code (fixtures/real_code), isolated as the README
 recommends for a gate: never a regression when nothing changed, whatever the order,
-serial or under xdist; a regression line for each planted change. ``bench/gate_noise.py`` is the long form: more orders, each plant alone.
+serial or under xdist; a regression line for each planted change.
+``bench/gate_noise.py`` is the long form: more orders, each plant alone.
 
 The shuffled runs turn pytest-randomly on explicitly (the suite turns it off for every
 sample run); the last test checks that a sample run is otherwise not shuffled.
