@@ -35,19 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_boundedload.baseline.store import COMPARED
+from pytest_boundedload.measure.measurement import format_figure
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "real_code"
 MARK = "baseline regression:"
-# The figures the gate compares, and those shown beside them.
-FIGURES = (
-    "rss_growth",
-    "children_peak_rss",
-    "max_in_flight",
-    "max_tasks",
-    "max_threads",
-    "max_processes",
-    "max_held",
-)
-SIZES = ("rss_growth", "children_peak_rss")
+# The figures the gate compares (heap_peak only where traced, which these runs are not).
+FIGURES = tuple(figure for figure in COMPARED if figure != "heap_peak")
 # Each plant: the test it changes and the figures it moves (any one of them is a catch).
 PLANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "unbound": ("test_summarise_abatch", ("max_in_flight", "max_tasks")),
@@ -71,16 +65,10 @@ class Run:
     tail: str = ""
 
 
-def _size(value: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _show(figure: str, value: int) -> str:
-    return _size(value) if figure in SIZES else str(value)
+    return format_figure(figure, value)
 
 
 def _run(project: Path, label: str, args: Sequence[str], extra: Sequence[str], plant: str = "") -> Run:

@@ -308,14 +308,16 @@ def test_a_spawn_on_an_event_loop_lists_no_processes_there(monkeypatch: pytest.M
     assert result.max_processes == 1  # one child at a time
 
 
+async def spawn_short_children() -> None:
+    """Five short children one after another, each started on the event loop's thread."""
+    for _ in range(5):
+        process = await asyncio.create_subprocess_exec("true")
+        assert await process.wait() == 0
+
+
 def test_a_short_child_started_on_an_event_loop_is_counted() -> None:
     # The spawn on the loop's thread lists no processes, yet the child about to start
     # counts there: one that exits before the sampler thread lists /proc is not missed.
-    async def spawn_short_children() -> None:
-        for _ in range(5):
-            process = await asyncio.create_subprocess_exec("true")
-            assert await process.wait() == 0
-
     seen = []
     for _ in range(5):
         sampler = Sampler(interval=10.0)
@@ -331,11 +333,6 @@ def test_a_short_child_started_on_an_event_loop_is_counted() -> None:
 def test_a_short_child_on_an_event_loop_counts_with_those_listed_before() -> None:
     # A child listed before the loop runs is still there at each short child's start,
     # asked of the kernel without a file read: two at a time, every time.
-    async def spawn_short_children() -> None:
-        for _ in range(5):
-            process = await asyncio.create_subprocess_exec("true")
-            assert await process.wait() == 0
-
     seen = []
     for _ in range(5):
         sampler = Sampler(interval=10.0)
