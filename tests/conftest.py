@@ -13,16 +13,18 @@ import pytest
 # pytest-randomly, once installed, shuffles and reseeds every pytest run that does not
 # turn it off: the sample runs keep their files' order. langsmith (which langchain-core
 # brings) registers a pytest plugin that doubles the CPU time of a pytest start (2.7 s ->
-# 5.3 s for one trivial test here). pytester empties PYTEST_ADDOPTS for its runs, so the
-# fixture below sets it again; plain subprocesses inherit this.
-SAMPLE_ADDOPTS = "-p no:randomly -p no:langsmith_plugin"
+# 5.3 s for one trivial test here); hypothesis's plugin imports hypothesis whole at
+# start (2.8 s -> 1.3 s of CPU for one trivial test without it), and no sample project
+# uses it. pytester empties PYTEST_ADDOPTS for its runs, so the fixture below sets it
+# again; plain subprocesses inherit this.
+SAMPLE_ADDOPTS = "-p no:randomly -p no:langsmith_plugin -p no:hypothesispytest"
 os.environ["PYTEST_ADDOPTS"] = f"{SAMPLE_ADDOPTS} {os.environ.get('PYTEST_ADDOPTS', '')}".strip()
 
 
 @pytest.fixture(autouse=True)
 def _sample_runs_in_order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Sample runs through pytester keep their tests' order (pytest-randomly off) and
-    start without langsmith's plugin."""
+    start without langsmith's and hypothesis's plugins."""
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")
         monkeypatch.setenv("PYTEST_ADDOPTS", SAMPLE_ADDOPTS)

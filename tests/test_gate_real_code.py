@@ -70,6 +70,7 @@ def _run(project: Path, *args: str, plant: str = "") -> Run:
     report = project / "report.json"
     report.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:langsmith_plugin", "-rA"]
+    command += ["-p", "no:hypothesispytest"]
     command += [f"--boundedload-json={report}", *ISOLATED]
     done = subprocess.run(
         [*command, *args], cwd=project, env=env, capture_output=True, text=True, timeout=240
