@@ -268,3 +268,18 @@ def test_an_example_project_made_unbounded_again_is_caught(project: Project) -> 
         "baseline regression: max_tasks bounded (<= 51) -> grows with N (20001 of N=20000)"
         in run.violations("test_pipeline_is_bounded")
     )
+
+
+def test_a_smaller_workload_does_not_make_an_unchanged_bound_grow() -> None:
+    # The workload cut from 1000 to 400, the bound of 200 unchanged: no kind change.
+    old = {**ONE_THREAD, "max_tasks": 200, "n": 1000}
+    delta = _one(old, {**ONE_THREAD, "tasks_started": 400, "max_tasks": 200}, "max_tasks")
+    assert not delta.regressed and delta.rule == ""
+    # Over the bound, the tolerance decides (0 for a count), not the kind rule.
+    delta = _one(old, {**ONE_THREAD, "tasks_started": 400, "max_tasks": 201}, "max_tasks")
+    assert delta.regressed and delta.rule == ""
+    # A bound well under half of the new N that now grows with it still does.
+    delta = _one(
+        old, {**ONE_THREAD, "tasks_started": 4000, "max_tasks": 4001}, "max_tasks", "max_tasks:1000%"
+    )
+    assert delta.regressed and delta.rule == "bounded (<= 200) -> grows with N (4001 of N=4000)"
