@@ -283,3 +283,18 @@ def test_a_smaller_workload_does_not_make_an_unchanged_bound_grow() -> None:
         old, {**ONE_THREAD, "tasks_started": 4000, "max_tasks": 4001}, "max_tasks", "max_tasks:1000%"
     )
     assert delta.regressed and delta.rule == "bounded (<= 200) -> grows with N (4001 of N=4000)"
+
+
+@pytest.mark.parametrize(
+    "other", [{"max_threads": 2, "max_processes": 0}, {"max_threads": 1, "max_processes": 1}]
+)
+def test_one_other_thread_or_process_on_either_side_makes_the_counts_paced(other: dict[str, int]) -> None:
+    lone = {**ONE_THREAD, "max_in_flight": 20, "n": 5000}
+    paced = {**other, "tasks_started": 5000, "max_in_flight": 20, "n": 5000}
+    for old, new in ((paced, paced), (lone, paced), (paced, lone)):
+        delta = _one(old, {**new, "max_in_flight": 32}, "max_in_flight")
+        assert (delta.regressed, delta.tolerance) == (False, "0 + pace band 50%+2")
+        assert _one(old, {**new, "max_in_flight": 33}, "max_in_flight").regressed
+    # No other thread or process on either side: exact.
+    delta = _one(lone, {**ONE_THREAD, "max_in_flight": 21}, "max_in_flight")
+    assert (delta.regressed, delta.tolerance) == (True, "0")
