@@ -19,7 +19,8 @@ from pytest_boundedload.baseline.compare import (
     parse_tolerance,
     regressions,
 )
-from pytest_boundedload.baseline.store import Baseline, BaselineError, save_merged
+from pytest_boundedload.baseline.gate import BaselineGate, GateSettings
+from pytest_boundedload.baseline.store import Baseline, BaselineError, SaveCounts, save_merged
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -298,3 +299,20 @@ def test_one_other_thread_or_process_on_either_side_makes_the_counts_paced(other
     # No other thread or process on either side: exact.
     delta = _one(lone, {**ONE_THREAD, "max_in_flight": 21}, "max_in_flight")
     assert (delta.regressed, delta.tolerance) == (True, "0")
+
+
+@pytest.mark.parametrize("entries", [20, 21, 23])
+def test_the_save_line_lists_the_first_20_moved_entries(tmp_path: Path, entries: int) -> None:
+    path = tmp_path / "baseline.json"
+    gate = BaselineGate(GateSettings(path), writer=True)
+    moved = tuple(
+        ("widened", f"t.py::test_{i:02}", {"rss_growth": (4 * MiB, 5 * MiB), "max_threads": (7, 8)})
+        for i in range(entries)
+    )
+    gate.saved = SaveCounts(0, 0, 0, 0, entries, moved)
+    lines = gate.saved_lines()
+    assert lines[:20] == [
+        f"  widened t.py::test_{i:02}: rss_growth 4.0 MiB..5.0 MiB, max_threads 7..8" for i in range(20)
+    ]
+    more = [f"  and {entries - 20} more (boundedload baseline show {path})"] if entries > 20 else []
+    assert lines[20:] == more
