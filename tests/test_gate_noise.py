@@ -316,3 +316,34 @@ def test_the_save_line_lists_the_first_20_moved_entries(tmp_path: Path, entries:
     ]
     more = [f"  and {entries - 20} more (boundedload baseline show {path})"] if entries > 20 else []
     assert lines[20:] == more
+
+
+def test_a_delta_travels_whole_and_an_old_one_reads() -> None:
+    old = {**ONE_THREAD, "max_tasks": [20, 22], "n": 5000}
+    (delta,) = [d for d in compare(old, {**ONE_THREAD, "max_tasks": 5001}) if d.metric == "max_tasks"]
+    assert (delta.low, delta.rule) == (20, "bounded (<= 22) -> grows with N (5001 of N=5000)")
+    assert Delta.from_dict(delta.to_dict()) == delta
+    # A report of an earlier version: no low, no rule.
+    earlier = {
+        "metric": "max_tasks",
+        "old": 22,
+        "new": 23,
+        "percent": 4.5,
+        "tolerance": "0",
+        "regressed": True,
+    }
+    assert Delta.from_dict(earlier) == Delta("max_tasks", 22, 23, "0", True)
+
+
+def test_a_save_folds_by_the_session_tolerances(tmp_path: Path) -> None:
+    old = {**ONE_THREAD, "max_tasks": 20, "n": 5000}
+    new = {**ONE_THREAD, "max_tasks": 30, "n": 5000}
+    strict = BaselineGate(GateSettings(tmp_path / "b.json", tolerances=dict(DEFAULT_TOLERANCES)), writer=True)
+    assert strict._merge(old, new) == (new, "changed")
+    loose = BaselineGate(
+        GateSettings(tmp_path / "b.json", tolerances=parse_tolerance("max_tasks:50%")), writer=True
+    )
+    assert loose._merge(old, new) == (
+        {"max_tasks": [20, 30], "max_threads": 1, "max_processes": 0, "n": 5000},
+        "widened",
+    )
