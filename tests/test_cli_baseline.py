@@ -517,3 +517,41 @@ def test_show_and_diff_give_recorded_ranges(tmp_path: Path) -> None:
         " ".join(rows[A, "max_tasks"][2:])
         == "+4998.0% bounded (<= 51) -> grows with N (2600 of N=5000) regressed"
     )
+
+
+def test_summary_gives_recorded_ranges_and_kind_changes(tmp_path: Path) -> None:
+    deltas = [
+        {**_delta("max_held", 4952, 9000, "0 + pace band 50%+2", True), "low": 4932, "rule": ""},
+        {
+            **_delta("max_tasks", 22, 5001, "0", True),
+            "low": 22,
+            "rule": "bounded (<= 22) -> grows with N (5001 of N=5000)",
+        },
+    ]
+    test = {
+        "nodeid": "tests/test_a.py::test_a",
+        "outcome": "failed",
+        "measurement": {"rss_growth": MiB, "max_tasks": 5001, "max_in_flight": 1},
+        "limits": {},
+        "violations": [],
+        "baseline": {"status": "compared", "deltas": deltas},
+    }
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"schema": 1, "platform": "Linux-CPython-3.11", "tests": [test]}))
+    result = _cli("summary", str(path))
+    assert result.returncode == 0, result.stderr
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("| `tests/")]
+    assert row.split(" | ")[-1] == (
+        "max_held 4932..4952 -> 9000 (+81.7%, over 0 + pace band 50%+2)<br>"
+        "max_tasks bounded (<= 22) -> grows with N (5001 of N=5000) |"
+    )
+
+
+def test_diff_lists_a_figure_whose_recorded_low_moved(tmp_path: Path) -> None:
+    old = _write(tmp_path / "old.json", {A: {**_figures(), "max_threads": 8, "n": 5000}})
+    new = _write(tmp_path / "new.json", {A: {**_figures(), "max_threads": [7, 8], "n": 5000}})
+    result = _cli("diff", str(old), str(new))
+    assert result.returncode == 0, result.stderr
+    rows = _rows(result.stdout)
+    assert list(rows) == [(A, "max_threads")]
+    assert rows[A, "max_threads"] == ["8", "7..8", "+0.0%", "0", "+", "pace", "band", "50%+2", "ok"]

@@ -19,7 +19,8 @@ from pytest_boundedload.baseline.compare import (
     parse_tolerance,
     regressions,
 )
-from pytest_boundedload.baseline.store import Baseline, BaselineError, save_merged
+from pytest_boundedload.baseline.gate import BaselineGate, GateSettings
+from pytest_boundedload.baseline.store import Baseline, BaselineError, SaveCounts, save_merged
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -267,4 +268,82 @@ def test_an_example_project_made_unbounded_again_is_caught(project: Project) -> 
     assert (
         "baseline regression: max_tasks bounded (<= 51) -> grows with N (20001 of N=20000)"
         in run.violations("test_pipeline_is_bounded")
+    )
+
+
+def test_a_smaller_workload_does_not_make_an_unchanged_bound_grow() -> None:
+    # The workload cut from 1000 to 400, the bound of 200 unchanged: no kind change.
+    old = {**ONE_THREAD, "max_tasks": 200, "n": 1000}
+    delta = _one(old, {**ONE_THREAD, "tasks_started": 400, "max_tasks": 200}, "max_tasks")
+    assert not delta.regressed and delta.rule == ""
+    # Over the bound, the tolerance decides (0 for a count), not the kind rule.
+    delta = _one(old, {**ONE_THREAD, "tasks_started": 400, "max_tasks": 201}, "max_tasks")
+    assert delta.regressed and delta.rule == ""
+    # A bound well under half of the new N that now grows with it still does.
+    delta = _one(
+        old, {**ONE_THREAD, "tasks_started": 4000, "max_tasks": 4001}, "max_tasks", "max_tasks:1000%"
+    )
+    assert delta.regressed and delta.rule == "bounded (<= 200) -> grows with N (4001 of N=4000)"
+
+
+@pytest.mark.parametrize(
+    "other", [{"max_threads": 2, "max_processes": 0}, {"max_threads": 1, "max_processes": 1}]
+)
+def test_one_other_thread_or_process_on_either_side_makes_the_counts_paced(other: dict[str, int]) -> None:
+    lone = {**ONE_THREAD, "max_in_flight": 20, "n": 5000}
+    paced = {**other, "tasks_started": 5000, "max_in_flight": 20, "n": 5000}
+    for old, new in ((paced, paced), (lone, paced), (paced, lone)):
+        delta = _one(old, {**new, "max_in_flight": 32}, "max_in_flight")
+        assert (delta.regressed, delta.tolerance) == (False, "0 + pace band 50%+2")
+        assert _one(old, {**new, "max_in_flight": 33}, "max_in_flight").regressed
+    # No other thread or process on either side: exact.
+    delta = _one(lone, {**ONE_THREAD, "max_in_flight": 21}, "max_in_flight")
+    assert (delta.regressed, delta.tolerance) == (True, "0")
+
+
+@pytest.mark.parametrize("entries", [20, 21, 23])
+def test_the_save_line_lists_the_first_20_moved_entries(tmp_path: Path, entries: int) -> None:
+    path = tmp_path / "baseline.json"
+    gate = BaselineGate(GateSettings(path), writer=True)
+    moved = tuple(
+        ("widened", f"t.py::test_{i:02}", {"rss_growth": (4 * MiB, 5 * MiB), "max_threads": (7, 8)})
+        for i in range(entries)
+    )
+    gate.saved = SaveCounts(0, 0, 0, 0, entries, moved)
+    lines = gate.saved_lines()
+    assert lines[:20] == [
+        f"  widened t.py::test_{i:02}: rss_growth 4.0 MiB..5.0 MiB, max_threads 7..8" for i in range(20)
+    ]
+    more = [f"  and {entries - 20} more (boundedload baseline show {path})"] if entries > 20 else []
+    assert lines[20:] == more
+
+
+def test_a_delta_travels_whole_and_an_old_one_reads() -> None:
+    old = {**ONE_THREAD, "max_tasks": [20, 22], "n": 5000}
+    (delta,) = [d for d in compare(old, {**ONE_THREAD, "max_tasks": 5001}) if d.metric == "max_tasks"]
+    assert (delta.low, delta.rule) == (20, "bounded (<= 22) -> grows with N (5001 of N=5000)")
+    assert Delta.from_dict(delta.to_dict()) == delta
+    # A report of an earlier version: no low, no rule.
+    earlier = {
+        "metric": "max_tasks",
+        "old": 22,
+        "new": 23,
+        "percent": 4.5,
+        "tolerance": "0",
+        "regressed": True,
+    }
+    assert Delta.from_dict(earlier) == Delta("max_tasks", 22, 23, "0", True)
+
+
+def test_a_save_folds_by_the_session_tolerances(tmp_path: Path) -> None:
+    old = {**ONE_THREAD, "max_tasks": 20, "n": 5000}
+    new = {**ONE_THREAD, "max_tasks": 30, "n": 5000}
+    strict = BaselineGate(GateSettings(tmp_path / "b.json", tolerances=dict(DEFAULT_TOLERANCES)), writer=True)
+    assert strict._merge(old, new) == (new, "changed")
+    loose = BaselineGate(
+        GateSettings(tmp_path / "b.json", tolerances=parse_tolerance("max_tasks:50%")), writer=True
+    )
+    assert loose._merge(old, new) == (
+        {"max_tasks": [20, 30], "max_threads": 1, "max_processes": 0, "n": 5000},
+        "widened",
     )
