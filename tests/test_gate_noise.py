@@ -347,3 +347,21 @@ def test_a_save_folds_by_the_session_tolerances(tmp_path: Path) -> None:
         {"max_tasks": [20, 30], "max_threads": 1, "max_processes": 0, "n": 5000},
         "widened",
     )
+
+
+def test_a_figure_that_creeps_up_at_every_save_starts_again() -> None:
+    # A pool that takes a thread or two more at every release: each save is within the
+    # band of the one before, but not of the range's low, so the range cannot creep.
+    entry: dict[str, Any] = {"max_threads": 4, "max_processes": 0, "n": 1000}
+    hows = []
+    for threads in (6, 8, 10, 12, 14):
+        entry, how = merge_entry(entry, {"max_threads": threads, "max_processes": 0, "n": 1000})
+        hows.append(how)
+    assert hows == ["widened", "widened", "changed", "widened", "widened"]
+    assert entry["max_threads"] == [10, 14]
+    # rss_growth likewise: a range spans at most the tolerance over its low.
+    entry = {"rss_growth": 20 * MiB, "n": 1000}
+    entry, how = merge_entry(entry, {"rss_growth": 23 * MiB, "n": 1000})
+    assert (entry["rss_growth"], how) == ([20 * MiB, 23 * MiB], "widened")
+    entry, how = merge_entry(entry, {"rss_growth": 24 * MiB, "n": 1000})
+    assert (entry["rss_growth"], how) == (24 * MiB, "changed")  # over 20 MiB + 10% + 1 MiB

@@ -345,13 +345,19 @@ class Delta:
 
 
 def compare(
-    old: Mapping[str, Any], new: Mapping[str, Any], tolerances: Mapping[str, Tolerance] = DEFAULT_TOLERANCES
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    tolerances: Mapping[str, Tolerance] = DEFAULT_TOLERANCES,
+    *,
+    paced: bool | None = None,
 ) -> list[Delta]:
     """The compared figures of one test, in ``COMPARED`` order: ``old`` a baseline entry
     (figures as values or ``[low, high]`` ranges, and the workload ``n``), ``new`` a
-    measurement's figures or another entry (whose high is compared)."""
+    measurement's figures or another entry (whose high is compared). ``paced`` says
+    whether other threads or processes ran (by default: on either side)."""
     deltas = []
-    paced = threaded(old) or threaded(new)
+    if paced is None:
+        paced = threaded(old) or threaded(new)
     n_old, n_new = workload_of(old), workload_of(new)
     for metric in COMPARED:
         recorded, now = figure_range(old, metric), figure_range(new, metric)
@@ -387,16 +393,23 @@ def merge_entry(
     """A save's new entry for a test with a recorded one: ``(entry, how)``.
 
     When the new figures are the same as the recorded ones by the gate's own rules, both
-    ways (the new ones do not regress against the recorded range, and the recorded high
+    ways (the new ones do not regress against the recorded *low*, and the recorded high
     would not regress against the new ones), the entry keeps the range each figure has
     shown over the saves: ``"widened"`` if a value fell outside it, ``"kept"`` if not.
+    Against the low, not the high: a range spans at most one band and tolerance, so a
+    figure that grows a little at every save starts the entry again (a change the
+    reviewer sees) instead of creeping up unseen.
     Otherwise the code changed (a bound raised or lowered, the workload N changed) and
     the entry starts again from the new figures: ``"changed"``. A figure the new run
     lacks (``heap_peak`` of a run not traced) keeps its recorded range.
     """
     if workload_of(old) is not None and workload_of(new) != workload_of(old):
         return new, "changed"
-    if regressions(compare(old, new, tolerances)) or regressions(compare(new, old, tolerances)):
+    paced = threaded(old) or threaded(new)
+    floor = {key: value[0] if isinstance(value, (list, tuple)) else value for key, value in old.items()}
+    if regressions(compare(floor, new, tolerances, paced=paced)) or regressions(
+        compare(new, old, tolerances, paced=paced)
+    ):
         return new, "changed"
     merged: Entry = {}
     for metric in COMPARED:
