@@ -276,7 +276,7 @@ def format_table(rows: list[dict[str, Any]], settings: DemoSettings) -> str:
         f"payload {format_size(settings.payload)} per task, limit {settings.limit},"
         f" hard cap {format_size(settings.cap)} per pattern;"
         " thread and process rows use fewer tasks, and those starting one per task hold them long"
-        " enough for most to be alive at once (see boundedload demo --help); children: the child"
-        " processes' peak RSS together"
+        " enough for most to be alive at once (see boundedload demo --help); children: what the"
+        " child processes add to memory together"
     )
     return "\n".join([intro, *render_table(_COLUMNS, cells, rule=True)])
