@@ -24,19 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_runs import pytest_cpu_seconds, pytest_seconds
+from settle import TESTS  # the same sessions of gathers
 
 from pytest_boundedload.isolate.capped import run_capped
 from pytest_boundedload.measure import heap
 
-TESTS = """
-import asyncio, pytest
-
-@pytest.mark.parametrize("i", range({tests}))
-def test_flood(flood, i):
-    async def main():
-        await asyncio.gather(*[flood.aworker(t) for t in flood.tasks({n})])
-    asyncio.run(main())
-"""
 # Plugins the runs do not need (hypothesis's costs seconds a session).
 QUICK = ("-p", "no:randomly", "-p", "no:hypothesispytest", "-p", "no:memray")
 

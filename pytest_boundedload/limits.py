@@ -19,6 +19,7 @@ __all__ = [
     "LimitSpec",
     "Limits",
     "Violation",
+    "marker_flag",
     "marker_isolate",
     "marker_limits",
     "parse_limits",
@@ -223,20 +224,28 @@ MARKER_HELP = (
 )
 
 
+def marker_flag(
+    marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str, key: str
+) -> bool | None:
+    """The ``key=`` keyword of the closest ``boundedload`` marker that has one (None: not
+    given). Only ``True`` and ``False`` are accepted."""
+    for _, kwargs in marks:
+        if key in kwargs:
+            value = kwargs[key]
+            if not isinstance(value, bool):
+                raise InvalidValue(
+                    f"invalid {key}={safe_repr(value)} from marker on {nodeid}: must be True or False"
+                )
+            return value
+    return None
+
+
 def marker_isolate(
     marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str
 ) -> bool | None:
     """The ``isolate=`` keyword of the closest ``boundedload`` marker that has one (None:
-    not given). Only ``True`` and ``False`` are accepted."""
-    for _, kwargs in marks:
-        if "isolate" in kwargs:
-            value = kwargs["isolate"]
-            if not isinstance(value, bool):
-                raise InvalidValue(
-                    f"invalid isolate={safe_repr(value)} from marker on {nodeid}: must be True or False"
-                )
-            return value
-    return None
+    not given)."""
+    return marker_flag(marks, nodeid, "isolate")
 
 
 def marker_limits(marks: Iterable[tuple[tuple[object, ...], Mapping[str, object]]], nodeid: str) -> Limits:

@@ -19,9 +19,6 @@ import pytest
 # again; plain subprocesses inherit this.
 SAMPLE_ADDOPTS = "-p no:randomly -p no:langsmith_plugin -p no:hypothesispytest"
 os.environ["PYTEST_ADDOPTS"] = f"{SAMPLE_ADDOPTS} {os.environ.get('PYTEST_ADDOPTS', '')}".strip()
-# With PYTHONDONTWRITEBYTECODE set, every sample run compiles the plugins' modules again to
-# rewrite their asserts (0.3 s of CPU a run here); with it unset the first run caches them.
-os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +28,10 @@ def _sample_runs_in_order(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")
         monkeypatch.setenv("PYTEST_ADDOPTS", SAMPLE_ADDOPTS)
+        # With PYTHONDONTWRITEBYTECODE set, every sample run in a child process compiles
+        # the plugins' modules again to rewrite their asserts (0.3 s of CPU a run here);
+        # unset, the first run caches them. (In-process runs keep this process's setting.)
+        monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
 
 
 # Written into each sample project: records the figures the plugin attached to every

@@ -15,7 +15,8 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..units import InvalidValue, safe_repr
+from ..limits import marker_flag
+from ..units import InvalidValue
 
 __all__ = ["DEFAULT_TOP", "TraceSettings", "marker_trace", "traced"]
 
@@ -47,15 +48,7 @@ def marker_trace(
 ) -> bool | None:
     """The ``memray=`` keyword of the closest ``boundedload`` marker that has one (None:
     not given). Only ``True`` and ``False`` are accepted."""
-    for _, kwargs in marks:
-        if "memray" in kwargs:
-            value = kwargs["memray"]
-            if not isinstance(value, bool):
-                raise InvalidValue(
-                    f"invalid memray={safe_repr(value)} from marker on {nodeid}: must be True or False"
-                )
-            return value
-    return None
+    return marker_flag(marks, nodeid, "memray")
 
 
 def traced(
