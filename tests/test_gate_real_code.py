@@ -29,7 +29,7 @@ PLANTED = {
     "payload2x": ("tests/test_fanout.py::test_upload_bodies", "rss_growth"),
     "leak10": ("tests/test_async_libraries.py::test_aiometer_amap", "rss_growth"),
 }
-# A third of the corpus, to stay fast: the plants' tests and the ones whose figures moved
+# Eight of the fifteen, to stay fast: the plants' tests and the ones whose figures moved
 # between unchanged runs in bench/gate_noise.py (the SDK's first call in a process starts
 # threads and a child, ThreadPoolExecutor.map's items held, the LLM tests' rss_growth).
 SUBSET = (
