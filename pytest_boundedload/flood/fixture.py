@@ -9,17 +9,20 @@ import importlib
 import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import pytest
 
 from ..measure.measurement import Measurement
 from .fit import ScalingReport
+from .items import Items, user_items
 from .probe import AsyncProbe, SyncProbe, make_async_probe
 from .windows import MeasureResult, TestWindows
 from .workload import Workload
 
 __all__ = ["Flood"]
+
+T = TypeVar("T")
 
 
 def _resolve(dotted: str) -> tuple[Any, str]:
@@ -68,6 +71,21 @@ class Flood:
         self._aworker = make_async_probe(windows.in_flight)
         self._worker = SyncProbe(windows.in_flight)
 
+    @overload
+    def tasks(
+        self,
+        n: int,
+        *,
+        payload: int | str = ...,
+        latency: float | str = ...,
+        jitter: float = ...,
+        fail_rate: float = ...,
+        seed: int = ...,
+        size: int | str = ...,
+        make: None = ...,
+    ) -> Workload: ...
+    @overload
+    def tasks(self, n: int, *, size: int | str = ..., make: Callable[[int], T]) -> Items[T]: ...
     def tasks(
         self,
         n: int,
@@ -78,7 +96,8 @@ class Flood:
         fail_rate: float = 0.0,
         seed: int = 0,
         size: int | str = 0,
-    ) -> Workload:
+        make: Callable[[int], Any] | None = None,
+    ) -> Workload | Items[Any]:
         """``n`` synthetic tasks, built lazily as they are iterated.
 
         ``payload``: bytes each task holds while in flight (int or "16 KiB");
@@ -87,7 +106,14 @@ class Flood:
         :class:`SyntheticFailure`, chosen deterministically from ``seed``; ``size``:
         bytes each item carries from the moment the code takes it until it lets go of it
         (a request body). Items taken and still alive count in ``max_held``.
+
+        ``make``: the items are your own objects instead, ``make(i)`` building item ``i``
+        when it is taken, still followed for ``max_held`` (and given ``size``); see
+        :mod:`.items` for how each type is followed. Not with the synthetic arguments.
         """
+        if make is not None:
+            synthetic = {"payload": payload, "latency": latency, "jitter": jitter, "fail_rate": fail_rate}
+            return user_items(n, make, size=size, held=self._windows.held, seed=seed, **synthetic)
         return Workload(
             n,
             payload=payload,
