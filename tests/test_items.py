@@ -22,11 +22,15 @@ N = 500
 QUEUE = 10
 WORKERS = 4
 LIMIT = 20
+CHUNK = 50
 
 ITEMS = f"""
 import asyncio
+import concurrent.futures
+import multiprocessing
 
 import pydantic
+import pytest
 
 from pytest_boundedload import fixes
 
@@ -34,6 +38,7 @@ N = {N}
 QUEUE = {QUEUE}
 WORKERS = {WORKERS}
 LIMIT = {LIMIT}
+CHUNK = {CHUNK}
 
 
 def prompt(i):
@@ -125,6 +130,31 @@ def test_bytes_with_bodies(flood):
     assert bodies[0] == b"x" * 64 and isinstance(bodies[0], bytes)
 
 
+def length(item):
+    assert type(item) is dict  # a pool's worker gets the plain dict
+    return len(item["prompt"])
+
+
+def test_process_pool(flood):
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        lengths = pool.map(length, flood.tasks(N, make=prompt), chunksize=CHUNK)
+        assert sum(lengths) == sum(len(f"p{{i}}") for i in range(N))
+
+
+def test_refused(flood):
+    with pytest.raises(ValueError) as raised:
+        flood.tasks(3, make=prompt, latency="5ms")
+    assert str(raised.value) == (
+        "flood.tasks(make=...): latency is for synthetic tasks (the probe holds and waits what a task "
+        "says); your own items go to your own worker, got latency='5ms'"
+    )
+    with pytest.raises(TypeError) as raised:
+        flood.tasks(3, make={{"prompt": "p"}})
+    assert str(raised.value) == (
+        "flood.tasks(make=...): make must be a callable taking the item's index, got {{'prompt': 'p'}}"
+    )
+
+
 def test_unfollowable(flood):
     list(flood.tasks(3, make=lambda i: None))
 """
@@ -133,7 +163,7 @@ def test_unfollowable(flood):
 def test_user_items_held(project: Project) -> None:
     project.pytester.makepyfile(test_items=ITEMS)
     run = project.run("-p", "no:randomly")
-    run.result.assert_outcomes(passed=9, failed=1)
+    run.result.assert_outcomes(passed=11, failed=1)
     held = {name: run.figures(name)["max_held"] for name in run.records}
     taken = {name: run.figures(name)["items_taken"] for name in run.records}
     # The user's dicts are followed exactly like synthetic tasks.
@@ -149,8 +179,11 @@ def test_user_items_held(project: Project) -> None:
     assert held["test_models_one_at_a_time"] == 2
     assert held["test_strings_all_at_once"] == N
     assert held["test_bytes_with_bodies"] == N
+    # ProcessPoolExecutor.map submits every chunk before it returns; a chunk that came
+    # back before the last was submitted may be freed already.
+    assert CHUNK <= held["test_process_pool"] <= N
     for name in held:
-        if name != "test_unfollowable":
+        if name not in ("test_unfollowable", "test_refused"):
             assert taken[name] == N, (name, taken[name])
     expected = "flood.tasks(make=...): make(0) returned None; it must return the item for index 0"
     assert f"TypeError: {expected}" in run.text
