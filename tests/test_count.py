@@ -300,3 +300,285 @@ def test_kinds(project: Project) -> None:
         m = run.figures(test)
         assert (m["max_in_flight"], m["tasks_started"], m["tasks_done"]) == figures, test
         assert m["tasks_failed"] == 0, test
+
+
+DRAWS = '''
+import asyncio
+import time
+
+import pytest
+
+from pytest_boundedload import SyntheticFailure
+from pkg import code
+from pkg.code import Gate
+
+
+def test_sync_latency_and_failures(flood, monkeypatch):
+    code.CALLS.clear()
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    flood.count("pkg.code.work", latency="10ms", jitter=0.5, fail_rate=0.5, seed=3)
+    failed = []
+    for i in range(8):
+        try:
+            assert code.work(i) == i
+        except SyntheticFailure as failure:
+            failed.append(failure.index)
+    same = flood.tasks(8, latency="10ms", jitter=0.5, fail_rate=0.5, seed=3)
+    assert failed == [task.index for task in same if task.fail]
+    assert 0 < len(failed) < 8
+    assert code.CALLS == [task.index for task in same if not task.fail]  # a failed call never ran
+    assert slept == [task.latency for task in same if not task.fail]
+
+
+def test_async_latency_and_failures(flood, monkeypatch):
+    slept = []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    flood.count("pkg.code.create", latency=0.25, fail_rate=1.0)
+
+    async def main():
+        return await asyncio.gather(*(code.create(model="m", gate=Gate(1)) for _ in range(3)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert [type(result) for result in results] == [SyntheticFailure] * 3
+    assert slept == [0.25] * 3
+
+
+def test_fail_rate_one_never_runs(flood):
+    code.CALLS.clear()
+    flood.count("pkg.code.fetch", fail_rate=1.0)
+    with pytest.raises(SyntheticFailure, match="synthetic failure of task 0"):
+        asyncio.run(code.fetch(0, Gate(1)))
+    assert code.CALLS == []
+
+
+def test_trio_latency(flood):
+    trio = pytest.importorskip("trio")
+
+    async def answer(i):
+        await trio.sleep(0)
+        return i
+
+    code.trio_answer = answer
+    flood.count("pkg.code.trio_answer", latency="1ms")
+    assert trio.run(code.trio_answer, 7) == 7
+'''
+
+BAD = '''
+import pytest
+
+from pkg import code
+
+
+@pytest.mark.parametrize(
+    ("target", "keywords", "error", "message"),
+    [
+        ("pkg.code.nothere", {}, ValueError, f"flood.count('pkg.code.nothere'): {code!r} has no attribute 'nothere'"),
+        ((code, "nothere"), {}, ValueError, f"flood.count({(code, 'nothere')!r}): {code!r} has no attribute 'nothere'"),
+        ("nodots", {}, ValueError, "flood.count('nodots'): expected 'package.module.function'"),
+        (42, {}, TypeError, "flood.count(): expected 'pkg.mod.func' or (obj, 'name'), got 42"),
+        ("pkg.code.CONSTANT", {}, TypeError, "flood.count('pkg.code.CONSTANT'): 'CONSTANT' is not callable, it is int 3"),
+        ("pkg.code.work", {"jitter": 2}, ValueError, "flood.count('pkg.code.work'): jitter must be in [0, 1], got 2"),
+        (
+            "pkg.code.work",
+            {"fail_rate": "half"},
+            ValueError,
+            "flood.count('pkg.code.work'): fail_rate must be a number in [0, 1], got 'half'",
+        ),
+        ("pkg.code.work", {"seed": 1.5}, ValueError, "flood.count('pkg.code.work'): seed must be an int, got 1.5"),
+        (
+            "pkg.code.work",
+            {"latency": -1},
+            ValueError,
+            "invalid latency=-1 in flood.count('pkg.code.work'): must not be negative",
+        ),
+    ],
+)
+def test_bad_count(flood, target, keywords, error, message):
+    with pytest.raises(error) as info:
+        flood.count(target, **keywords)
+    assert str(info.value) == message
+    assert code.work.__module__ == "pkg.code" and not hasattr(code.work, "__wrapped__")
+
+
+def test_bad_kind(flood):
+    with pytest.raises(ValueError) as info:
+        flood.patch("pkg.code.work", kind="coroutine")
+    assert str(info.value) == (
+        "flood.patch('pkg.code.work'): kind must be 'async' or 'sync' (or None to detect), got 'coroutine'"
+    )
+'''
+
+PATCH = '''
+import asyncio
+
+from pkg import code
+from pkg.code import Client
+
+
+def test_patch_keyword_only(flood):
+    assert flood.patch("pkg.code.create") is flood.aworker
+
+    async def main():
+        return await asyncio.gather(*(code.create(model="m", gate=None) for _ in range(4)))
+
+    assert asyncio.run(main()) == [None] * 4
+
+
+def test_patch_method_gets_the_task(flood):
+    assert flood.patch("pkg.code.Client.get") is flood.aworker
+
+    async def main():
+        return await asyncio.gather(*(Client("c").get(task) for task in flood.tasks(3)))
+
+    assert asyncio.run(main()) == [0, 1, 2]
+
+
+def test_patch_kind_forced(flood):
+    assert flood.patch("pkg.code.hidden") is flood.worker  # nothing tells it is async
+    assert flood.patch("pkg.code.hidden", kind="async") is flood.aworker
+    assert asyncio.run(code.hidden(5)) == 5
+'''
+
+
+def test_draws_bad_input_and_patch(project: Project) -> None:
+    _code(project)
+    project.pytester.makepyfile(test_draws=DRAWS, test_bad=BAD, test_patch=PATCH)
+    run = project.run_inprocess(*FAST, "-p", "no:randomly")
+    run.result.assert_outcomes(passed=4 + 10 + 3)
+    m = run.figures("test_sync_latency_and_failures")
+    assert (m["tasks_started"], m["tasks_done"] + m["tasks_failed"]) == (8, 8)
+    assert m["tasks_failed"] == 8 - m["tasks_done"] > 0
+    m = run.figures("test_async_latency_and_failures")
+    assert (m["max_in_flight"], m["tasks_started"], m["tasks_done"], m["tasks_failed"]) == (1, 3, 0, 3)
+    m = run.figures("test_trio_latency")
+    assert (m["max_in_flight"], m["tasks_started"], m["tasks_done"]) == (1, 1, 1)
+    m = run.figures("test_patch_keyword_only")
+    assert (m["tasks_started"], m["tasks_done"]) == (4, 4)
+    m = run.figures("test_patch_method_gets_the_task")
+    assert (m["tasks_started"], m["tasks_done"]) == (3, 3)
+
+
+SDK = '''
+import asyncio
+import json
+
+import httpx2
+import openai
+import pytest
+from openai.resources.chat.completions import AsyncCompletions
+
+from pkg.code import Gate
+
+CREATE = "openai.resources.chat.completions.AsyncCompletions.create"
+ORIGINAL = vars(AsyncCompletions)["create"]
+K = 5
+
+
+def make_client(handler):
+    http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    return openai.AsyncOpenAI(api_key="sk-test", base_url="http://api.test/v1", http_client=http_client, max_retries=0)
+
+
+def completion(content):
+    message = {"role": "assistant", "content": content}
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-test",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+    }
+
+
+def test_sdk_counted(flood):
+    flood.count(CREATE)
+
+    async def main():
+        gate = Gate(K)
+
+        async def handler(request):
+            await gate.wait()
+            return httpx2.Response(200, json=completion(json.loads(request.content)["messages"][0]["content"]))
+
+        client = make_client(handler)
+
+        async def ask(i):
+            answer = await client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": f"question {i}"}]
+            )
+            return answer.choices[0].message.content
+
+        return await asyncio.gather(*(ask(i) for i in range(K)))
+
+    assert asyncio.run(main()) == [f"question {i}" for i in range(K)]
+
+
+def test_sdk_patched(flood):
+    assert flood.patch(CREATE) is flood.aworker
+
+    async def main():
+        client = make_client(lambda request: pytest.fail("the probe answers, not the API"))
+        return await asyncio.gather(*(client.chat.completions.create(model="m", messages=[]) for _ in range(K)))
+
+    assert asyncio.run(main()) == [None] * K
+
+
+def test_sdk_restored():
+    assert vars(AsyncCompletions)["create"] is ORIGINAL
+'''
+
+
+def test_real_sdk_method(project: Project) -> None:
+    _code(project)
+    project.pytester.makepyfile(test_sdk=SDK)
+    run = project.run_inprocess(*FAST, "-p", "no:randomly")
+    run.result.assert_outcomes(passed=3)
+    m = run.figures("test_sdk_counted")
+    assert (m["max_in_flight"], m["tasks_started"], m["tasks_done"], m["tasks_failed"]) == (5, 5, 5, 0)
+    m = run.figures("test_sdk_patched")
+    assert (m["tasks_started"], m["tasks_done"]) == (5, 5)
+
+
+POOL = '''
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from pkg import code
+
+FORK = multiprocessing.get_context("fork")
+K = 2
+
+
+def test_fork_pool(flood):
+    code.BARRIER = FORK.Barrier(K)
+    flood.count("pkg.code.in_process")
+    with ProcessPoolExecutor(K, mp_context=FORK) as pool:
+        pids = list(pool.map(code.in_process, range(K)))
+    assert len(set(pids)) == K and os.getpid() not in pids
+
+
+def test_pool_forked_before_the_count(flood):
+    code.BARRIER = FORK.Barrier(1)
+    with ProcessPoolExecutor(1, mp_context=FORK) as pool:
+        pool.submit(os.getpid).result()  # the worker is forked here, before the count
+        flood.count("pkg.code.in_process")
+        assert pool.submit(code.in_process, 0).result() != os.getpid()
+'''
+
+
+def test_process_pool(project: Project) -> None:
+    _code(project)
+    project.pytester.makepyfile(test_pool=POOL)
+    run = project.run("-p", "no:randomly")
+    run.result.assert_outcomes(passed=2)
+    m = run.figures("test_fork_pool")
+    assert (m["max_in_flight"], m["tasks_started"], m["tasks_done"]) == (2, 2, 2)
+    # A worker forked before the count runs the original: its calls are not counted.
+    m = run.figures("test_pool_forked_before_the_count")
+    assert (m["max_in_flight"], m["tasks_started"]) == (0, 0)
