@@ -302,7 +302,7 @@ def test_kinds(project: Project) -> None:
         assert m["tasks_failed"] == 0, test
 
 
-DRAWS = '''
+DRAWS = """
 import asyncio
 import time
 
@@ -341,7 +341,8 @@ def test_async_latency_and_failures(flood, monkeypatch):
     flood.count("pkg.code.create", latency=0.25, fail_rate=1.0)
 
     async def main():
-        return await asyncio.gather(*(code.create(model="m", gate=Gate(1)) for _ in range(3)), return_exceptions=True)
+        calls = [code.create(model="m", gate=Gate(1)) for _ in range(3)]
+        return await asyncio.gather(*calls, return_exceptions=True)
 
     results = asyncio.run(main())
     assert [type(result) for result in results] == [SyntheticFailure] * 3
@@ -357,7 +358,7 @@ def test_fail_rate_one_never_runs(flood):
 
 
 def test_trio_latency(flood):
-    trio = pytest.importorskip("trio")
+    import trio
 
     async def answer(i):
         await trio.sleep(0)
@@ -366,35 +367,39 @@ def test_trio_latency(flood):
     code.trio_answer = answer
     flood.count("pkg.code.trio_answer", latency="1ms")
     assert trio.run(code.trio_answer, 7) == 7
-'''
+"""
 
-BAD = '''
+BAD = """
 import pytest
 
 from pkg import code
+
+NOTHERE = f"{code!r} has no attribute 'nothere'"
+WORK = "flood.count('pkg.code.work')"
+CONSTANT = "flood.count('pkg.code.CONSTANT')"
 
 
 @pytest.mark.parametrize(
     ("target", "keywords", "error", "message"),
     [
-        ("pkg.code.nothere", {}, ValueError, f"flood.count('pkg.code.nothere'): {code!r} has no attribute 'nothere'"),
-        ((code, "nothere"), {}, ValueError, f"flood.count({(code, 'nothere')!r}): {code!r} has no attribute 'nothere'"),
+        ("pkg.code.nothere", {}, ValueError, f"flood.count('pkg.code.nothere'): {NOTHERE}"),
+        ((code, "nothere"), {}, ValueError, f"flood.count({(code, 'nothere')!r}): {NOTHERE}"),
         ("nodots", {}, ValueError, "flood.count('nodots'): expected 'package.module.function'"),
         (42, {}, TypeError, "flood.count(): expected 'pkg.mod.func' or (obj, 'name'), got 42"),
-        ("pkg.code.CONSTANT", {}, TypeError, "flood.count('pkg.code.CONSTANT'): 'CONSTANT' is not callable, it is int 3"),
-        ("pkg.code.work", {"jitter": 2}, ValueError, "flood.count('pkg.code.work'): jitter must be in [0, 1], got 2"),
+        ("pkg.code.CONSTANT", {}, TypeError, f"{CONSTANT}: 'CONSTANT' is not callable, it is int 3"),
+        ("pkg.code.work", {"jitter": 2}, ValueError, f"{WORK}: jitter must be in [0, 1], got 2"),
         (
             "pkg.code.work",
             {"fail_rate": "half"},
             ValueError,
-            "flood.count('pkg.code.work'): fail_rate must be a number in [0, 1], got 'half'",
+            f"{WORK}: fail_rate must be a number in [0, 1], got 'half'",
         ),
-        ("pkg.code.work", {"seed": 1.5}, ValueError, "flood.count('pkg.code.work'): seed must be an int, got 1.5"),
+        ("pkg.code.work", {"seed": 1.5}, ValueError, f"{WORK}: seed must be an int, got 1.5"),
         (
             "pkg.code.work",
             {"latency": -1},
             ValueError,
-            "invalid latency=-1 in flood.count('pkg.code.work'): must not be negative",
+            f"invalid latency=-1 in {WORK}: must not be negative",
         ),
     ],
 )
@@ -411,9 +416,9 @@ def test_bad_kind(flood):
     assert str(info.value) == (
         "flood.patch('pkg.code.work'): kind must be 'async' or 'sync' (or None to detect), got 'coroutine'"
     )
-'''
+"""
 
-PATCH = '''
+PATCH = """
 import asyncio
 
 from pkg import code
@@ -442,7 +447,7 @@ def test_patch_kind_forced(flood):
     assert flood.patch("pkg.code.hidden") is flood.worker  # nothing tells it is async
     assert flood.patch("pkg.code.hidden", kind="async") is flood.aworker
     assert asyncio.run(code.hidden(5)) == 5
-'''
+"""
 
 
 def test_draws_bad_input_and_patch(project: Project) -> None:
@@ -463,7 +468,7 @@ def test_draws_bad_input_and_patch(project: Project) -> None:
     assert (m["tasks_started"], m["tasks_done"]) == (3, 3)
 
 
-SDK = '''
+SDK = """
 import asyncio
 import json
 
@@ -481,7 +486,9 @@ K = 5
 
 def make_client(handler):
     http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-    return openai.AsyncOpenAI(api_key="sk-test", base_url="http://api.test/v1", http_client=http_client, max_retries=0)
+    return openai.AsyncOpenAI(
+        api_key="sk-test", base_url="http://api.test/v1", http_client=http_client, max_retries=0
+    )
 
 
 def completion(content):
@@ -503,7 +510,8 @@ def test_sdk_counted(flood):
 
         async def handler(request):
             await gate.wait()
-            return httpx2.Response(200, json=completion(json.loads(request.content)["messages"][0]["content"]))
+            prompt = json.loads(request.content)["messages"][0]["content"]
+            return httpx2.Response(200, json=completion(prompt))
 
         client = make_client(handler)
 
@@ -523,14 +531,15 @@ def test_sdk_patched(flood):
 
     async def main():
         client = make_client(lambda request: pytest.fail("the probe answers, not the API"))
-        return await asyncio.gather(*(client.chat.completions.create(model="m", messages=[]) for _ in range(K)))
+        calls = [client.chat.completions.create(model="m", messages=[]) for _ in range(K)]
+        return await asyncio.gather(*calls)
 
     assert asyncio.run(main()) == [None] * K
 
 
 def test_sdk_restored():
     assert vars(AsyncCompletions)["create"] is ORIGINAL
-'''
+"""
 
 
 def test_real_sdk_method(project: Project) -> None:
@@ -544,7 +553,7 @@ def test_real_sdk_method(project: Project) -> None:
     assert (m["tasks_started"], m["tasks_done"]) == (5, 5)
 
 
-POOL = '''
+POOL = """
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -569,7 +578,7 @@ def test_pool_forked_before_the_count(flood):
         pool.submit(os.getpid).result()  # the worker is forked here, before the count
         flood.count("pkg.code.in_process")
         assert pool.submit(code.in_process, 0).result() != os.getpid()
-'''
+"""
 
 
 def test_process_pool(project: Project) -> None:
