@@ -59,10 +59,16 @@ async def fetch(i, gate):
     return i
 
 
+STREAM_ENDS = []
+
+
 async def stream(n, gate):
-    for i in range(n):
-        await gate.wait()
-        yield i
+    try:
+        for i in range(n):
+            await gate.wait()
+            yield i
+    finally:
+        STREAM_ENDS.append(n)
 
 
 def required_args(func):
@@ -176,13 +182,16 @@ def test_async_generator(flood):
 
 def test_async_generator_in_flight_until_closed(flood):
     flood.count("pkg.code.stream")
+    code.STREAM_ENDS.clear()
 
     async def main():
-        first, second = code.stream(3, Gate(1)), code.stream(3, Gate(1))
+        first, second = code.stream(3, Gate(1)), code.stream(4, Gate(1))
         assert await first.__anext__() == 0  # first is suspended after a value: still in flight
         assert await second.__anext__() == 0
         await first.aclose()
-        assert [x async for x in second] == [1, 2]
+        assert code.STREAM_ENDS == [3]  # closing the counted generator closed the real one
+        assert [x async for x in second] == [1, 2, 3]
+        assert code.STREAM_ENDS == [3, 4]
 
     asyncio.run(main())
 

@@ -115,7 +115,7 @@ def _asyncgen_wrapper(
         if entered is None and counting:
             index, _, latency, fail = site.draw()
             counter.enter()
-        done = failed = False
+        done = failed = exhausted = False
         agen: Any = None
         try:
             if latency:
@@ -137,7 +137,7 @@ def _asyncgen_wrapper(
                     else:
                         value = await agen.asend(sent)
             except StopAsyncIteration:
-                done = True
+                done = exhausted = True
             except GeneratorExit:
                 done = True  # the consumer closed it: a normal end for the call
                 raise
@@ -145,8 +145,8 @@ def _asyncgen_wrapper(
             failed = True
             raise
         finally:
-            if agen is not None and not done:
-                await agen.aclose()
+            if agen is not None and not exhausted:
+                await agen.aclose()  # closed, thrown out of or cancelled: the real one too
             if counting:
                 counter.leave(done, failed)
 
