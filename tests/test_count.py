@@ -419,6 +419,13 @@ def test_bad_count(flood, target, keywords, error, message):
     assert code.work.__module__ == "pkg.code" and not hasattr(code.work, "__wrapped__")
 
 
+def test_counted_twice(flood):
+    flood.count("pkg.code.work")
+    with pytest.raises(ValueError) as info:
+        flood.count("pkg.code.work")
+    assert str(info.value) == f"{WORK}: already counted in this test"
+
+
 def test_bad_kind(flood):
     with pytest.raises(ValueError) as info:
         flood.patch("pkg.code.work", kind="coroutine")
@@ -463,7 +470,7 @@ def test_draws_bad_input_and_patch(project: Project) -> None:
     _code(project)
     project.pytester.makepyfile(test_draws=DRAWS, test_bad=BAD, test_patch=PATCH)
     run = project.run_inprocess(*FAST, "-p", "no:randomly")
-    run.result.assert_outcomes(passed=4 + 10 + 3)
+    run.result.assert_outcomes(passed=4 + 11 + 3)
     m = run.figures("test_sync_latency_and_failures")
     assert (m["tasks_started"], m["tasks_done"] + m["tasks_failed"]) == (8, 8)
     assert m["tasks_failed"] == 8 - m["tasks_done"] > 0

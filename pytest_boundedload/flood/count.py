@@ -226,7 +226,9 @@ def _wrap(original: Callable[..., Any], site: _Site) -> Callable[..., Any]:
         wrapper = _hidden_coroutine_wrapper(original, site)
     else:
         wrapper = _plain_wrapper(original, site)
-    return functools.wraps(original)(wrapper)
+    wrapper = functools.wraps(original)(wrapper)
+    wrapper._boundedload_site = site  # type: ignore[attr-defined]  # see install_count
+    return wrapper
 
 
 def _maker(target: Target, site: _Site) -> Callable[[Any, Patch], Any]:
@@ -292,6 +294,11 @@ def install_count(
     Returns what the code under test now finds at the target.
     """
     found = resolve_target("flood.count", target)
+    raw = found.raw.__func__ if isinstance(found.raw, (classmethod, staticmethod)) else found.raw
+    counting = getattr(raw, "_boundedload_site", None)
+    if isinstance(counting, _Site) and counting.active():
+        # Each call would count twice in flight.
+        raise ValueError(f"{found.call}: already counted in this test")
     site = _Site(counter, _draws(found.call, latency, jitter, fail_rate, seed))
     patch = Patch(found.owner, found.name, _maker(found, site), in_children=True)
     patch.install()
