@@ -588,6 +588,14 @@ def test_fork_pool(flood):
     assert len(set(pids)) == K and os.getpid() not in pids
 
 
+def test_scaling_children(flood):
+    flood.count("pkg.code.work")
+    report = flood.scaling(lambda n: [code.work(i) for i in range(n)], ns=(10, 20, 40))
+    # Each size runs in a forked child, which keeps the count and counts on its own.
+    figures = [(n, m.tasks_started, m.max_in_flight) for n, m in report.points]
+    assert figures == [(10, 10, 1), (20, 20, 1), (40, 40, 1)]
+
+
 def test_pool_forked_before_the_count(flood):
     code.BARRIER = FORK.Barrier(1)
     with ProcessPoolExecutor(1, mp_context=FORK) as pool:
@@ -601,7 +609,7 @@ def test_process_pool(project: Project) -> None:
     _code(project)
     project.pytester.makepyfile(test_pool=POOL)
     run = project.run("-p", "no:randomly")
-    run.result.assert_outcomes(passed=2)
+    run.result.assert_outcomes(passed=3)
     m = run.figures("test_fork_pool")
     assert (m["max_in_flight"], m["tasks_started"], m["tasks_done"]) == (2, 2, 2)
     # A worker forked before the count runs the original: its calls are not counted.
