@@ -5,8 +5,6 @@ It only hands out what the test asks for; the windows themselves are :mod:`.wind
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, overload
@@ -14,9 +12,11 @@ from typing import Any, TypeVar, overload
 import pytest
 
 from ..measure.measurement import Measurement
+from .count import install_count
 from .fit import ScalingReport
 from .items import Items, user_items
 from .probe import AsyncProbe, SyncProbe, make_async_probe
+from .target import install_probe
 from .windows import MeasureResult, TestWindows
 from .workload import Workload
 
@@ -25,41 +25,13 @@ __all__ = ["Flood"]
 T = TypeVar("T")
 
 
-def _resolve(dotted: str) -> tuple[Any, str]:
-    """Split ``"pkg.mod.attr"`` into (imported owner, "attr"), importing as deep as possible."""
-    parts = dotted.split(".")
-    if len(parts) < 2 or not all(parts):
-        raise ValueError(f"flood.patch({dotted!r}): expected 'package.module.function'")
-    owner: Any = None
-    for i in range(len(parts) - 1, 0, -1):
-        module = ".".join(parts[:i])
-        try:
-            owner = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            # Only "this prefix is not a module" means: try a shorter one. A module that
-            # exists but fails to import must say why.
-            if exc.name is not None and module.startswith(exc.name):
-                continue
-            raise ValueError(f"flood.patch({dotted!r}): importing {module!r} failed: {exc}") from exc
-        except Exception as exc:
-            raise ValueError(f"flood.patch({dotted!r}): importing {module!r} failed: {exc!r}") from exc
-        for attr in parts[i:-1]:
-            try:
-                owner = getattr(owner, attr)
-            except AttributeError:
-                raise ValueError(f"flood.patch({dotted!r}): {owner!r} has no attribute {attr!r}") from None
-        break
-    else:
-        raise ValueError(f"flood.patch({dotted!r}): cannot import {parts[0]!r}")
-    return owner, parts[-1]
-
-
 class Flood:
     """Floods the code under test with synthetic tasks and measures what grows.
 
     - :meth:`tasks` makes a lazy workload of N tasks;
     - :attr:`aworker` / :attr:`worker` are the probes that stand in for the worker;
     - :meth:`patch` puts the matching probe in place of the code's own task function;
+    - :meth:`count` counts the calls of a real function in flight, still running it;
     - :meth:`measure` opens an explicit window (otherwise the whole call phase is one);
     - :meth:`scaling` runs a flood at several sizes and fits memory growth against N;
     - :attr:`last` is the latest closed window's Measurement.
@@ -138,26 +110,45 @@ class Flood:
         """
         return self._worker
 
-    def patch(self, target: str | tuple[object, str]) -> AsyncProbe | SyncProbe:
+    def patch(self, target: str | tuple[object, str], *, kind: str | None = None) -> AsyncProbe | SyncProbe:
         """Replace the task function ``target`` with the matching probe until teardown.
 
-        ``target`` is ``"pkg.mod.func"`` or ``(obj, "name")``. An ``async def`` target
-        gets :attr:`aworker`, anything else :attr:`worker`. Returns the probe.
+        ``target`` is ``"pkg.mod.func"`` or ``(obj, "name")``. A coroutine function
+        (also one hidden by decorators that use ``functools.wraps``) gets
+        :attr:`aworker`, anything else :attr:`worker`; ``kind="async"`` or ``"sync"``
+        decides instead. The probe takes any arguments: the task is the first positional
+        one; a call with none is a task with no payload and returns None. Returns the probe.
         """
-        if isinstance(target, str):
-            owner, name = _resolve(target)
-        elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], str):
-            owner, name = target
-        else:
-            raise TypeError(f"flood.patch(): expected 'pkg.mod.func' or (obj, 'name'), got {target!r}")
-        try:
-            original = getattr(owner, name)
-        except AttributeError:
-            raise ValueError(f"flood.patch({target!r}): {owner!r} has no attribute {name!r}") from None
-        probe: AsyncProbe | SyncProbe
-        probe = self._aworker if inspect.iscoroutinefunction(original) else self._worker
-        self._monkeypatch.setattr(owner, name, probe)
-        return probe
+        return install_probe(  # type: ignore[no-any-return]
+            target, kind, aworker=self._aworker, worker=self._worker, monkeypatch=self._monkeypatch
+        )
+
+    def count(
+        self,
+        target: str | tuple[object, str],
+        *,
+        latency: float | str = 0,
+        jitter: float = 0.0,
+        fail_rate: float = 0.0,
+        seed: int = 0,
+    ) -> Any:
+        """Count the calls of the real callable ``target`` in ``max_in_flight`` until teardown.
+
+        ``target`` is ``"pkg.mod.Class.method"`` or ``(obj, "name")``; sync, async,
+        async generator or decorated, any signature. Each call waits ``latency`` (varied
+        by ``jitter``) and fails with :class:`SyntheticFailure` for the share
+        ``fail_rate`` (drawn from ``seed`` like :meth:`tasks`) before the real code runs.
+        Returns what the code under test now finds at ``target``.
+        """
+        return install_count(
+            target,
+            counter=self._windows.in_flight,
+            monkeypatch=self._monkeypatch,
+            latency=latency,
+            jitter=jitter,
+            fail_rate=fail_rate,
+            seed=seed,
+        )
 
     def scaling(
         self,

@@ -4,7 +4,9 @@ A probe enters the in-flight counter, holds the task's payload while it waits th
 latency, fails on purpose when the task says so, leaves the counter and returns the
 task's index. Anything that is not a :class:`SyntheticTask` is treated as a task with no
 payload and no latency and is returned as it is, so a probe can replace a worker fed
-with real items.
+with real items. A probe takes any arguments: the task is the first positional one, and a
+call with none (``create(model=..., messages=...)``) is a task with no payload that
+returns None.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def make_async_probe(counter: InFlightCounter) -> AsyncProbe:
 
     synthetic = SyntheticTask
 
-    async def aworker(task: Any, *args: Any, **kwargs: Any) -> Any:
+    async def aworker(task: Any = None, *args: Any, **kwargs: Any) -> Any:
         if isinstance(task, synthetic):
             index, payload, latency, fail = task
             if not (payload or latency or fail) and counter.lock_free:
@@ -137,7 +139,7 @@ class SyncProbe:
         counters = counter.share() if isinstance(counter, InFlightCounter) else counter.counters
         return (_remote_probe, (counters,))
 
-    def __call__(self, task: Any, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, task: Any = None, *args: Any, **kwargs: Any) -> Any:
         counter = self._counter
         counter.enter()
         done = failed = False

@@ -5,8 +5,10 @@ A :class:`Patch` replaces one attribute (``BaseEventLoop.run_forever``,
 ``_thread.start_new_thread``) with a wrapper made around whatever was there, another
 tool's wrapper included. Removing it puts the original back only if the attribute still
 holds our wrapper; if something wrapped ours in the meantime, ours stays in that chain
-but inactive, passing every call straight through, so neither tool breaks the other. A
-forked child does not inherit a measuring window: every active patch is removed there.
+but inactive, passing every call straight through, so neither tool breaks the other. What
+goes back is what the owner's namespace held (a class's ``classmethod`` object, not the
+bound method). A forked child does not inherit a measuring window: every active patch is
+removed there, unless it was made ``in_children`` (it counts into shared counters).
 """
 
 from __future__ import annotations
@@ -26,28 +28,38 @@ _MISSING = object()
 
 class Patch:
     """``owner.name`` replaced by ``make(original, patch)`` between :meth:`install` and
-    :meth:`remove`. The wrapper must call ``original`` when ``patch.active`` is false."""
+    :meth:`remove`. The wrapper must call ``original`` when ``patch.active`` is false.
 
-    def __init__(self, owner: Any, name: str, make: Callable[[Any, Patch], Any]) -> None:
+    ``in_children``: a forked child keeps the patch (else it is removed there).
+    """
+
+    def __init__(
+        self, owner: Any, name: str, make: Callable[[Any, Patch], Any], *, in_children: bool = False
+    ) -> None:
         self.owner = owner
         self.name = name
         self._make = make
+        self._in_children = in_children
         self.active = False
         self.original: Any = None
         self._wrapper: Any = _MISSING
         self._own = False  # the attribute was in the owner's own namespace
+        self._raw: Any = None  # what the namespace held there
 
     def install(self) -> bool:
         """Put the wrapper in place; False when the attribute is missing (nothing done)."""
         original = getattr(self.owner, self.name, _MISSING)
         if original is _MISSING:
             return False
-        self._own = self.name in vars(self.owner)
+        namespace = vars(self.owner)
+        self._own = self.name in namespace
+        self._raw = namespace[self.name] if self._own else None
         self.original = original
         self._wrapper = self._make(original, self)
         self.active = True
         setattr(self.owner, self.name, self._wrapper)
-        _ACTIVE.add(self)
+        if not self._in_children:
+            _ACTIVE.add(self)
         return True
 
     def remove(self) -> None:
@@ -59,7 +71,7 @@ class Patch:
         wrapper, self._wrapper = self._wrapper, _MISSING  # a wrapper refers to its patch: no cycle
         if vars(self.owner).get(self.name, _MISSING) is wrapper:
             if self._own:
-                setattr(self.owner, self.name, self.original)
+                setattr(self.owner, self.name, self._raw)
             else:
                 delattr(self.owner, self.name)  # it was inherited: let the lookup find it again
 
