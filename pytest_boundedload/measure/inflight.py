@@ -253,8 +253,8 @@ class InFlightCounter:
                 self.high_water = self.in_flight
                 self.started = self.done = self.failed = self.no_work_calls = 0
                 return
-        current = shared.read().in_flight
-        shared.write(InFlightReading(current, current, 0, 0, 0))
+        # In one locked step: a server process may enter or leave between a read and a write.
+        shared.reset()
 
     def detach_after_fork(self) -> None:
         """In a forked child: count on its own from zero, apart from the parent's figures.
