@@ -225,6 +225,28 @@ def test_a_forked_childs_figure_reaches_the_parent(project: Project) -> None:
     ]
 
 
+SCALING = (
+    COUNTING
+    + """
+
+def test_scaling(flood):
+    at_once(9)
+    report = flood.scaling(lambda n: at_once(n // 100), ns=(100, 200, 400))
+    assert [m.max_requests for _, m in report.points] == [1, 2, 4]
+    at_once(3)
+"""
+)
+
+
+def test_scaling_children_leave_the_tests_own_figure(project: Project) -> None:
+    # Each size's child shares the counter and resets it in its window; the test's own
+    # window still has the 9 requests from before them.
+    project.pytester.makepyfile(test_scaling=SCALING)
+    run = project.run()
+    run.result.assert_outcomes(passed=1)
+    assert run.figures("test_scaling")["max_requests"] == 9
+
+
 LIMITED = (
     COUNTING
     + """
