@@ -111,6 +111,14 @@ LIMITS: tuple[LimitSpec, ...] = (
         why_not_zero="it bounds items taken from flood.tasks(); 0 would only forbid taking any",
     ),
     LimitSpec(
+        "max_requests",
+        "max_requests",
+        "requests in flight at local servers high-water",
+        "Fail measured tests whose code has more requests in flight at once at the session's"
+        " local servers (flood.server()).",
+        why_not_zero="it bounds requests to flood's local servers; 0 would only forbid sending any",
+    ),
+    LimitSpec(
         "max_heap",
         "heap_peak",
         "memray heap high-water",
@@ -174,6 +182,7 @@ class Limits:
     max_threads: int | None = None
     max_processes: int | None = None
     max_held: int | None = None
+    max_requests: int | None = None
     max_heap: int | None = None
     max_bytes_per_task: int | None = None
     hard_limit: int | None = None

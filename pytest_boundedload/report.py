@@ -38,6 +38,7 @@ _SUMMARY_COLUMNS = (
     Column("growth", width=10, gap=1),
     Column("in flight", width=9, gap=1),
     Column("held", width=7, gap=1),
+    Column("requests", width=8, gap=1),
     Column("tasks", width=7, gap=1),
     Column("threads", width=7, gap=1),
     Column("procs", width=5, gap=1),
@@ -65,9 +66,11 @@ def measurement_section(measurement: Measurement, limits: Limits) -> str:
     """The whole Measurement, one field a line, with the limits that applied."""
     lines = []
     figures = measurement.to_dict()
-    # Items taken beside the probe calls, not after the peak source.
-    order = [name for name in figures if name != "items_taken"]
+    # Items taken beside the probe calls and requests beside the other high-waters, not
+    # after the peak source (the fields added last).
+    order = [name for name in figures if name not in ("items_taken", "max_requests")]
     order.insert(order.index("tasks_failed") + 1, "items_taken")
+    order.insert(order.index("max_held") + 1, "max_requests")
     for name in order:
         value = figures[name]
         if value is None:  # a figure this window did not take (heap_peak untraced)
@@ -105,6 +108,7 @@ def summary_lines(
                 format_size(m.rss_growth),
                 str(m.max_in_flight),
                 str(m.max_held),
+                str(m.max_requests),
                 str(m.max_tasks),
                 str(m.max_threads),
                 str(m.max_processes),

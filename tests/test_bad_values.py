@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 KNOWN = (
     "max_rss, max_rss_growth, max_in_flight, max_tasks, max_threads, max_processes,"
-    " max_held, max_heap, max_bytes_per_task, hard_limit, memray, isolate"
+    " max_held, max_requests, max_heap, max_bytes_per_task, hard_limit, memray, isolate"
 )
 SIZE_HINT = "use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
 DURATION_HINT = "use s, ms, us, ns or min"

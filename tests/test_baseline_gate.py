@@ -216,7 +216,7 @@ def test_bad_baseline_files_are_usage_errors(
             ["--boundedload-compare", "--boundedload-tolerance=max_taks:0"],
             "invalid tolerance 'max_taks:0' from option --boundedload-tolerance: expected METRIC:TOLERANCE"
             " with METRIC one of rss_growth, children_peak_rss, max_in_flight, max_tasks, max_threads,"
-            " max_processes, max_held, heap_peak",
+            " max_processes, max_held, max_requests, heap_peak",
         ),
         (
             ["--boundedload-compare", "--boundedload-tolerance=max_tasks:1MiB"],

@@ -592,6 +592,7 @@ def test_a_crashed_workers_test_is_in_the_json_report(project: Project) -> None:
         "peak_source": "vmhwm",
         "heap_peak": None,
         "items_taken": 0,
+        "max_requests": 0,
     }
     assert killed["baseline"] == {"status": None, "deltas": []}
 

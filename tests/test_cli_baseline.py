@@ -66,7 +66,8 @@ def test_show_prints_every_test_and_figure(tmp_path: Path) -> None:
     header = out.splitlines()[1].split()
     assert header == ["test", "N", *COMPARED]
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("tests/")}
-    # A figure the file does not hold (max_held, from before it existed) is a dash, not a zero.
+    # A figure the file does not hold (max_held, max_requests, from before they existed) is a
+    # dash, not a zero.
     # Nor does it hold heap_peak, the figure of tests traced with memray.
     assert rows["tests/test_a.py::test_a[x-1]"][1:] == [
         "-",  # saved without its workload N
@@ -80,9 +81,11 @@ def test_show_prints_every_test_and_figure(tmp_path: Path) -> None:
         "0",
         "-",
         "-",
+        "-",
     ]
-    assert rows["tests/test_b.py::test_b"][1:] == ["-", "1.5", "MiB", "0", "B", "50", "7", "1", "0", "-", "-"]
-    assert rows["tests/test_w.py::test_w"][1:] == ["-", "2.0", "KiB", "-", "-", "3", "-", "-", "-", "-"]
+    test_b = ["-", "1.5", "MiB", "0", "B", "50", "7", "1", "0", "-", "-", "-"]
+    assert rows["tests/test_b.py::test_b"][1:] == test_b
+    assert rows["tests/test_w.py::test_w"][1:] == ["-", "2.0", "KiB", "-", "-", "3", "-", "-", "-", "-", "-"]
     # Sorted by test id, platforms sorted by key.
     assert out.index("test_a.py") < out.index("test_b.py")
     first, second = sorted([platform_key(), OTHER])
@@ -292,7 +295,7 @@ def test_diff_tolerance_override(tmp_path: Path) -> None:
             "rss:5%",
             "invalid tolerance 'rss:5%' from --tolerance: expected METRIC:TOLERANCE with METRIC one of"
             " rss_growth, children_peak_rss, max_in_flight, max_tasks, max_threads, max_processes, max_held,"
-            " heap_peak",
+            " max_requests, heap_peak",
         ),
         (
             "max_tasks:1.5",
@@ -505,7 +508,8 @@ def test_show_and_diff_give_recorded_ranges(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     (row,) = [line.split() for line in result.stdout.splitlines() if line.startswith("tests/")]
     assert row[1] == "5000"
-    assert row[-4:] == ["7..8", "0", "4932..4952", "-"]  # max_threads, max_processes, max_held, heap_peak
+    # max_threads, max_processes, max_held, max_requests, heap_peak
+    assert row[-5:] == ["7..8", "0", "4932..4952", "-", "-"]
     # diff: NEW's high against OLD's entry, by the same rules as the gate.
     new = _write(tmp_path / "new.json", {A: {**entry, "max_held": 5000, "max_tasks": 2600}})
     result = _cli("diff", str(old), str(new))

@@ -54,7 +54,8 @@ def test_every_pattern_has_a_row(demo: tuple[subprocess.CompletedProcess[str], d
         assert f"] {name}:" in result.stderr  # the progress line
     keys = {
         "pattern", "n", "limit", "max_in_flight", "max_tasks", "max_threads",
-        "max_processes", "max_held", "rss_growth", "children_peak_rss", "duration", "verdict",
+        "max_processes", "max_held", "max_requests", "rss_growth", "children_peak_rss", "duration",
+        "verdict",
     }  # fmt: skip
     for row in rows.values():
         assert keys <= set(row)

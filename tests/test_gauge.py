@@ -29,7 +29,7 @@ GiB = 1 << 30
 SOURCE = "from marker on tests/test_x.py::test_y"
 KNOWN = (
     "max_rss, max_rss_growth, max_in_flight, max_tasks, max_threads, max_processes,"
-    " max_held, max_heap, max_bytes_per_task, hard_limit, memray, isolate"
+    " max_held, max_requests, max_heap, max_bytes_per_task, hard_limit, memray, isolate"
 )
 
 

@@ -391,7 +391,7 @@ def test_a_killed_test_is_in_the_json_report_and_junit(project: Project) -> None
     assert measurement == {
         "children_peak_rss": 0, "duration": 0.0, "heap_peak": None, "max_held": 0, "max_in_flight": 0,
         "max_processes": 0, "max_tasks": 0, "max_threads": 0, "peak_source": "vmhwm", "rss_growth": 0,
-        "tasks_done": 0, "tasks_failed": 0, "tasks_started": 0, "items_taken": 0,
+        "tasks_done": 0, "tasks_failed": 0, "tasks_started": 0, "items_taken": 0, "max_requests": 0,
     }  # fmt: skip
     # Sent at the child's start or as it ran away: from about what it started with
     # (its first report precedes the test's fixtures) to that plus the cap.

@@ -123,7 +123,7 @@ def test_a_baseline_entry_without_a_figure_and_one_with_an_extra_figure(project:
     record = run.records["test_held"]
     assert record["baseline"] == "compared"
     compared = [delta["metric"] for delta in record["deltas"]]
-    assert compared == [*SIZES_AND_COUNTS, "max_threads", "max_processes"]
+    assert compared == [*SIZES_AND_COUNTS, "max_threads", "max_processes", "max_requests"]
     # An entry with a figure this run does not take (memray's heap_peak, untraced here).
     entry["max_held"] = 20
     entry["heap_peak"] = 1
@@ -132,7 +132,7 @@ def test_a_baseline_entry_without_a_figure_and_one_with_an_extra_figure(project:
     run.result.assert_outcomes(passed=1)
     record = run.records["test_held"]
     compared = [delta["metric"] for delta in record["deltas"]]
-    assert compared == [*SIZES_AND_COUNTS, "max_threads", "max_processes", "max_held"]
+    assert compared == [*SIZES_AND_COUNTS, "max_threads", "max_processes", "max_held", "max_requests"]
 
 
 # --- a MemoryError behind implicit chaining under the cap ------------------------------

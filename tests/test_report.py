@@ -26,6 +26,7 @@ FIELDS = [
     "max_threads",
     "max_processes",
     "max_held",
+    "max_requests",
     "tasks_started",
     "tasks_done",
     "tasks_failed",
@@ -239,7 +240,7 @@ def test_small_last(flood):
 )
 MEASURED = ["test_small_first", "test_crossing", "test_big", "test_small_last"]
 SUMMARY_TITLE = "boundedload: 4 measured tests by peak RSS"
-SUMMARY_HEAD = "  peak rss     growth in flight    held   tasks threads procs  test"
+SUMMARY_HEAD = "  peak rss     growth in flight    held requests   tasks threads procs  test"
 
 
 def summary_block(run: Run) -> list[str]:
@@ -262,7 +263,7 @@ def test_summary_ranks_every_measured_test_by_peak_rss(project: Project) -> None
     head, *rows = summary_block(run)
     assert head == SUMMARY_HEAD
     assert len(rows) == 4
-    nodeids = [row.split()[9] for row in rows]
+    nodeids = [row.split()[10] for row in rows]
     assert nodeids[0] == "test_summary.py::test_big"
     assert sorted(nodeids) == sorted(f"test_summary.py::{name}" for name in MEASURED)
     peaks = [run.figures(nodeid.split("::")[1])["peak_rss"] for nodeid in nodeids]
@@ -271,10 +272,10 @@ def test_summary_ranks_every_measured_test_by_peak_rss(project: Project) -> None
         figures = run.figures(nodeid.split("::")[1])
         cells = row.split()
         assert cells[0:2] == format_size(figures["peak_rss"]).split(), row
-        counts = [str(figures[name]) for name in ("max_in_flight", "max_held", "max_tasks")]
-        assert cells[4:7] == counts, row
+        counts = [str(figures[name]) for name in ("max_in_flight", "max_held", "max_requests", "max_tasks")]
+        assert cells[4:8] == counts, row
         crossed = nodeid.endswith("test_crossing")
-        assert cells[10:] == (["[limit", "crossed]"] if crossed else []), row
+        assert cells[11:] == (["[limit", "crossed]"] if crossed else []), row
     assert "test_unmeasured" not in "\n".join(rows)
 
 
@@ -290,7 +291,7 @@ def test_summary_size_option(project: Project, top: int) -> None:
         return
     head, row, more = summary_block(run)
     assert head == SUMMARY_HEAD
-    assert row.split()[9] == "test_summary.py::test_big"
+    assert row.split()[10] == "test_summary.py::test_big"
     assert more == "... 3 more measured tests (--boundedload-summary=N)"
 
 

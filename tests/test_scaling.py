@@ -86,7 +86,7 @@ def test_growth_against_n_and_the_limit(project: Project, monkeypatch: pytest.Mo
         assert report["growing"] == ["max_tasks", "max_held"], report
         assert report["count_slopes"] == {
             "max_in_flight": 0.0, "max_tasks": pytest.approx(1.0), "max_threads": 0.0, "max_processes": 0.0,
-            "max_held": pytest.approx(1.0),
+            "max_held": pytest.approx(1.0), "max_requests": 0.0,
         }, report  # fmt: skip
     for name in ("streaming", "worker_pool", "batched"):
         report = reports[name]

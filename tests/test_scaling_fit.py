@@ -126,7 +126,7 @@ def test_count_slopes_and_growing() -> None:
     assert report.count_slopes["max_threads"] == 0
     assert report.count_slopes["max_in_flight"] == 0
     assert report.count_slopes["max_processes"] == pytest.approx(1 / 3, rel=1e-3)
-    counts = {"max_in_flight", "max_tasks", "max_threads", "max_processes", "max_held"}
+    counts = {"max_in_flight", "max_tasks", "max_threads", "max_processes", "max_held", "max_requests"}
     assert set(report.count_slopes) == counts
     assert report.growing == ("max_tasks",)
 

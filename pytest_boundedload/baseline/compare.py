@@ -11,9 +11,9 @@ How a figure can vary on unchanged code decides how it is compared (:func:`noise
   tolerance is a regression.
 - **paced**: exact counts whose value depends on how fast threads or processes run
   (``max_threads`` of pools started lazily, ``max_processes``, and ``max_in_flight``,
-  ``max_tasks``, ``max_held`` of a test in which other threads or processes ran): they
-  may also reach a *pace band* over the recorded high, half of it plus 2 (half of N
-  when the high is more than a quarter of N).
+  ``max_tasks``, ``max_held``, ``max_requests`` of a test in which other threads or
+  processes ran): they may also reach a *pace band* over the recorded high, half of it
+  plus 2 (half of N when the high is more than a quarter of N).
 - **sampled**: ``children_peak_rss``, read at sampler ticks: a child can be caught at a
   lower point one run and a higher the next, or missed, so it may also reach half again
   its recorded high plus 4 MiB (the *sampling band*).

@@ -17,7 +17,7 @@ Noise = Literal["exact", "paced", "sampled", "allocator"]
 MIN_N = 100
 # Counts that stay exact however fast other threads run, unless other threads or
 # processes did run in the test: then they are paced.
-_EXACT_ON_ONE_THREAD = ("max_in_flight", "max_tasks", "max_held")
+_EXACT_ON_ONE_THREAD = ("max_in_flight", "max_tasks", "max_held", "max_requests")
 _ALWAYS_PACED = ("max_threads", "max_processes")
 
 

@@ -19,6 +19,7 @@ from ..measure import heap
 from ..measure.held import HeldItems
 from ..measure.inflight import InFlightCounter
 from ..measure.measurement import Measurement
+from ..measure.requests import request_counter_if_any
 from ..measure.window import Window
 from ..memtrace.capture import release_inherited
 from ..memtrace.tracer import TraceConfig, WindowTracer
@@ -127,11 +128,28 @@ def run_point(
         trace = dataclasses.replace(trace, survive_kill=False, keep=False, borrow=None)
     if not isolate:
         return _measure(run, n, in_flight, interval, held, trace)
+    # The servers' counter is shared with the child, whose window resets it: the high
+    # of the test's own window so far is given back when the child is done.
+    requests = request_counter_if_any()
+    before = requests.read().max_in_flight if requests is not None else 0
     # heap.prepare fills the free space the child inherits, before the cap applies and
     # kept until the child exits, so every size is measured at its full cost.
-    outcome = run_capped(
-        _in_child, run, n, in_flight, interval, held, trace, cap=cap, timeout=timeout, prepare=heap.prepare
-    )
+    try:
+        outcome = run_capped(
+            _in_child,
+            run,
+            n,
+            in_flight,
+            interval,
+            held,
+            trace,
+            cap=cap,
+            timeout=timeout,
+            prepare=heap.prepare,
+        )
+    finally:
+        if requests is not None and requests.shared is not None:
+            requests.shared.raise_high_water(before)
     if not outcome.ok:
         raise ScalingError(n, outcome.describe(), outcome.traceback)
     if not isinstance(outcome.value, dict):

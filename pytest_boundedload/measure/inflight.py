@@ -115,6 +115,13 @@ class SharedCounters:
             current = _LAYOUT.unpack_from(buf)[0]
             _LAYOUT.pack_into(buf, 0, current, current, 0, 0, 0)
 
+    def raise_high_water(self, value: int) -> None:
+        """Raise the high-water to ``value`` if it is lower (a reading a child's reset
+        erased, given back to the window that was open before it)."""
+        with self._locked() as buf:
+            current, high, s, d, f = _LAYOUT.unpack_from(buf)
+            _LAYOUT.pack_into(buf, 0, current, max(high, value), s, d, f)
+
     def orphaned(self) -> bool:
         """Whether the owner removed the file (its counter closed): nothing reads it any more."""
         if self._map is None:
@@ -253,8 +260,8 @@ class InFlightCounter:
                 self.high_water = self.in_flight
                 self.started = self.done = self.failed = self.no_work_calls = 0
                 return
-        current = shared.read().in_flight
-        shared.write(InFlightReading(current, current, 0, 0, 0))
+        # In one locked step: a server process may enter or leave between a read and a write.
+        shared.reset()
 
     def detach_after_fork(self) -> None:
         """In a forked child: count on its own from zero, apart from the parent's figures.

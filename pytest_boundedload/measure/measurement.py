@@ -31,7 +31,7 @@ SIZES = ("peak_rss", "rss_growth", "children_peak_rss")
 # Figures in bytes that only some windows have (None in the others): memray's heap peak.
 OPTIONAL_SIZES = ("heap_peak",)
 # Counts that are high-waters: what a concurrency limit bounds and a scaling fit follows.
-HIGH_WATERS = ("max_in_flight", "max_tasks", "max_threads", "max_processes", "max_held")
+HIGH_WATERS = ("max_in_flight", "max_tasks", "max_threads", "max_processes", "max_held", "max_requests")
 # Figures that add up over the windows of a test.
 TOTALS = ("tasks_started", "tasks_done", "tasks_failed", "duration", "items_taken")
 
@@ -65,6 +65,9 @@ class Measurement:
     - ``max_processes``: high-water of live descendant processes.
     - ``max_held``: high-water of synthetic items taken from the test's workloads and
       still alive (exact: each counts itself in when taken and out when freed).
+    - ``max_requests``: high-water of requests in flight at once at the session's local
+      HTTP servers (``flood.server()``), all of them together, counted exactly at every
+      enter and leave by the servers' processes; 0 when no server counted any.
     - ``tasks_started`` / ``tasks_done`` / ``tasks_failed``: probe calls in the window;
       ``tasks_failed`` counts the ``SyntheticFailure`` raised on purpose.
     - ``items_taken``: items taken from the test's workloads in the window (with
@@ -91,6 +94,8 @@ class Measurement:
     peak_source: PeakSource = "vmhwm"
     heap_peak: int | None = None
     items_taken: int = 0
+    # Last, so that Measurements built by position before it existed keep their meaning.
+    max_requests: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict."""

@@ -15,7 +15,7 @@ import threading
 
 from .inflight import InFlightCounter, SharedCounters
 
-__all__ = ["request_counter", "shared_request_counters"]
+__all__ = ["request_counter", "request_counter_if_any", "shared_request_counters"]
 
 _LOCK = threading.Lock()
 _COUNTER: InFlightCounter | None = None
@@ -27,6 +27,13 @@ def request_counter() -> InFlightCounter:
     with _LOCK:
         if _COUNTER is None:
             _COUNTER = InFlightCounter()
+        return _COUNTER
+
+
+def request_counter_if_any() -> InFlightCounter | None:
+    """This session's counter if a server (or anything else) made it, else None: a
+    measurement window reads it without making a shared file for every test."""
+    with _LOCK:
         return _COUNTER
 
 

@@ -16,6 +16,7 @@ from .livetasks import LiveTaskCounter
 from .measurement import Measurement
 from .procfs import vmhwm_available
 from .registry import compact_task_registry
+from .requests import request_counter_if_any
 from .sampler import Sampler, SamplerResult
 from .timeline import TimelineRecorder
 
@@ -83,6 +84,11 @@ class Window:
         self._in_flight.reset()
         if self._held is not None:
             self._held.reset()
+        # The servers' counter only if one was made: no shared file for every window. A
+        # counter made later, inside the window, starts at zero there anyway.
+        requests = request_counter_if_any()
+        if requests is not None:
+            requests.reset()
         self._live_tasks.start()
         if self.recorder is not None:
             self.recorder.start()
@@ -118,6 +124,7 @@ class Window:
 
     def _measurement(self, sampled: SamplerResult, max_tasks: int, duration: float) -> Measurement:
         reading = self._in_flight.read()
+        requests = request_counter_if_any()
         return Measurement(
             peak_rss=sampled.peak_rss,
             rss_growth=max(0, sampled.peak_rss - sampled.start_rss) + sampled.reused,
@@ -133,4 +140,5 @@ class Window:
             duration=duration,
             peak_source=sampled.peak_source,
             items_taken=self._held.total if self._held is not None else 0,
+            max_requests=requests.read().max_in_flight if requests is not None else 0,
         )

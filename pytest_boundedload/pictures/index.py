@@ -18,7 +18,16 @@ from .files import stem
 __all__ = ["FIGURES", "INDEX", "IndexWriter"]
 
 INDEX = "index.html"
-FIGURES = ("peak_rss", "rss_growth", "heap_peak", "max_in_flight", "max_tasks", "max_held", "max_threads")
+FIGURES = (
+    "peak_rss",
+    "rss_growth",
+    "heap_peak",
+    "max_in_flight",
+    "max_tasks",
+    "max_held",
+    "max_requests",
+    "max_threads",
+)
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 2em; }
