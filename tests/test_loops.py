@@ -141,15 +141,15 @@ def test_the_users_factories_are_chained_and_given_back(flood):
 def test_uvloop_counts_exactly_however_it_is_started(project: Project) -> None:
     project.pytester.makepyfile(test_uv=UVLOOP_TESTS)
     run = project.run("--asyncio-mode=strict")
+    expected = {
+        "test_uvloop_run": N + 1,
+        "test_runner_loop_factory": N + 1,
+        "test_asyncio_run_loop_factory_or_policy": N + 1,
+        "test_pytest_asyncio_under_the_uvloop_policy": N + 1,
+        "test_the_users_factories_are_chained_and_given_back": 101,
+    }
+    assert {test: run.figures(test)["max_tasks"] for test in expected} == expected
     run.result.assert_outcomes(passed=6)
-    for test in (
-        "test_uvloop_run",
-        "test_runner_loop_factory",
-        "test_asyncio_run_loop_factory_or_policy",
-        "test_pytest_asyncio_under_the_uvloop_policy",
-    ):
-        assert run.figures(test)["max_tasks"] == N + 1, test
-    assert run.figures("test_the_users_factories_are_chained_and_given_back")["max_tasks"] == 101
 
 
 TRIO_TESTS = (
@@ -278,17 +278,17 @@ def test_a_run_in_a_thread(flood):
 def test_trio_counts_its_tasks_exactly(project: Project) -> None:
     project.pytester.makepyfile(test_tr=TRIO_TESTS)
     run = project.run("-p", "no:asyncio")
-    run.result.assert_outcomes(passed=7)
     # The main task and the n, as asyncio counts a gather: under anyio's test runner the
     # main task is the runner's, in which the test runs.
-    for test, n in (
-        ("test_trio_run", N),
-        ("test_anyio_run_on_trio", 2_000),
-        ("test_anyio_runner_started_in_the_window", 2_000),
-        ("test_anyio_runner_started_before_the_window", N),
-        ("test_a_run_in_a_thread", 2_000),
-    ):
-        assert run.figures(test)["max_tasks"] == n + 1, test
+    expected = {
+        "test_trio_run": N + 1,
+        "test_anyio_run_on_trio": 2_001,
+        "test_anyio_runner_started_in_the_window": 2_001,
+        "test_anyio_runner_started_before_the_window": N + 1,
+        "test_a_run_in_a_thread": 2_001,
+    }
+    assert {test: run.figures(test)["max_tasks"] for test in expected} == expected
+    run.result.assert_outcomes(passed=7)
 
 
 FIRST_IMPORTS = (
@@ -330,9 +330,9 @@ def test_loops_first_imported_inside_the_window_are_counted(project: Project) ->
     project.pytester.makepyfile(test_first=FIRST_IMPORTS)
     # anyio's plugin imports trio at start-up: off here, so trio is imported by the test.
     run = project.run("-p", "no:anyio", "-p", "no:asyncio")
-    run.result.assert_outcomes(passed=3)
     assert run.figures("test_uvloop_first_imported_in_the_window")["max_tasks"] == 2_001
     assert run.figures("test_trio_first_imported_in_the_window")["max_tasks"] == 2_001
+    run.result.assert_outcomes(passed=3)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
