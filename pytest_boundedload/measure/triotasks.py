@@ -29,7 +29,7 @@ that libraries spawn included. A nursery of 20,000 tasks under ``trio.run(main)`
 counts 20,001, as the same gather does under ``asyncio.run`` (its main task is a task
 too); under anyio's test runner, the runner's task in which the test runs is the main
 task. trio is never imported here: the window hooks it if it is imported, or as soon as
-it is (:mod:`.whenimported`). Its cost per task is measured by ``bench/trio_tasks.py``.
+it is (:mod:`.whenimported`). Its cost is measured by ``bench/loop_tasks.py``.
 """
 
 from __future__ import annotations
