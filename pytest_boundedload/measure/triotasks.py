@@ -207,9 +207,10 @@ class TrioTaskCounter:
             with contextlib.suppress(Exception):
                 token = lowlevel.current_trio_token()
         with self._lock:
-            count = self._count
-            count.alive += live
-            count.high_water = max(count.high_water, count.alive)
+            if live:  # only at the window's start: no instrument of ours counts yet
+                count = self._count
+                count.alive += live
+                count.high_water = max(count.high_water, count.alive)
             instruments.add_instrument(self._instrument)
             self._runs.append(_Run(instruments, token))
 
