@@ -3,15 +3,20 @@ anyio), exact, with the user's factories and instruments kept and nothing of our
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 import uvloop
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_boundedload.measure.inflight import InFlightCounter
+from pytest_boundedload.measure.livetasks import LiveTaskCounter
+from pytest_boundedload.measure.triotasks import TrioTaskCounter
 from pytest_boundedload.measure.window import Window
 
 if TYPE_CHECKING:
@@ -361,3 +366,100 @@ def test_a_child_forked_in_a_window_inherits_no_hook() -> None:
     assert not hasattr(trio._core._run.setup_runner, "__wrapped__")
     assert "run_forever" not in vars(uvloop.Loop)
     assert sys.modules["uvloop"] is uvloop
+
+
+# A random program of task creations and loop iterations, run on uvloop and on trio; a
+# reference count goes up at each creation and down as each task's coroutine ends, so
+# its high-water is the exact one the counters must report (plus the main task).
+_OPS = st.lists(
+    st.one_of(
+        # spawn k tasks one by one, each living `life` iterations, awaited at the end
+        st.tuples(st.just("spawn"), st.integers(1, 150), st.integers(0, 4)),
+        # k tasks at once, awaited
+        st.tuples(st.just("gather"), st.integers(1, 150), st.integers(0, 4)),
+        # let the loop run `k` iterations
+        st.tuples(st.just("yield"), st.integers(1, 5), st.just(0)),
+    ),
+    max_size=25,
+)
+
+
+class _Reference:
+    def __init__(self) -> None:
+        self.alive = self.high = 0
+
+    def created(self) -> None:
+        self.alive += 1
+        self.high = max(self.high, self.alive)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_OPS)
+def test_uvloop_high_water_is_exact_for_random_programs(ops: list[tuple[str, int, int]]) -> None:
+    reference = _Reference()
+
+    async def child(life: int) -> None:
+        try:
+            for _ in range(life):
+                await asyncio.sleep(0)
+        finally:
+            reference.alive -= 1
+
+    async def main() -> None:
+        background: list[asyncio.Task[None]] = []
+        for op, k, life in ops:
+            if op == "yield":
+                for _ in range(k):
+                    await asyncio.sleep(0)
+                continue
+            children = []
+            for _ in range(k):
+                reference.created()
+                children.append(asyncio.ensure_future(child(life)))
+            if op == "gather":
+                await asyncio.gather(*children)
+            else:
+                background.extend(children)
+        await asyncio.gather(*background)
+
+    counter = LiveTaskCounter()
+    counter.start()
+    try:
+        uvloop.run(main())
+    finally:
+        high = counter.stop()
+    assert high == reference.high + 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_OPS)
+def test_trio_high_water_is_exact_for_random_programs(ops: list[tuple[str, int, int]]) -> None:
+    reference = _Reference()
+
+    async def child(life: int) -> None:
+        try:
+            for _ in range(life):
+                await trio.lowlevel.checkpoint()
+        finally:
+            reference.alive -= 1
+
+    async def main() -> None:
+        async with trio.open_nursery() as background:
+            for op, k, life in ops:
+                if op == "yield":
+                    for _ in range(k):
+                        await trio.lowlevel.checkpoint()
+                    continue
+                async with trio.open_nursery() as gathered:
+                    nursery: Any = gathered if op == "gather" else background
+                    for _ in range(k):
+                        reference.created()
+                        nursery.start_soon(child, life)
+
+    counter = TrioTaskCounter()
+    counter.start()
+    try:
+        trio.run(main)
+    finally:
+        high = counter.stop()
+    assert high == reference.high + 1
