@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,6 +30,7 @@ N = 20_000
 NOTHING_LEFT = """
 import asyncio.base_events
 import sys
+import threading
 
 import pytest
 
@@ -463,3 +465,60 @@ def test_trio_high_water_is_exact_for_random_programs(ops: list[tuple[str, int, 
     finally:
         high = counter.stop()
     assert high == reference.high + 1
+
+
+def test_a_trio_run_active_in_another_thread_is_adopted_and_left() -> None:
+    started, flooded = threading.Event(), threading.Event()
+    token: list[trio.lowlevel.TrioToken] = []
+    go: list[trio.Event] = []
+    done: list[trio.Event] = []
+
+    async def hundred() -> None:
+        everyone = trio.Event()
+        count = 0
+
+        async def one() -> None:
+            nonlocal count
+            count += 1
+            if count == 100:
+                everyone.set()
+            await everyone.wait()
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(100):
+                nursery.start_soon(one)
+
+    async def main() -> None:
+        token.append(trio.lowlevel.current_trio_token())
+        go.append(trio.Event())
+        done.append(trio.Event())
+        started.set()
+        await go[0].wait()
+        await hundred()
+        flooded.set()
+        await done[0].wait()  # the run outlives the window
+
+    def ours_in_the_run() -> list[str]:
+        from trio._core._run import GLOBAL_RUN_CONTEXT
+
+        return [type(i).__name__ for i in GLOBAL_RUN_CONTEXT.runner.instruments["_all"]]
+
+    thread = threading.Thread(target=trio.run, args=(main,))
+    thread.start()
+    try:
+        started.wait()
+        counter = TrioTaskCounter()
+        counter.start()
+        try:
+            # Queued after the window's adoption: the run counts its main task first.
+            trio.from_thread.run_sync(go[0].set, trio_token=token[0])
+            flooded.wait()
+            during = trio.from_thread.run_sync(ours_in_the_run, trio_token=token[0])
+        finally:
+            high = counter.stop()
+        after = trio.from_thread.run_sync(ours_in_the_run, trio_token=token[0])
+    finally:
+        trio.from_thread.run_sync(done[0].set, trio_token=token[0])
+        thread.join()
+    assert high == 101
+    assert (during, after) == (["_Instrument"], [])

@@ -16,12 +16,17 @@ every run it can see:
   plugin runs trio that way: its test runner is a guest run hosted by a queue in the main
   thread, started at the test's first async fixture (so before the window) or in the call
   phase (inside it), and kept between tests. Its live tasks are counted when the window
-  opens, and the instrument is added to the run.
+  opens, and the instrument is added to the run;
+- a ``trio.run`` active in another thread when the window opens (an anyio blocking
+  portal, say), found on that thread's stack: the count of its live tasks and the
+  instrument are added from inside the run, at its next tick (queued through its
+  ``run_sync_soon`` queue, ahead of whatever the test asks of it next), so no task can
+  start or end between the two.
 
-A run already active in another thread when the window opens is not seen (trio keeps
-its run in a thread-local). When the window closes, the instrument leaves every run
-still active: at once in this thread, and through the run's ``TrioToken`` (at its next
-tick) in another, where removing it directly could race with trio reading its hooks.
+A guest run hosted in another thread is not seen (trio keeps its run in a
+thread-local). When the window closes, the instrument leaves every run still active: at
+once in this thread, and through the run's ``TrioToken`` (at its next tick) in another,
+where removing it directly could race with trio reading its hooks.
 
 What counts: every task of the run except trio's own two, ``<init>`` (the root) and the
 task that serves ``run_sync_soon``: the main task and everything under it, system tasks
@@ -120,6 +125,7 @@ class TrioTaskCounter:
         if run_module is not None:
             self._hook(run_module)
             self._adopt_current(run_module)
+            self._adopt_other_threads(run_module)
         elif "trio" not in sys.modules:
             self._watch = ImportWatch("trio", self._trio_imported)
             self._watch.start()
@@ -195,6 +201,32 @@ class TrioTaskCounter:
             live = sum(1 for task in tuple(runner.tasks) if task.name not in _OWN_TASKS)
             self._attach(runner, live)
 
+    def _adopt_other_threads(self, run_module: types.ModuleType) -> None:
+        run_code = getattr(getattr(run_module, "run", None), "__code__", None)
+        if run_code is None:
+            return
+        frames = sys._current_frames()
+        frames.pop(threading.get_ident(), None)  # see runningloops: no cycle through this frame
+        runners = []
+        for top in frames.values():
+            frame: Any = top
+            while frame is not None:
+                if frame.f_code is run_code:
+                    runners.append(frame.f_locals.get("runner"))
+                    break
+                frame = frame.f_back
+        for runner in runners:
+            with contextlib.suppress(Exception):  # a run that is ending refuses new calls
+                runner.entry_queue.run_sync_soon(self._adopt_in_run, runner, self._instrument)
+
+    def _adopt_in_run(self, runner: Any, instrument: _Instrument) -> None:
+        # In the run's own thread, between two of its task steps.
+        if instrument is not self._instrument or instrument in runner.instruments.get("_all", ()):
+            return  # another window's, or attached as the run started
+        with contextlib.suppress(Exception):
+            live = sum(1 for task in tuple(runner.tasks) if task.name not in _OWN_TASKS)
+            self._attach(runner, live)
+
     def _attach(self, runner: Any, live: int) -> None:
         """Add the instrument to ``runner`` (a run of this thread), ``live`` of its tasks
         alive now."""
@@ -207,7 +239,9 @@ class TrioTaskCounter:
             with contextlib.suppress(Exception):
                 token = lowlevel.current_trio_token()
         with self._lock:
-            if live:  # only at the window's start: no instrument of ours counts yet
+            if self not in _COUNTING:
+                return  # the window closed meanwhile (a run in another thread)
+            if live:
                 count = self._count
                 count.alive += live
                 count.high_water = max(count.high_water, count.alive)
