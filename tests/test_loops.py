@@ -312,6 +312,10 @@ def test_the_plugin_imports_neither(flood):
 
 
 def test_uvloop_first_imported_in_the_window(flood):
+    import importlib.util
+
+    assert importlib.util.find_spec("uvloop") is not None  # looked for first, not imported
+    assert "uvloop" not in sys.modules
     import uvloop
 
     async def main():

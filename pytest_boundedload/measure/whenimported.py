@@ -88,7 +88,9 @@ class ImportWatch:
         loader = spec.loader if spec is not None else None
         if spec is None or loader is None or not callable(getattr(loader, "exec_module", None)):
             return None
-        self._active = False  # once
+        # Each spec gets its own wrapper, and the watch goes on: a spec that is only looked
+        # at (``importlib.util.find_spec``, to see whether the module is there) is never
+        # executed; ``then`` runs once per import of the module and must allow for that.
         spec.loader = _ThenLoader(spec, loader, self._then)  # type: ignore[assignment]
         return spec
 
