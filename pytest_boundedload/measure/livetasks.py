@@ -1,9 +1,13 @@
 """Exact high-water of live asyncio tasks, through a task factory on every loop that runs.
 
-While counting, ``BaseEventLoop.run_forever`` installs the factory on each loop as it
-starts (this covers ``asyncio.run`` inside a sync test and the loops of pytest-asyncio
-and anyio); a loop already running when counting starts gets it at once, in this thread
-or another. Tasks that exist when a loop is adopted are counted too. A factory the user
+While counting, ``run_forever`` installs the factory on each loop as it starts, on
+asyncio's ``BaseEventLoop`` and on ``uvloop.Loop`` (:mod:`.loophooks`): this covers
+``asyncio.run``, ``uvloop.run``, ``asyncio.Runner(loop_factory=...)``, an event loop
+policy's loops, and the loops of pytest-asyncio and anyio. uvloop is hooked if it is
+imported when counting starts, or as soon as it is imported while counting
+(:mod:`.whenimported`); it is never imported here. A loop already running when counting
+starts gets it at once, in this thread or another (:mod:`.runningloops`). Tasks that
+exist when a loop is adopted are counted too. A factory the user
 had set, or sets while counting, keeps creating the tasks: ours only counts, the loop
 shows the user theirs (``get_task_factory``), and theirs is put back when counting stops.
 
@@ -19,7 +23,8 @@ runs one loop iteration late. So a task starts *fresh* (no callback); a fresh ta
 alive at a recount becomes a *survivor*; a survivor still alive at the next recount gets
 a done callback and joins the *watched* set. Short tasks, the bulk of any flood, finish
 fresh and cost a list slot. Nothing keeps a finished task (its loop, its exception)
-alive for long: fresh tasks that are done are dropped between two loop iterations,
+alive for long: fresh tasks that are done are dropped between two loop iterations (on
+asyncio's loops; on uvloop's, whose iterations are not seen, at the next recount),
 survivors are held weakly, a watched task leaves when its done callback runs, and
 whatever is done when a loop stops is dropped then.
 """
@@ -30,15 +35,17 @@ import asyncio
 import asyncio.base_events
 import collections
 import contextvars
-import functools
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-from .loophooks import get_task_factory, run_forever, set_task_factory
-from .patching import Patch, after_fork_in_child
+from .loophooks import ClassHooks, Getter, Setter, uvloop_class
+from .patching import after_fork_in_child
+from .runningloops import other_threads_loops
+from .whenimported import ImportWatch
 
 __all__ = ["LiveTaskCounter", "other_threads_loops"]
 
@@ -59,16 +66,24 @@ _COUNTING: weakref.WeakSet[LiveTaskCounter] = weakref.WeakSet()
 
 class _LoopState:
     """Our factory on one loop, the factory it creates tasks through (the user's), the
-    loop's ready queue, and where the loop was when the live count was last exact: the
-    handle at the head of the queue (weakly) and the iteration (-1: none)."""
+    loop's own setter and getter of factories, the loop's ready queue, and where the loop
+    was when the live count was last exact: the handle at the head of the queue (weakly)
+    and the iteration (-1: none)."""
 
     __slots__ = (
-        *("counting", "exact_head", "exact_iteration", "iteration", "loop_ref", "ours", "previous", "ready"),
-        "run_once",
+        *("counting", "exact_head", "exact_iteration", "get_factory", "iteration", "loop_ref", "ours"),
+        *("previous", "ready", "run_once", "set_factory"),
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, previous: TaskFactory | None) -> None:
-        self.previous = previous
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        set_factory: Setter,
+        get_factory: Getter,
+    ) -> None:
+        self.set_factory = set_factory
+        self.get_factory = get_factory
+        self.previous: TaskFactory | None = get_factory(loop)
         self.ours: TaskFactory | None = None
         self.counting = True
         ready = getattr(loop, "_ready", None)
@@ -108,35 +123,16 @@ class _LoopState:
         loop._run_once = run_once  # type: ignore[attr-defined]
         self.run_once = run_once
 
-    def give_back(self, loop: asyncio.AbstractEventLoop, set_factory: Callable[[Any, Any], None]) -> None:
+    def give_back(self, loop: asyncio.AbstractEventLoop) -> None:
         """Stop counting on ``loop``: its own factory back, our iteration counter off."""
         self.counting = False
-        if getattr(loop, "_task_factory", None) is self.ours:
-            set_factory(loop, self.previous)
+        if self.ours is not None and self.get_factory(loop) is self.ours:
+            self.set_factory(loop, self.previous)
         if self.run_once is not None and vars(loop).get("_run_once") is self.run_once:
             del loop._run_once  # type: ignore[attr-defined]
         # Both refer to this state: let go of them, so no cycle waits for a collection.
         self.run_once = self.ours = None
         self.loop_ref = None
-
-
-def other_threads_loops() -> list[asyncio.AbstractEventLoop]:
-    """Loops running ``run_forever`` in other threads now, found on their stacks."""
-    loops: list[asyncio.AbstractEventLoop] = []
-    frames = sys._current_frames()
-    # This thread's frame object refers to this dict through its locals: without it, the
-    # cycle would keep the callers' frames, and what their locals hold, until a collection.
-    frames.pop(threading.get_ident(), None)
-    for top in frames.values():
-        current: Any = top
-        while current is not None:
-            if current.f_code.co_name == "run_forever":
-                loop = current.f_locals.get("self")
-                if isinstance(loop, _BaseEventLoop) and loop.is_running():
-                    loops.append(loop)
-                    break
-            current = current.f_back
-    return loops
 
 
 class LiveTaskCounter:
@@ -162,8 +158,8 @@ class LiveTaskCounter:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
-        self._patches: list[Patch] = []
-        self._set_factory: Callable[[Any, Any], None] = _BaseEventLoop.set_task_factory
+        self._hooks: list[ClassHooks] = []
+        self._uvloop_watch: ImportWatch | None = None
 
     @property
     def max_tasks(self) -> int:
@@ -180,18 +176,14 @@ class LiveTaskCounter:
         self._clear()
         self._high = 0
         self._exact_live = None
-        self._patches = [
-            Patch(_BaseEventLoop, name, functools.partial(make, self))
-            for name, make in (
-                ("run_forever", run_forever),
-                ("set_task_factory", set_task_factory),
-                ("get_task_factory", get_task_factory),
-            )
-        ]
-        for patch in self._patches:
-            patch.install()
-        # Past every interceptor (ours and others'): the loop's own setter.
-        self._set_factory = self._patches[1].original
+        self._hooks = []
+        self._hook(_BaseEventLoop)
+        uvloop_loop = uvloop_class()
+        if uvloop_loop is not None:
+            self._hook(uvloop_loop)
+        elif "uvloop" not in sys.modules:
+            self._uvloop_watch = ImportWatch("uvloop", self._uvloop_imported)
+            self._uvloop_watch.start()
         _COUNTING.add(self)
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -205,24 +197,55 @@ class LiveTaskCounter:
     def stop(self) -> int:
         """Stop counting, give every loop its own factory back, return the high-water."""
         _COUNTING.discard(self)
-        for patch in reversed(self._patches):
-            patch.remove()
-        self._patches = []
+        self._unhook()
         with self._lock:
             for loop, state in list(self._loops.items()):
-                state.give_back(loop, self._set_factory)
+                state.give_back(loop)
             self._loops.clear()
             self._loop_count = 0
             self._clear()
         return self._high
 
     def _forget_in_child(self) -> None:
-        # A forked child inherits this counter mid-window; its counts reach no one.
+        # A forked child inherits this counter mid-window; its counts reach no one. (The
+        # class patches are already off: patching undoes every active patch in a child.)
         self._lock = threading.RLock()
+        self._unhook()
         for loop, state in list(self._loops.items()):
-            state.give_back(loop, self._set_factory)
+            state.give_back(loop)
         self._loops.clear()
         self._clear()
+
+    def _hook(self, loop_class: type) -> None:
+        hooks = ClassHooks(self, loop_class)
+        if hooks.install():
+            self._hooks.append(hooks)
+
+    def _uvloop_imported(self, module: types.ModuleType) -> None:
+        # uvloop was first imported while counting: its loops are hooked before any runs.
+        with self._lock:
+            loop_class = uvloop_class()
+            if self in _COUNTING and loop_class is not None and not any(
+                hooks.loop_class is loop_class for hooks in self._hooks
+            ):
+                self._hook(loop_class)
+
+    def _unhook(self) -> None:
+        with self._lock:
+            watch, self._uvloop_watch = self._uvloop_watch, None
+            if watch is not None:
+                watch.stop()
+            for hooks in reversed(self._hooks):
+                hooks.remove()
+            self._hooks = []
+
+    def _originals(self, loop: asyncio.AbstractEventLoop) -> tuple[Setter, Getter]:
+        """The loop's own ``set_task_factory`` and ``get_task_factory``, past our wrappers."""
+        for hooks in self._hooks:
+            if isinstance(loop, hooks.loop_class):
+                return hooks.set_factory, hooks.get_factory
+        loop_class = type(loop)
+        return loop_class.set_task_factory, loop_class.get_task_factory
 
     def _clear(self) -> None:
         self._watched.clear()
@@ -235,16 +258,12 @@ class LiveTaskCounter:
         with self._lock:
             if loop in self._loops:
                 return
-            state = _LoopState(loop, getattr(loop, "_task_factory", None))
+            state = _LoopState(loop, *self._originals(loop))
             state.ours = self._factory_for(state)
             state.count_iterations(loop, self._drop_done_fresh)
             self._loops[loop] = state
             self._loop_count = len(self._loops)
-            if isinstance(loop, _BaseEventLoop):
-                self._set_factory(loop, state.ours)  # past the interceptors
-            else:
-                state.previous = loop.get_task_factory()
-                loop.set_task_factory(state.ours)
+            state.set_factory(loop, state.ours)  # past the interceptors
             self._survivors.extend(weakref.ref(task) for task in asyncio.all_tasks(loop))
             self._recount()
 

@@ -1,28 +1,41 @@
-"""The ``BaseEventLoop`` methods the live-task count wraps while it counts.
+"""The loop methods the live-task count wraps while it counts, on asyncio's
+``BaseEventLoop`` and on ``uvloop.Loop`` (a Python subclass of uvloop's Cython loop,
+whose ``run_until_complete`` calls ``run_forever`` through the instance, so a wrapper on
+the class sees every start):
 
 - ``run_forever``: adopt each loop as it starts, and let go of what is done as it stops;
 - ``set_task_factory``: a factory the code under test sets goes under ours;
 - ``get_task_factory``: the code under test sees its own factory, never ours.
 
 Each is made around whatever was there (another tool's wrapper included) and passes
-straight through once its :class:`~.patching.Patch` is inactive.
+straight through once its :class:`~.patching.Patch` is inactive. On ``uvloop.Loop`` the
+methods are inherited: removing a patch deletes ours and the lookup finds uvloop's again.
 """
 
 from __future__ import annotations
 
 import asyncio.base_events
+import functools
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .patching import Patch
+
 if TYPE_CHECKING:
     from .livetasks import LiveTaskCounter
-    from .patching import Patch
 
-__all__ = ["get_task_factory", "run_forever", "set_task_factory"]
+__all__ = [
+    *("ClassHooks", "Getter", "Setter"),
+    *("get_task_factory", "run_forever", "set_task_factory", "uvloop_class"),
+]
 
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
 
 Wrapper = Callable[..., Any]
+# A loop class's own set_task_factory and get_task_factory, called with the loop first.
+Setter = Callable[[Any, Any], None]
+Getter = Callable[[Any], Any]
 
 
 def run_forever(counter: LiveTaskCounter, original: Wrapper, patch: Patch) -> Wrapper:
@@ -67,3 +80,52 @@ def get_task_factory(counter: LiveTaskCounter, original: Wrapper, patch: Patch) 
         return factory
 
     return wrapper
+
+
+def uvloop_class() -> type | None:
+    """``uvloop.Loop`` if uvloop is imported (never imported here), else ``None``."""
+    loop_class = getattr(sys.modules.get("uvloop"), "Loop", None)
+    if isinstance(loop_class, type) and not issubclass(loop_class, _BaseEventLoop):
+        return loop_class
+    return None
+
+
+class ClassHooks:
+    """The three wrapped methods of one loop class, and the originals they wrap: the
+    loop's own setter and getter past our wrappers (and past any installed since)."""
+
+    def __init__(self, counter: LiveTaskCounter, loop_class: type) -> None:
+        self.loop_class = loop_class
+        self.patches = [
+            Patch(loop_class, name, functools.partial(make, counter))
+            for name, make in (
+                ("run_forever", run_forever),
+                ("set_task_factory", set_task_factory),
+                ("get_task_factory", get_task_factory),
+            )
+        ]
+
+    def install(self) -> bool:
+        """Wrap the three methods (all or none)."""
+        for patch in self.patches:
+            if not patch.install():
+                self.remove()
+                return False
+        return True
+
+    def remove(self) -> None:
+        """Unwrap them (where nothing wrapped ours since)."""
+        for patch in reversed(self.patches):
+            patch.remove()
+
+    @property
+    def set_factory(self) -> Setter:
+        """The class's ``set_task_factory`` as it was before ours."""
+        original: Setter = self.patches[1].original
+        return original
+
+    @property
+    def get_factory(self) -> Getter:
+        """The class's ``get_task_factory`` as it was before ours."""
+        original: Getter = self.patches[2].original
+        return original

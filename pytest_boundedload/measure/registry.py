@@ -15,7 +15,7 @@ import asyncio.tasks
 import sys
 import weakref
 
-from .livetasks import other_threads_loops
+from .runningloops import other_threads_loops
 
 __all__ = ["compact_task_registry"]
 

@@ -1,5 +1,9 @@
-"""One measurement window: the in-flight counter, the live-task counter and the sampler,
-started and stopped together into one :class:`Measurement`."""
+"""One measurement window: the in-flight counter, the live-task counters (asyncio's and
+trio's) and the sampler, started and stopped together into one :class:`Measurement`.
+
+``max_tasks`` is asyncio's high-water plus trio's: exact when the window runs tasks of
+one of them (the usual case), and a bound from above when it runs both, whose peaks
+need not coincide."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from .registry import compact_task_registry
 from .requests import request_counter_if_any
 from .sampler import Sampler, SamplerResult
 from .timeline import TimelineRecorder
+from .triotasks import TrioTaskCounter
 
 if TYPE_CHECKING:
     from ..memtrace.tracer import WindowTracer
@@ -54,10 +59,11 @@ class Window:
         self._in_flight = in_flight
         self._held = held
         self._live_tasks = LiveTaskCounter()
+        self._trio_tasks = TrioTaskCounter()
         # With ``record``, a timeline of the window, sampled every tick (for pictures).
         self.recorder: TimelineRecorder | None = None
         if record:
-            self.recorder = TimelineRecorder(lambda: in_flight.read().in_flight, self._live_tasks.live_now)
+            self.recorder = TimelineRecorder(lambda: in_flight.read().in_flight, self._live_now)
             on_tick = _both(self.recorder.sample, on_tick)
         self._sampler = Sampler(interval, on_tick)
         self._started_at = 0.0
@@ -90,6 +96,7 @@ class Window:
         if requests is not None:
             requests.reset()
         self._live_tasks.start()
+        self._trio_tasks.start()
         if self.recorder is not None:
             self.recorder.start()
         self._sampler.start()
@@ -105,13 +112,16 @@ class Window:
             with contextlib.suppress(OSError):
                 self.recorder.sample()  # the window's last state
         try:
-            max_tasks = self._live_tasks.stop()
+            try:
+                asyncio_tasks = self._live_tasks.stop()
+            finally:
+                trio_tasks = self._trio_tasks.stop()
         finally:
             try:
                 sampled = self._sampler.stop()
             finally:
                 traced = self.tracer.stop() if self.tracer is not None else None
-        measurement = self._measurement(sampled, max_tasks, duration)
+        measurement = self._measurement(sampled, asyncio_tasks + trio_tasks, duration)
         if traced is not None:
             measurement = dataclasses.replace(measurement, heap_peak=traced.heap_peak)
         return measurement
@@ -119,8 +129,13 @@ class Window:
     def so_far(self) -> Measurement:
         """The figures up to now, the window still open."""
         return self._measurement(
-            self._sampler.so_far(), self._live_tasks.max_tasks, time.perf_counter() - self._started_at
+            self._sampler.so_far(),
+            self._live_tasks.max_tasks + self._trio_tasks.max_tasks,
+            time.perf_counter() - self._started_at,
         )
+
+    def _live_now(self) -> int:
+        return self._live_tasks.live_now() + self._trio_tasks.live_now()
 
     def _measurement(self, sampled: SamplerResult, max_tasks: int, duration: float) -> Measurement:
         reading = self._in_flight.read()
