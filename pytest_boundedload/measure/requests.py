@@ -15,7 +15,7 @@ import threading
 
 from .inflight import InFlightCounter, SharedCounters
 
-__all__ = ["request_counter", "shared_request_counters"]
+__all__ = ["existing_request_counter", "request_counter", "shared_request_counters"]
 
 _LOCK = threading.Lock()
 _COUNTER: InFlightCounter | None = None
@@ -33,3 +33,9 @@ def request_counter() -> InFlightCounter:
 def shared_request_counters() -> SharedCounters:
     """The counter's shared file, for a server process to enter and leave (``update``)."""
     return request_counter().share()
+
+
+def existing_request_counter() -> InFlightCounter | None:
+    """The session's counter if a server has used it, else None (none is made)."""
+    with _LOCK:
+        return _COUNTER

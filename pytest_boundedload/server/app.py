@@ -8,7 +8,8 @@ and path, is answered the same way:
    the answer is 429 at once, with ``Retry-After`` (whole seconds, rounded up) and
    ``retry-after-ms``. A refused request counts as started and failed, never in flight.
 2. In flight: counted into the session's counter of requests in flight (``max_requests``)
-   and into the server's own, from arrival until its response is written out or its
+   and into the server's own, from arrival until the end of its response goes out (just
+   before, so a client holding the whole response never finds it still counted) or its
    connection drops (the handler is cancelled then). The request's body is read, then
    the answer waits ``latency``, varied by ``jitter``.
 3. A share ``error_rate`` of the admitted requests gets ``error_status`` (counted as
@@ -27,6 +28,7 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -104,6 +106,15 @@ class Answers:
         self.in_flight += 1
         self._count(1, 1, 0, 0)
         failed = False
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
+                self.in_flight -= 1
+                self._count(-1, 0, int(not failed), int(failed))
+
         try:
             raw = await request.read()
             settings = self.settings
@@ -116,20 +127,19 @@ class Answers:
                 failed = True
                 message = f"injected failure of request {number} by flood.server()"
                 body = error_body(settings.error_status, message)
-                return await _send(request, settings.error_status, [body], "application/json")
+                return await _send(request, settings.error_status, [body], "application/json", leave)
             if settings.body is not None:
                 parts = _split(settings.body, settings.chunks) if settings.stream else [settings.body]
-                return await _send(request, 200, parts, settings.content_type or "application/json")
+                return await _send(request, 200, parts, settings.content_type or "application/json", leave)
             asked = _asked(raw)
             model = asked.get("model") if isinstance(asked.get("model"), str) else DEFAULT_MODEL
             if settings.stream or asked.get("stream") is True:
                 events = completion_events(self._content, str(model), number, settings.chunks)
-                return await _send(request, 200, events, "text/event-stream", stream=True)
+                return await _send(request, 200, events, "text/event-stream", leave, stream=True)
             whole = completion(self._content, str(model), number)
-            return await _send(request, 200, [whole], "application/json")
+            return await _send(request, 200, [whole], "application/json", leave)
         finally:
-            self.in_flight -= 1
-            self._count(-1, 0, int(not failed), int(failed))
+            leave()  # cancelled (the connection dropped) or failed to write
 
 
 def _asked(raw: bytes) -> dict[str, Any]:
@@ -154,13 +164,22 @@ def _split(body: bytes, chunks: int) -> list[bytes]:
 
 
 async def _send(
-    request: web.BaseRequest, status: int, parts: list[bytes], content_type: str, *, stream: bool = False
+    request: web.BaseRequest,
+    status: int,
+    parts: list[bytes],
+    content_type: str,
+    leave: Callable[[], None],
+    *,
+    stream: bool = False,
 ) -> web.StreamResponse:
-    """Write the whole response here, so the request leaves the count once it is out."""
+    """Write the whole response here. The request leaves the count (``leave``) just
+    before the response's end goes out: a client that has the whole response never
+    finds it still counted, and its next request on the same connection never
+    overlaps it."""
     response: web.StreamResponse
     if len(parts) == 1 and not stream:
         response = web.Response(status=status, body=parts[0], headers={"Content-Type": content_type})
-        await response.prepare(request)
+        await response.prepare(request)  # the headers; the body goes with write_eof
     else:
         response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
         if stream:
@@ -169,5 +188,6 @@ async def _send(
         await response.prepare(request)
         for part in parts:
             await response.write(part)
-    await response.write_eof()
+    leave()
+    await response.write_eof()  # the body, or the last chunk
     return response

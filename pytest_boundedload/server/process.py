@@ -53,6 +53,13 @@ def _stderr_text(stderr: IO[bytes]) -> str:
     return ""
 
 
+def _ended(status: int) -> str:
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-status).name}"
+    return f"exited with status {status}"
+
+
 def _close_quietly(process: subprocess.Popen[bytes]) -> None:
     # A server dropped without stop(): closing its stdin ends it.
     if process.stdin is not None:
@@ -152,9 +159,8 @@ class LocalServer:
             why = _stderr_text(self._stderr) if self._failed(died_before, stopped_by_us) else None
             self._release(process)
         if why is not None:
-            status = process.returncode
             when = "during the test" if died_before is not None else "as it stopped"
-            message = f"flood.server() at {self.url}: its process ended with status {status} {when}{why}"
+            message = f"flood.server() at {self.url}: its process {_ended(process.returncode)} {when}{why}"
             raise ServerError(message)
 
     def _abort(self) -> str:
