@@ -331,6 +331,14 @@ def test_a_process_that_dies_says_why(monkeypatch):
         start_server(server_settings())
 
 
+def test_processes_the_test_starts_still_count(flood):
+    with flood.measure() as m:
+        server = flood.server()
+        assert httpx.get(server.url).status_code == 200
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+    assert m.max_processes == 1
+
+
 def test_a_server_that_died_during_the_test(flood):
     server = flood.server()
     os.kill(server.pid, 9)
@@ -343,9 +351,10 @@ def test_a_server_that_died_during_the_test(flood):
 
 def test_lifecycle(project: Project) -> None:
     """A stopped server leaves no descriptor and no zombie; one that cannot start or
-    dies says so with its stderr."""
+    dies says so with its stderr; a process the test starts beside a server it started
+    in the window counts, the server does not."""
     _project(project, test_lifecycle=LIFECYCLE)
-    _passed(project.run(), 3)
+    _passed(project.run(), 4)
 
 
 def test_bad_values_name_the_value() -> None:
