@@ -48,7 +48,9 @@ def _timed(server: LocalServer, client: str, n: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ns", default="150,300,600", help="comma-separated numbers of requests")
     parser.add_argument("--latency", default="20ms")
     args = parser.parse_args()
