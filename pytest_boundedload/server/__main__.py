@@ -10,8 +10,9 @@ until stdin reaches its end, which happens when the process that started it clos
 starting process keeps and shows when the server fails.
 
 When accepting a connection fails because this process is out of file descriptors,
-asyncio stops accepting for a second and tries again; the server goes on serving the
-connections it has and says so once on stderr.
+asyncio stops accepting for a second and tries again; meanwhile the server goes on
+serving the connections it has, closes those kept alive with no request in progress (so
+the clients waiting to connect get their descriptors) and says so once on stderr.
 """
 
 from __future__ import annotations
@@ -48,21 +49,28 @@ async def _serve(line: bytes) -> None:
     data = json.loads(line)
     settings = ServerSettings.from_json(data["settings"])
     counters = tuple(SharedCounters(path) for path in data["counters"])
+    for counter in counters:
+        counter.read()  # mapped now: a server out of descriptors still counts
     answers = Answers(settings, counters)
     loop = asyncio.get_running_loop()
+    server = web.Server(answers.handle, handler_cancellation=True, access_log=None)
+    answers.connections = lambda: server.connections
     accept_failures = [0]
 
     def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        if context.get("message") == "socket.accept() out of system resource":
-            accept_failures[0] += 1
-            if accept_failures[0] == 1:
-                failure = context.get("exception")
-                print(f"flood.server(): accept failed ({failure}); retrying", file=sys.stderr)
+        if context.get("message") != "socket.accept() out of system resource":
+            loop.default_exception_handler(context)
             return
-        loop.default_exception_handler(context)
+        # Out of descriptors: asyncio accepts again in a second. Connections kept alive
+        # after their last answer hold descriptors the clients waiting to connect need
+        # (a client opens a closed one again, or retries on it).
+        answers.close_idle()
+        accept_failures[0] += 1
+        if accept_failures[0] == 1:
+            failure = context.get("exception")
+            print(f"flood.server(): accept failed ({failure}); closing idle connections", file=sys.stderr)
 
     loop.set_exception_handler(on_error)
-    server = web.Server(answers.handle, handler_cancellation=True, access_log=None)
     runner = web.ServerRunner(server, shutdown_timeout=0.5)
     await runner.setup()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

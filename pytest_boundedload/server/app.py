@@ -28,7 +28,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -41,6 +41,7 @@ __all__ = ["Answers", "draw"]
 
 _MASK = (1 << 64) - 1
 _JITTER, _ERROR = 1, 2
+_PRUNE_AT = 4096
 
 
 def draw(seed: int, index: int, stream: int) -> float:
@@ -62,6 +63,11 @@ class Answers:
         self.in_flight = 0
         self.admitted = 0
         self._content = content_text(settings.size)
+        # Connections whose last request was answered and that wait for the next one
+        # (aiohttp's RequestHandler takes no weak reference); ``connections`` gives the
+        # live ones, so the closed ones are let go of now and then.
+        self._idle: set[Any] = set()
+        self.connections: Callable[[], Iterable[Any]] = tuple
         self._tokens = max(1.0, settings.rate or 0.0)
         self._refilled = time.monotonic()
         seconds = settings.retry_after
@@ -69,6 +75,14 @@ class Answers:
             "Retry-After": str(math.ceil(seconds)),
             "retry-after-ms": str(round(seconds * 1000)),
         }
+
+    def close_idle(self) -> int:
+        """Close the connections kept alive after their last answer; returns how many."""
+        idle = self._idle & set(self.connections())
+        self._idle.clear()
+        for protocol in idle:
+            protocol.force_close()  # aiohttp's RequestHandler: its transport, now
+        return len(idle)
 
     def _count(self, in_flight: int, started: int, done: int, failed: int) -> None:
         for counter in self._counters:
@@ -91,6 +105,16 @@ class Answers:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one request (see the module's docstring)."""
+        protocol = request.protocol
+        self._idle.discard(protocol)
+        try:
+            return await self._answer(request)
+        finally:
+            self._idle.add(protocol)
+            if len(self._idle) > _PRUNE_AT:
+                self._idle &= set(self.connections())
+
+    async def _answer(self, request: web.BaseRequest) -> web.StreamResponse:
         refusal = self._refusal()
         if refusal is not None:
             self._count(0, 1, 0, 1)
