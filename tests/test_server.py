@@ -457,7 +457,11 @@ def test_a_server_out_of_descriptors_keeps_serving(flood):
     resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (40, 40))
 
     async def main():
-        async with aiohttp.ClientSession(server.url) as session:
+        # The client keeps its idle connections for two minutes: only the server's
+        # closing them lets the requests waiting to connect in within the timeout.
+        connector = aiohttp.TCPConnector(keepalive_timeout=120)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(server.url, connector=connector, timeout=timeout) as session:
             async def one(i):
                 async with session.get("/") as response:
                     await response.read()
