@@ -36,6 +36,6 @@ def shared_request_counters() -> SharedCounters:
 
 
 def existing_request_counter() -> InFlightCounter | None:
-    """The session's counter if a server has used it, else None (none is made)."""
+    """The session's counter if anything made it yet, else None (none is made here)."""
     with _LOCK:
         return _COUNTER

@@ -68,7 +68,7 @@ def descriptors_note(error: BaseException | None) -> str | None:
         return None
     lines = [f"the test's process ran out of file descriptors ({cause}): {_limit()}."]
     counter = existing_request_counter()
-    if counter is not None:  # a server ran in this session
+    if counter is not None and counter.shared is not None:  # a server ran in this session
         reading = counter.read()
         lines.append(
             f"Requests at flood.server(): {reading.in_flight} in flight now, at most "
