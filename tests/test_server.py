@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import Project, Run
 
-from pytest_boundedload.server import MISSING_AIOHTTP, server_settings, start_server
+from pytest_boundedload.server import MISSING_AIOHTTP, server_fixture, server_settings, start_server
 from pytest_boundedload.server.fdlimit import descriptors_note, out_of_descriptors
 from pytest_boundedload.units import InvalidValue
 
@@ -302,8 +302,16 @@ import httpx
 import pytest
 
 from pytest_boundedload.measure.requests import shared_request_counters
-from pytest_boundedload.server import ServerError, server_settings, start_server
+from pytest_boundedload.server import ServerError, server_fixture, server_settings, start_server
 from pytest_boundedload.server.settings import ServerSettings
+
+unnamed = server_fixture(scope="function", body={"fixture": "unnamed"})
+server_fixture_named = server_fixture(scope="function", name="named", body={"fixture": "named"})
+
+
+def test_fixtures_by_name(unnamed, named):
+    assert httpx.get(unnamed.url).json() == {"fixture": "unnamed"}
+    assert httpx.get(named.url).json() == {"fixture": "named"}
 
 
 def _fds():
@@ -354,7 +362,7 @@ def test_lifecycle(project: Project) -> None:
     dies says so with its stderr; a process the test starts beside a server it started
     in the window counts, the server does not."""
     _project(project, test_lifecycle=LIFECYCLE)
-    _passed(project.run(), 4)
+    _passed(project.run(), 5)
 
 
 def test_bad_values_name_the_value() -> None:
@@ -381,6 +389,13 @@ def test_bad_values_name_the_value() -> None:
         with pytest.raises(kind) as raised:
             server_settings(**settings)
         assert str(raised.value).startswith("flood.server(): " + message), settings
+
+
+def test_server_fixture_checks_its_keywords_where_it_is_declared() -> None:
+    with pytest.raises(TypeError, match=r"^server_fixture\(\) got an unexpected keyword argument 'latncy'$"):
+        server_fixture(latncy="20ms")
+    with pytest.raises(InvalidValue, match=r"^invalid latency='soon' in flood.server\(\)"):
+        server_fixture(scope="session", latency="soon")
 
 
 def test_without_aiohttp_the_call_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
