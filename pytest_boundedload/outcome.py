@@ -254,6 +254,12 @@ def judge(
         violations.append(line)
     if failure_lines and error is not None:
         sections.append((SECTION_CROSSED, "\n".join(failure_lines)))
+    if error is not None:
+        from .server.fdlimit import SECTION_DESCRIPTORS, descriptors_note
+
+        note = descriptors_note(error)
+        if note is not None:
+            sections.append((SECTION_DESCRIPTORS, note))
     on_figures = (failure_lines and error is None) or (out_of_memory and not failure_lines)
     memory = (
         out_of_memory
