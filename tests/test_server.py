@@ -20,22 +20,12 @@ from pytest_boundedload.server import MISSING_AIOHTTP, server_fixture, server_se
 from pytest_boundedload.server.fdlimit import descriptors_note, out_of_descriptors
 from pytest_boundedload.units import InvalidValue
 
-# The sample tests' one way to read the requests in flight at the server, and a fresh
-# count at the start of each test (the window's own reset, once the measurement has it).
+# The sample tests' one way to read the requests in flight at the server: the figure of
+# the test's window so far (or of its latest closed window).
 HELPERS = '''
-import pytest
-
-from pytest_boundedload.measure.requests import request_counter
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_counts():
-    request_counter().reset()
-
-
 def max_requests(flood):
     """The high-water of requests in flight at the test's servers."""
-    return request_counter().read().max_in_flight
+    return flood.last.max_requests
 '''
 
 
@@ -67,7 +57,7 @@ import requests
 
 from pytest_boundedload import server_fixture
 from pytest_boundedload.fixes import semaphore_gather, streaming
-from server_helpers import fresh_request_counts, max_requests
+from server_helpers import max_requests
 
 api = server_fixture(scope="module", latency="20ms")
 
@@ -175,7 +165,7 @@ import pytest
 
 from pytest_boundedload.server.app import draw
 from pytest_boundedload.server.bodies import content_text
-from server_helpers import fresh_request_counts, max_requests
+from server_helpers import max_requests
 
 
 async def _statuses(url, n, path="/", concurrent=True):
@@ -440,7 +430,7 @@ import httpx
 import pytest
 
 from pytest_boundedload import server_fixture
-from server_helpers import fresh_request_counts, max_requests
+from server_helpers import max_requests
 
 api = server_fixture(scope="module", latency="50ms")
 
@@ -513,7 +503,7 @@ import aiohttp
 import pytest
 
 from pytest_boundedload import server_fixture
-from server_helpers import fresh_request_counts, max_requests
+from server_helpers import max_requests
 
 api = server_fixture(scope="session", latency="50ms")
 
@@ -555,7 +545,7 @@ import aiohttp
 import pytest
 
 from pytest_boundedload import server_fixture
-from server_helpers import fresh_request_counts, max_requests
+from server_helpers import max_requests
 
 api = server_fixture(scope="module", latency="50ms")
 
