@@ -53,6 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import httpx
+import httpx2
 import requests
 
 from pytest_boundedload import server_fixture
@@ -61,10 +62,26 @@ from server_helpers import max_requests
 
 api = server_fixture(scope="module", latency="20ms")
 
-# httpcore's pool does work in the number of waiting requests times its connections
-# each time a request is added or leaves: 5,000 waiting requests take minutes.
+# httpx's (0.x) pool does work in the number of waiting requests times its connections
+# each time a request is added or leaves: 5,000 waiting requests take minutes. httpx2's
+# (the LLM SDKs' transport) does not.
 N_HTTPX = 250
 N = 5000
+
+
+def test_httpx2_unbounded(flood, api):
+    async def main():
+        # No pool timeout: the last of 5,000 requests waits for 50 rounds of 100.
+        async with httpx2.AsyncClient(base_url=api.url, timeout=None) as client:
+            requests = [client.post("/v1/chat/completions", json={}) for _ in range(N)]
+            return await asyncio.gather(*requests)
+
+    with flood.measure() as m:
+        responses = asyncio.run(main())
+    assert {r.status_code for r in responses} == {200}
+    assert max_requests(flood) == 100  # httpx2's default pool
+    # The gather's tasks, the test's own, and one task of httpx2's per open connection.
+    assert m.max_tasks == N + 1 + 100
 
 
 def test_httpx_unbounded(flood, api):
@@ -147,7 +164,7 @@ def test_clients_meet_the_server_at_their_real_concurrency(project: Project) -> 
     _project(project, test_clients=CLIENTS)
     report = project.path / "report.json"
     run = project.run(f"--boundedload-json={report}")
-    _passed(run, 5)
+    _passed(run, 6)
     for name, entry in _json_tests(report).items():
         # The module's server started before the windows: never one of their processes.
         assert entry["measurement"]["max_processes"] == 0, name
