@@ -20,16 +20,19 @@ if TYPE_CHECKING:
     from .flood.workload import SyntheticFailure, SyntheticTask, Workload
     from .limits import Limits, Violation
     from .measure.measurement import Measurement
+    from .server import LocalServer, ServerError, server_fixture
     from .units import InvalidValue, format_size, parse_duration, parse_size
 
 __all__ = [
     "Flood",
     "InvalidValue",
     "Limits",
+    "LocalServer",
     "MeasureResult",
     "Measurement",
     "ScalingError",
     "ScalingReport",
+    "ServerError",
     "SyntheticFailure",
     "SyntheticTask",
     "Violation",
@@ -37,6 +40,7 @@ __all__ = [
     "format_size",
     "parse_duration",
     "parse_size",
+    "server_fixture",
 ]
 
 __version__ = "0.1.0"
@@ -52,6 +56,9 @@ _WHERE = {
     "Limits": ".limits",
     "Violation": ".limits",
     "Measurement": ".measure.measurement",
+    "LocalServer": ".server",
+    "ServerError": ".server",
+    "server_fixture": ".server",
     "InvalidValue": ".units",
     "format_size": ".units",
     "parse_duration": ".units",

@@ -38,10 +38,10 @@ def flood(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Fl
     """Flood the code under test with synthetic tasks; measures the test's call phase.
 
     See :class:`pytest_boundedload.Flood` for ``tasks``, ``aworker``, ``worker``,
-    ``patch``, ``measure``, ``scaling`` and ``last``.
+    ``patch``, ``measure``, ``scaling``, ``server`` and ``last``.
     """
     from .flood import Flood  # the measuring machinery: loaded by the first test that floods
     from .session import PLUGIN_KEY
 
     plugin = request.config.stash[PLUGIN_KEY]
-    return Flood(plugin.windows_for(request.node), monkeypatch)
+    return Flood(plugin.windows_for(request.node), monkeypatch, request.addfinalizer)

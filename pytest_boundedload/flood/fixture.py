@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pytest
 
@@ -19,6 +19,9 @@ from .probe import AsyncProbe, SyncProbe, make_async_probe
 from .target import install_probe
 from .windows import MeasureResult, TestWindows
 from .workload import Workload
+
+if TYPE_CHECKING:
+    from ..server import LocalServer
 
 __all__ = ["Flood"]
 
@@ -34,12 +37,19 @@ class Flood:
     - :meth:`count` counts the calls of a real function in flight, still running it;
     - :meth:`measure` opens an explicit window (otherwise the whole call phase is one);
     - :meth:`scaling` runs a flood at several sizes and fits memory growth against N;
+    - :meth:`server` starts a local HTTP server for the test;
     - :attr:`last` is the latest closed window's Measurement.
     """
 
-    def __init__(self, windows: TestWindows, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        windows: TestWindows,
+        monkeypatch: pytest.MonkeyPatch,
+        finalize: Callable[[Callable[[], object]], None] | None = None,
+    ) -> None:
         self._windows = windows
         self._monkeypatch = monkeypatch
+        self._finalize = finalize
         self._aworker = make_async_probe(windows.in_flight)
         self._worker = SyncProbe(windows.in_flight)
 
@@ -179,6 +189,56 @@ class Flood:
         whole call phase.
         """
         return self._windows.measure()
+
+    def server(
+        self,
+        *,
+        latency: float | str = 0,
+        jitter: float = 0.0,
+        body: dict[str, Any] | list[Any] | bytes | str | None = None,
+        size: int | str | None = None,
+        stream: bool = False,
+        chunks: int = 8,
+        rate: float | None = None,
+        concurrency: int | None = None,
+        retry_after: float | str = 1,
+        error_rate: float = 0.0,
+        error_status: int = 500,
+        seed: int = 0,
+    ) -> LocalServer:
+        """A real local HTTP server for this test, in a process of its own; its ``url``
+        (``http://127.0.0.1:PORT``) goes to any client's ``base_url``. Stopped at the
+        test's teardown. See :mod:`pytest_boundedload.server`.
+
+        It answers every request after ``latency`` (seconds or "20ms"), varied by
+        ``jitter`` (a share); with ``body`` (a dict or list as JSON, bytes, str), else an
+        OpenAI-compatible chat completion padded to about ``size`` bytes ("2 KiB"),
+        streamed as server-sent events in ``chunks`` parts when ``stream`` is set or the
+        request asks (``"stream": true``). Beyond ``rate`` requests per second or
+        ``concurrency`` requests in flight it answers 429 with ``Retry-After:
+        retry_after``; a share ``error_rate`` of the requests, drawn from ``seed``, gets
+        ``error_status``. Its requests in flight are the measurement's ``max_requests``.
+        """
+        from ..server import server_settings, start_server  # loaded by the first test that asks
+
+        settings = server_settings(
+            latency=latency,
+            jitter=jitter,
+            body=body,
+            size=size,
+            stream=stream,
+            chunks=chunks,
+            rate=rate,
+            concurrency=concurrency,
+            retry_after=retry_after,
+            error_rate=error_rate,
+            error_status=error_status,
+            seed=seed,
+        )
+        server = start_server(settings)
+        if self._finalize is not None:
+            self._finalize(server.stop)
+        return server
 
     @property
     def last(self) -> Measurement:

@@ -43,7 +43,7 @@ import psutil
 from . import procfs, pyfree
 from .descendants import Descendants
 from .measurement import PeakSource
-from .ownership import OWN_CHILDREN, OWN_THREADS, forking
+from .ownership import OWN_CHILDREN, OWN_SPAWN_LOCK, OWN_THREADS, forking
 from .procfs import current_rss, peak_rss_now, vmhwm_available
 from .threadstarts import ThreadStarts, own_thread_start
 
@@ -335,10 +335,16 @@ class Sampler:
         wake.set()
         return True
 
+    def _refresh_children(self) -> int:
+        """The number of live descendants, the plugin's own processes left out (a local
+        server, a capped child, and what they start)."""
+        with OWN_SPAWN_LOCK:  # not while the plugin starts one, before its pid is known
+            if OWN_CHILDREN:
+                self._children.ignore(frozenset(OWN_CHILDREN))
+            return self._children.refresh()
+
     def _scan_children(self, now: float, *, fresh: bool = False) -> None:
-        if OWN_CHILDREN:
-            self._children.ignore(frozenset(OWN_CHILDREN))
-        count = self._children.refresh()
+        count = self._refresh_children()
         total = self._children.own_memory_sum(fresh=fresh)
         with self._lock:
             self._last_scan = now
@@ -362,6 +368,6 @@ class Sampler:
         woken = self._wake_thread()
         # On a loop's thread no file is read: the descendants of the last listing that are
         # still there (a signal 0 reads nothing), and the child about to start.
-        count = (self._children.still_there() if in_loop and woken else self._children.refresh()) + 1
+        count = (self._children.still_there() if in_loop and woken else self._refresh_children()) + 1
         with self._lock:
             self._max_processes = max(self._max_processes, count)
