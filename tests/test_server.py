@@ -302,8 +302,10 @@ def test_refusals_failures_streams_and_sdks(project: Project) -> None:
 
 LIFECYCLE = r"""
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -361,6 +363,28 @@ def test_a_server_that_died_during_the_test(flood):
     why = r"its process was killed by SIGKILL during the test \(its stderr is empty\)"
     with pytest.raises(ServerError, match=why):
         server.stop()
+
+
+def test_requests_a_killed_server_left_in_flight_leave_the_count(flood):
+    server = flood.server(latency="60s")
+    clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+    try:
+        for client in clients:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: local\r\n\r\n")
+        deadline = time.monotonic() + 30
+        while server.requests.in_flight < 3:  # all three admitted, answering in a minute
+            assert time.monotonic() < deadline, server.requests
+            time.sleep(0.001)
+        os.kill(server.pid, 9)
+        os.waitid(os.P_PID, server.pid, os.WEXITED | os.WNOWAIT)  # dead, not yet reaped
+        with pytest.raises(ServerError, match="killed by SIGKILL during the test"):
+            server.stop()
+    finally:
+        for client in clients:
+            client.close()
+    with flood.measure() as m:
+        pass
+    assert m.max_requests == 0
 """
 
 
@@ -369,7 +393,7 @@ def test_lifecycle(project: Project) -> None:
     dies says so with its stderr; a process the test starts beside a server it started
     in the window counts, the server does not."""
     _project(project, test_lifecycle=LIFECYCLE)
-    _passed(project.run(), 5)
+    _passed(project.run(), 6)
 
 
 def test_bad_values_name_the_value() -> None:
