@@ -212,6 +212,16 @@ def test_async_hidden_without_wraps(flood):
     assert asyncio.run(together(code.hidden)) == list(range(K))
 
 
+def test_async_hidden_awaited_in_tasks(flood):
+    # Each call made inside its own task: in flight until its coroutine completes.
+    flood.count("pkg.code.hidden")
+
+    async def call(i, gate):
+        return await code.hidden(i, gate)
+
+    assert asyncio.run(together(call)) == list(range(K))
+
+
 def test_async_generator_hidden_without_wraps(flood):
     flood.count("pkg.code.hidden_stream")
 
@@ -286,7 +296,7 @@ def test_kinds(project: Project) -> None:
     _code(project)
     project.pytester.makepyfile(test_kinds=KINDS)
     run = project.run_inprocess(*FAST, "-p", "no:randomly")
-    run.result.assert_outcomes(passed=15)
+    run.result.assert_outcomes(passed=16)
     k = 5
     expected = {
         # (max_in_flight, tasks_started, tasks_done)
@@ -297,6 +307,7 @@ def test_kinds(project: Project) -> None:
         "test_async_generator_in_flight_until_closed": (2, 2, 2),
         "test_decorated_async": (k, k, k),
         "test_async_hidden_without_wraps": (k, k, k),
+        "test_async_hidden_awaited_in_tasks": (k, k, k),
         "test_async_generator_hidden_without_wraps": (k, k, k),
         "test_instance_method": (k, k, k),
         "test_class_method": (k, k, k),
