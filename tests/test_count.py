@@ -437,6 +437,19 @@ def test_counted_twice(flood):
     assert str(info.value) == f"{WORK}: already counted in this test"
 
 
+def test_an_attribute_that_cannot_be_replaced(flood):
+    with pytest.raises(TypeError) as info:
+        flood.count((dict, "get"))
+    assert str(info.value) == (
+        f"flood.count({(dict, 'get')!r}): cannot replace 'get' on {dict!r} "
+        "(cannot set 'get' attribute of immutable type 'dict')"
+    )
+    with pytest.raises(TypeError) as info:
+        flood.patch((dict, "get"))
+    assert str(info.value).startswith(f"flood.patch({(dict, 'get')!r}): cannot replace 'get' on {dict!r}")
+    assert {}.get("a", 1) == 1
+
+
 def test_bad_kind(flood):
     with pytest.raises(ValueError) as info:
         flood.patch("pkg.code.work", kind="coroutine")
@@ -481,7 +494,7 @@ def test_draws_bad_input_and_patch(project: Project) -> None:
     _code(project)
     project.pytester.makepyfile(test_draws=DRAWS, test_bad=BAD, test_patch=PATCH)
     run = project.run_inprocess(*FAST, "-p", "no:randomly")
-    run.result.assert_outcomes(passed=4 + 11 + 3)
+    run.result.assert_outcomes(passed=4 + 12 + 3)
     m = run.figures("test_sync_latency_and_failures")
     assert (m["tasks_started"], m["tasks_done"] + m["tasks_failed"]) == (8, 8)
     assert m["tasks_failed"] == 8 - m["tasks_done"] > 0

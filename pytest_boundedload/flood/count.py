@@ -29,7 +29,7 @@ import pytest
 
 from ..measure.inflight import InFlightCounter
 from ..measure.patching import Patch
-from .target import Target, deep_kind, own_kind, resolve_target
+from .target import Target, cannot_replace, deep_kind, own_kind, resolve_target
 from .workload import SyntheticFailure, SyntheticTask, Workload
 
 __all__ = ["install_count"]
@@ -301,6 +301,9 @@ def install_count(
         raise ValueError(f"{found.call}: already counted in this test")
     site = _Site(counter, _draws(found.call, latency, jitter, fail_rate, seed))
     patch = Patch(found.owner, found.name, _maker(found, site), in_children=True)
-    patch.install()
+    try:
+        patch.install()
+    except (TypeError, AttributeError) as exc:
+        raise cannot_replace(found, exc) from None
     monkeypatch.setattr(_UndoAtTeardown(patch), "installed", True, raising=False)
     return getattr(found.owner, found.name)
