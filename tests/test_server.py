@@ -427,6 +427,13 @@ def test_server_fixture_checks_its_keywords_where_it_is_declared() -> None:
         server_fixture(latncy="20ms")
     with pytest.raises(InvalidValue, match=r"^invalid latency='soon' in flood.server\(\)"):
         server_fixture(scope="session", latency="soon")
+    with pytest.raises(ValueError) as info:
+        server_fixture(scope="sesion")
+    assert str(info.value) == (
+        "server_fixture(): scope must be one of session, package, module, class, function, got 'sesion'"
+    )
+    with pytest.raises(TypeError, match=r"^server_fixture\(\): name must be None or a fixture name, got 3$"):
+        server_fixture(name=3)  # type: ignore[arg-type]
 
 
 def test_without_aiohttp_the_call_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
