@@ -342,6 +342,25 @@ def test_no_descriptor_and_no_process_left():
         assert not os.path.exists(f"/proc/{pid}")
 
 
+def test_a_forked_child_holds_no_lifeline():
+    # A process forked while the server runs (a fork pool's worker) and still running at
+    # stop(): closing stdin ends the server all the same, no SIGTERM needed.
+    server = start_server(server_settings())
+    release, hold = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(hold)
+        os.read(release, 1)
+        os._exit(0)
+    os.close(release)
+    try:
+        server.stop()
+        assert server._process.returncode == 0
+    finally:
+        os.close(hold)
+        os.waitpid(pid, 0)
+
+
 def test_a_process_that_dies_says_why(monkeypatch):
     monkeypatch.setattr(ServerSettings, "to_json", lambda self: "not json")
     with pytest.raises(ServerError, match=r"ended before it listened; its stderr:\n(.|\n)*JSONDecodeError"):
@@ -393,7 +412,7 @@ def test_lifecycle(project: Project) -> None:
     dies says so with its stderr; a process the test starts beside a server it started
     in the window counts, the server does not."""
     _project(project, test_lifecycle=LIFECYCLE)
-    _passed(project.run(), 6)
+    _passed(project.run(), 7)
 
 
 def test_bad_values_name_the_value() -> None:

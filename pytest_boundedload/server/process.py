@@ -9,7 +9,8 @@ it starts, in ``max_processes`` or ``children_peak_rss``, whether it started bef
 window (a module or session fixture) or inside it. It runs in a session of its own, so
 Ctrl-C at the terminal does not reach it, and its stdin is its lifeline: it ends when
 :meth:`LocalServer.stop` closes it or when the process that started it exits, however
-that exits (a capped child killed by its cap included).
+that exits (a capped child killed by its cap included): a process forked from it keeps
+no copy of that pipe.
 """
 
 from __future__ import annotations
@@ -60,6 +61,32 @@ def _ended(status: int) -> str:
     return f"exited with status {status}"
 
 
+# The servers this process started and has not stopped: a forked child lets go of their
+# lifelines (see _drop_lifelines_in_child).
+_RUNNING: weakref.WeakSet[LocalServer] = weakref.WeakSet()
+
+
+def _drop_lifelines_in_child() -> None:
+    """In a forked child (a fork pool's worker, a capped child): the copy of each
+    server's stdin is replaced by a descriptor that holds no pipe, so the server still
+    ends when its owner closes its stdin or exits, not when the last child does. The
+    descriptor number stays taken: the file object still closes it, and only it."""
+    for server in list(_RUNNING):
+        stdin = server._process.stdin
+        if stdin is None:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            fd = stdin.fileno()
+            empty = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.dup2(empty, fd, inheritable=False)
+            finally:
+                os.close(empty)
+
+
+os.register_at_fork(after_in_child=_drop_lifelines_in_child)
+
+
 def _close_quietly(process: subprocess.Popen[bytes]) -> None:
     # A server dropped without stop(): closing its stdin ends it.
     if process.stdin is not None:
@@ -94,6 +121,7 @@ class LocalServer:
         self._owner = os.getpid()
         self._stopped = False
         self._finalizer = weakref.finalize(self, _close_quietly, process)
+        _RUNNING.add(self)
 
     @property
     def pid(self) -> int:
@@ -131,6 +159,7 @@ class LocalServer:
             return
         self._stopped = True
         self._finalizer.detach()
+        _RUNNING.discard(self)
         process = self._process
         if os.getpid() != self._owner:
             # A forked child's copy of a server its parent runs: only the copies of the
@@ -167,6 +196,7 @@ class LocalServer:
         """Kill and reap a server that did not start; what its stderr says."""
         self._stopped = True
         self._finalizer.detach()
+        _RUNNING.discard(self)
         process = self._process
         with contextlib.suppress(OSError):
             process.kill()
