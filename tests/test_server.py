@@ -361,6 +361,13 @@ def test_a_forked_child_holds_no_lifeline():
         os.waitpid(pid, 0)
 
 
+def test_a_server_that_prints_before_its_port_says_what(monkeypatch, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text('print("hello from sitecustomize")\n')
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(ServerError, match=r"wrote b'hello from sitecustomize' where its port was expected"):
+        start_server(server_settings())
+
+
 def test_a_process_that_dies_says_why(monkeypatch):
     monkeypatch.setattr(ServerSettings, "to_json", lambda self: "not json")
     with pytest.raises(ServerError, match=r"ended before it listened; its stderr:\n(.|\n)*JSONDecodeError"):
@@ -412,7 +419,7 @@ def test_lifecycle(project: Project) -> None:
     dies says so with its stderr; a process the test starts beside a server it started
     in the window counts, the server does not."""
     _project(project, test_lifecycle=LIFECYCLE)
-    _passed(project.run(), 7)
+    _passed(project.run(), 8)
 
 
 def test_bad_values_name_the_value() -> None:

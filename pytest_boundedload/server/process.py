@@ -230,7 +230,8 @@ class LocalServer:
 
 
 def _wait_for_port(process: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """The port the server reports; None when its stdout ends first (it died)."""
+    """The port the server reports; None when its stdout ends first (it died). Raises
+    TimeoutError after ``timeout`` seconds, ValueError when the line is not its port."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
     deadline = time.monotonic() + timeout
@@ -246,7 +247,11 @@ def _wait_for_port(process: subprocess.Popen[bytes], timeout: float) -> int | No
                 if not chunk:
                     return None
                 received += chunk
-    return int(json.loads(received.split(b"\n", 1)[0])["port"])
+    first = received.split(b"\n", 1)[0]
+    try:
+        return int(json.loads(first)["port"])
+    except (ValueError, KeyError, TypeError):  # something printed first (a sitecustomize)
+        raise ValueError(f"wrote {first[:200]!r} where its port was expected") from None
 
 
 def start_server(settings: ServerSettings, *, timeout: float = START_TIMEOUT) -> LocalServer:
@@ -288,6 +293,8 @@ def start_server(settings: ServerSettings, *, timeout: float = START_TIMEOUT) ->
             port = _wait_for_port(process, timeout)
         except TimeoutError:
             port, why = None, f"did not listen within {timeout:g} s"
+        except ValueError as exc:
+            port, why = None, str(exc)
     except BaseException:
         server._abort()
         raise
