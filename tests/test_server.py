@@ -301,6 +301,7 @@ def test_refusals_failures_streams_and_sdks(project: Project) -> None:
 
 
 LIFECYCLE = r"""
+import glob
 import os
 import socket
 import subprocess
@@ -368,6 +369,19 @@ def test_a_server_that_prints_before_its_port_says_what(monkeypatch, tmp_path):
         start_server(server_settings())
 
 
+def test_a_server_dropped_without_stop_leaves_no_file():
+    from pytest_boundedload.measure.sharedfiles import PREFIX, SHM_DIR
+
+    shared_request_counters()  # the session's counter: open from its first server on
+    mine = os.path.join(SHM_DIR, f"{PREFIX}{os.getpid()}-*")
+    before = set(glob.glob(mine))
+    server = start_server(server_settings())
+    process = server._process
+    del server  # no stop(): its stdin closes as it goes
+    assert set(glob.glob(mine)) == before
+    assert process.wait(timeout=30) == 0
+
+
 def test_a_process_that_dies_says_why(monkeypatch):
     monkeypatch.setattr(ServerSettings, "to_json", lambda self: "not json")
     with pytest.raises(ServerError, match=r"ended before it listened; its stderr:\n(.|\n)*JSONDecodeError"):
@@ -419,7 +433,7 @@ def test_lifecycle(project: Project) -> None:
     dies says so with its stderr; a process the test starts beside a server it started
     in the window counts, the server does not."""
     _project(project, test_lifecycle=LIFECYCLE)
-    _passed(project.run(), 8)
+    _passed(project.run(), 9)
 
 
 def test_bad_values_name_the_value() -> None:

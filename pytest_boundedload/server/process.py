@@ -87,11 +87,15 @@ def _drop_lifelines_in_child() -> None:
 os.register_at_fork(after_in_child=_drop_lifelines_in_child)
 
 
-def _close_quietly(process: subprocess.Popen[bytes]) -> None:
-    # A server dropped without stop(): closing its stdin ends it.
+def _close_quietly(process: subprocess.Popen[bytes], own_path: str, owner: int) -> None:
+    # A server dropped without stop(): closing its stdin ends it; its own counter's file
+    # goes (the server keeps its mapping until it ends).
     if process.stdin is not None:
         with contextlib.suppress(OSError):
             process.stdin.close()
+    if os.getpid() == owner:
+        with contextlib.suppress(OSError):
+            os.unlink(own_path)
 
 
 class LocalServer:
@@ -120,7 +124,7 @@ class LocalServer:
         self._stderr = stderr
         self._owner = os.getpid()
         self._stopped = False
-        self._finalizer = weakref.finalize(self, _close_quietly, process)
+        self._finalizer = weakref.finalize(self, _close_quietly, process, own.path, self._owner)
         _RUNNING.add(self)
 
     @property
