@@ -231,6 +231,17 @@ def test_async_generator_hidden_without_wraps(flood):
     assert asyncio.run(together(consume)) == [[0]] * K
 
 
+@pytest.mark.filterwarnings("ignore:coroutine '_awaited' was never awaited:RuntimeWarning")
+def test_calls_never_awaited_or_iterated_leave(flood):
+    flood.count("pkg.code.hidden")
+    flood.count("pkg.code.hidden_stream")
+    code.hidden(0, None)  # dropped at once: never awaited
+    code.hidden_stream(1, None)  # never iterated
+    with flood.measure() as m:
+        assert asyncio.run(together(code.hidden)) == list(range(K))
+    assert m.max_in_flight == K
+
+
 def test_instance_method(flood):
     flood.count("pkg.code.Client.get")
     client = Client("c")
@@ -296,7 +307,7 @@ def test_kinds(project: Project) -> None:
     _code(project)
     project.pytester.makepyfile(test_kinds=KINDS)
     run = project.run_inprocess(*FAST, "-p", "no:randomly")
-    run.result.assert_outcomes(passed=16)
+    run.result.assert_outcomes(passed=17)
     k = 5
     expected = {
         # (max_in_flight, tasks_started, tasks_done)
