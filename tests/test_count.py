@@ -212,6 +212,16 @@ def test_async_hidden_without_wraps(flood):
     assert asyncio.run(together(code.hidden)) == list(range(K))
 
 
+def test_async_hidden_awaited_in_tasks(flood):
+    # Each call made inside its own task: in flight until its coroutine completes.
+    flood.count("pkg.code.hidden")
+
+    async def call(i, gate):
+        return await code.hidden(i, gate)
+
+    assert asyncio.run(together(call)) == list(range(K))
+
+
 def test_async_generator_hidden_without_wraps(flood):
     flood.count("pkg.code.hidden_stream")
 
@@ -219,6 +229,17 @@ def test_async_generator_hidden_without_wraps(flood):
         return [x async for x in code.hidden_stream(1, gate)]
 
     assert asyncio.run(together(consume)) == [[0]] * K
+
+
+@pytest.mark.filterwarnings("ignore:coroutine '_awaited' was never awaited:RuntimeWarning")
+def test_calls_never_awaited_or_iterated_leave(flood):
+    flood.count("pkg.code.hidden")
+    flood.count("pkg.code.hidden_stream")
+    code.hidden(0, None)  # dropped at once: never awaited
+    code.hidden_stream(1, None)  # never iterated
+    with flood.measure() as m:
+        assert asyncio.run(together(code.hidden)) == list(range(K))
+    assert m.max_in_flight == K
 
 
 def test_instance_method(flood):
@@ -286,7 +307,7 @@ def test_kinds(project: Project) -> None:
     _code(project)
     project.pytester.makepyfile(test_kinds=KINDS)
     run = project.run_inprocess(*FAST, "-p", "no:randomly")
-    run.result.assert_outcomes(passed=15)
+    run.result.assert_outcomes(passed=17)
     k = 5
     expected = {
         # (max_in_flight, tasks_started, tasks_done)
@@ -297,6 +318,7 @@ def test_kinds(project: Project) -> None:
         "test_async_generator_in_flight_until_closed": (2, 2, 2),
         "test_decorated_async": (k, k, k),
         "test_async_hidden_without_wraps": (k, k, k),
+        "test_async_hidden_awaited_in_tasks": (k, k, k),
         "test_async_generator_hidden_without_wraps": (k, k, k),
         "test_instance_method": (k, k, k),
         "test_class_method": (k, k, k),
@@ -426,6 +448,19 @@ def test_counted_twice(flood):
     assert str(info.value) == f"{WORK}: already counted in this test"
 
 
+def test_an_attribute_that_cannot_be_replaced(flood):
+    with pytest.raises(TypeError) as info:
+        flood.count((dict, "get"))
+    assert str(info.value) == (
+        f"flood.count({(dict, 'get')!r}): cannot replace 'get' on {dict!r} "
+        "(cannot set 'get' attribute of immutable type 'dict')"
+    )
+    with pytest.raises(TypeError) as info:
+        flood.patch((dict, "get"))
+    assert str(info.value).startswith(f"flood.patch({(dict, 'get')!r}): cannot replace 'get' on {dict!r}")
+    assert {}.get("a", 1) == 1
+
+
 def test_bad_kind(flood):
     with pytest.raises(ValueError) as info:
         flood.patch("pkg.code.work", kind="coroutine")
@@ -470,7 +505,7 @@ def test_draws_bad_input_and_patch(project: Project) -> None:
     _code(project)
     project.pytester.makepyfile(test_draws=DRAWS, test_bad=BAD, test_patch=PATCH)
     run = project.run_inprocess(*FAST, "-p", "no:randomly")
-    run.result.assert_outcomes(passed=4 + 11 + 3)
+    run.result.assert_outcomes(passed=4 + 12 + 3)
     m = run.figures("test_sync_latency_and_failures")
     assert (m["tasks_started"], m["tasks_done"] + m["tasks_failed"]) == (8, 8)
     assert m["tasks_failed"] == 8 - m["tasks_done"] > 0

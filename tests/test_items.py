@@ -294,6 +294,20 @@ def test_a_constant_of_a_copied_type_counts_each_copy() -> None:
     assert held.alive == 2
 
 
+def test_two_counts_with_items_alive_each_keep_their_own() -> None:
+    # Items a test keeps past its end (a module's cache) count out of that test's count,
+    # not out of the count of the test running when they are freed.
+    earlier, later = HeldItems(), HeldItems()
+    kept = list(Items(3, lambda i: {"i": i}, held=earlier))
+    taken = list(Items(5, lambda i: {"i": i}, held=later))
+    kept.clear()
+    assert (earlier.alive, later.alive) == (0, 5)
+    taken += Items(2, lambda i: {"i": i}, held=later)
+    assert (later.alive, later.high_water) == (7, 7)
+    taken.clear()
+    assert later.alive == 0
+
+
 def test_the_same_object_twice_while_alive_is_an_error() -> None:
     shared = [Model(text="same")]
     held = HeldItems()

@@ -4,6 +4,8 @@ anyio), exact, with the user's factories and instruments kept and nothing of our
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import os
 import sys
 import threading
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 from pytest_boundedload.measure.inflight import InFlightCounter
 from pytest_boundedload.measure.livetasks import LiveTaskCounter
 from pytest_boundedload.measure.triotasks import TrioTaskCounter
+from pytest_boundedload.measure.whenimported import ImportWatch
 from pytest_boundedload.measure.window import Window
 
 if TYPE_CHECKING:
@@ -526,3 +529,24 @@ def test_a_trio_run_active_in_another_thread_is_adopted_and_left() -> None:
         thread.join()
     assert high == 101
     assert (during, after) == (["_Instrument"], [])
+
+
+def test_a_spec_found_while_watched_still_answers_as_its_loader(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "watched_module.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[Any] = []
+    watch = ImportWatch("watched_module", seen.append)
+    watch.start()
+    try:
+        spec = importlib.util.find_spec("watched_module")
+        assert spec is not None and spec.loader is not None
+        assert spec.loader.is_package("watched_module") is False  # type: ignore[attr-defined]
+        assert spec.loader.get_filename("watched_module") == str(tmp_path / "watched_module.py")  # type: ignore[attr-defined]
+        module = importlib.import_module("watched_module")
+    finally:
+        watch.stop()
+        sys.modules.pop("watched_module", None)
+    assert seen == [module] and module.X == 1
+    assert not any(finder is watch for finder in sys.meta_path)

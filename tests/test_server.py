@@ -303,9 +303,12 @@ def test_refusals_failures_streams_and_sdks(project: Project) -> None:
 
 
 LIFECYCLE = r"""
+import glob
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -342,6 +345,55 @@ def test_no_descriptor_and_no_process_left():
         assert not os.path.exists(f"/proc/{pid}")
 
 
+def test_a_client_holding_the_whole_response_never_finds_it_counted(flood):
+    # A body larger than the transport's buffer: the server waits for the client to read
+    # it, and has left the count before the end goes out.
+    server = flood.server(size="1 MiB")
+    with httpx.Client(base_url=server.url) as client:
+        for _ in range(50):
+            assert len(client.post("/", json={}).content) >= 1 << 20
+            assert server.requests.in_flight == 0
+
+
+def test_a_forked_child_holds_no_lifeline():
+    # A process forked while the server runs (a fork pool's worker) and still running at
+    # stop(): closing stdin ends the server all the same, no SIGTERM needed.
+    server = start_server(server_settings())
+    release, hold = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(hold)
+        os.read(release, 1)
+        os._exit(0)
+    os.close(release)
+    try:
+        server.stop()
+        assert server._process.returncode == 0
+    finally:
+        os.close(hold)
+        os.waitpid(pid, 0)
+
+
+def test_a_server_that_prints_before_its_port_says_what(monkeypatch, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text('print("hello from sitecustomize")\n')
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(ServerError, match=r"wrote b'hello from sitecustomize' where its port was expected"):
+        start_server(server_settings())
+
+
+def test_a_server_dropped_without_stop_leaves_no_file():
+    from pytest_boundedload.measure.sharedfiles import PREFIX, SHM_DIR
+
+    shared_request_counters()  # the session's counter: open from its first server on
+    mine = os.path.join(SHM_DIR, f"{PREFIX}{os.getpid()}-*")
+    before = set(glob.glob(mine))
+    server = start_server(server_settings())
+    process = server._process
+    del server  # no stop(): its stdin closes as it goes
+    assert set(glob.glob(mine)) == before
+    assert process.wait(timeout=30) == 0
+
+
 def test_a_process_that_dies_says_why(monkeypatch):
     monkeypatch.setattr(ServerSettings, "to_json", lambda self: "not json")
     with pytest.raises(ServerError, match=r"ended before it listened; its stderr:\n(.|\n)*JSONDecodeError"):
@@ -363,6 +415,28 @@ def test_a_server_that_died_during_the_test(flood):
     why = r"its process was killed by SIGKILL during the test \(its stderr is empty\)"
     with pytest.raises(ServerError, match=why):
         server.stop()
+
+
+def test_requests_a_killed_server_left_in_flight_leave_the_count(flood):
+    server = flood.server(latency="60s")
+    clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+    try:
+        for client in clients:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: local\r\n\r\n")
+        deadline = time.monotonic() + 30
+        while server.requests.in_flight < 3:  # all three admitted, answering in a minute
+            assert time.monotonic() < deadline, server.requests
+            time.sleep(0.001)
+        os.kill(server.pid, 9)
+        os.waitid(os.P_PID, server.pid, os.WEXITED | os.WNOWAIT)  # dead, not yet reaped
+        with pytest.raises(ServerError, match="killed by SIGKILL during the test"):
+            server.stop()
+    finally:
+        for client in clients:
+            client.close()
+    with flood.measure() as m:
+        pass
+    assert m.max_requests == 0
 """
 
 
@@ -371,7 +445,7 @@ def test_lifecycle(project: Project) -> None:
     dies says so with its stderr; a process the test starts beside a server it started
     in the window counts, the server does not."""
     _project(project, test_lifecycle=LIFECYCLE)
-    _passed(project.run(), 5)
+    _passed(project.run(), 10)
 
 
 def test_bad_values_name_the_value() -> None:
@@ -405,6 +479,13 @@ def test_server_fixture_checks_its_keywords_where_it_is_declared() -> None:
         server_fixture(latncy="20ms")
     with pytest.raises(InvalidValue, match=r"^invalid latency='soon' in flood.server\(\)"):
         server_fixture(scope="session", latency="soon")
+    with pytest.raises(ValueError) as info:
+        server_fixture(scope="sesion")
+    assert str(info.value) == (
+        "server_fixture(): scope must be one of session, package, module, class, function, got 'sesion'"
+    )
+    with pytest.raises(TypeError, match=r"^server_fixture\(\): name must be None or a fixture name, got 3$"):
+        server_fixture(name=3)  # type: ignore[arg-type]
 
 
 def test_without_aiohttp_the_call_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,11 +17,13 @@ counts its calls with the parent's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import itertools
 import sys
 import time
+import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
@@ -29,7 +31,7 @@ import pytest
 
 from ..measure.inflight import InFlightCounter
 from ..measure.patching import Patch
-from .target import Target, deep_kind, own_kind, resolve_target
+from .target import Target, cannot_replace, deep_kind, own_kind, resolve_target
 from .workload import SyntheticFailure, SyntheticTask, Workload
 
 __all__ = ["install_count"]
@@ -100,12 +102,13 @@ def _coroutine_wrapper(original: Callable[..., Any], site: _Site) -> Callable[..
 
 
 def _asyncgen_wrapper(
-    original: Callable[..., Any], site: _Site, entered: float | None = None
+    original: Callable[..., Any], site: _Site, entered: float | None = None, left: list[bool] | None = None
 ) -> Callable[..., AsyncGenerator[Any, Any]]:
     """An async generator function relaying ``original``'s generator, counted in flight.
 
     ``entered``: the call was already counted (its latency, still to wait, is given):
-    ``original`` only hands over the generator it made.
+    ``original`` only hands over the generator it made. ``left``: set once the call left
+    the count, shared with :func:`_left_unused`.
     """
     counter = site.counter
 
@@ -147,13 +150,17 @@ def _asyncgen_wrapper(
         finally:
             if agen is not None and not exhausted:
                 await agen.aclose()  # closed, thrown out of or cancelled: the real one too
-            if counting:
+            if counting and (left is None or not left[0]):
+                if left is not None:
+                    left[0] = True
                 counter.leave(done, failed)
 
     return counted
 
 
-async def _awaited(coro: Coroutine[Any, Any, Any], counter: InFlightCounter, latency: float) -> Any:
+async def _awaited(
+    coro: Coroutine[Any, Any, Any], counter: InFlightCounter, latency: float, left: list[bool]
+) -> Any:
     """A coroutine a plain wrapper's call returned: in flight until it completes."""
     done = failed = started = False
     try:
@@ -169,7 +176,20 @@ async def _awaited(coro: Coroutine[Any, Any, Any], counter: InFlightCounter, lat
     finally:
         if not started:
             coro.close()  # cancelled while waiting the latency: the real one never runs
-        counter.leave(done, failed)
+        if not left[0]:
+            left[0] = True
+            counter.leave(done, failed)
+
+
+def _left_unused(made: Any, counter: InFlightCounter, left: list[bool]) -> None:
+    """What a plain wrapper's call returned (a coroutine, an async generator) was freed
+    without ever running: no code of it can leave the count, so this does."""
+    if not left[0]:
+        left[0] = True
+        if inspect.iscoroutine(made):
+            with contextlib.suppress(Exception):
+                made.close()  # no "never awaited" warning for the real one
+        counter.leave(False, False)
 
 
 def _plain_wrapper(original: Callable[..., Any], site: _Site) -> Callable[..., Any]:
@@ -187,10 +207,18 @@ def _plain_wrapper(original: Callable[..., Any], site: _Site) -> Callable[..., A
         except BaseException as exc:
             counter.leave(False, isinstance(exc, Exception))
             raise
+        # Counted from the call: if what it returned is dropped without running (never
+        # awaited or iterated), it leaves when it is freed.
+        left = [False]
         if inspect.iscoroutine(result):
-            return _awaited(result, counter, latency)
-        if inspect.isasyncgen(result):
-            return _asyncgen_wrapper(lambda: result, site, entered=latency)()
+            returned: Any = _awaited(result, counter, latency, left)
+        elif inspect.isasyncgen(result):
+            returned = _asyncgen_wrapper(lambda: result, site, entered=latency, left=left)()
+        else:
+            returned = None
+        if returned is not None:
+            weakref.finalize(returned, _left_unused, result, counter, left)
+            return returned
         # A plain result: the latency follows the call (only its result tells the kind).
         try:
             if latency:
@@ -301,6 +329,9 @@ def install_count(
         raise ValueError(f"{found.call}: already counted in this test")
     site = _Site(counter, _draws(found.call, latency, jitter, fail_rate, seed))
     patch = Patch(found.owner, found.name, _maker(found, site), in_children=True)
-    patch.install()
+    try:
+        patch.install()
+    except (TypeError, AttributeError) as exc:
+        raise cannot_replace(found, exc) from None
     monkeypatch.setattr(_UndoAtTeardown(patch), "installed", True, raising=False)
     return getattr(found.owner, found.name)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pytest
 
-__all__ = ["Kind", "Target", "deep_kind", "install_probe", "own_kind", "resolve_target"]
+__all__ = ["Kind", "Target", "cannot_replace", "deep_kind", "install_probe", "own_kind", "resolve_target"]
 
 Kind = Literal["coroutine", "asyncgen", "plain"]
 
@@ -93,6 +93,12 @@ def resolve_target(call: str, target: object) -> Target:
     return Target(f"{call}({target!r})", owner, name, original, raw)
 
 
+def cannot_replace(found: Target, exc: BaseException) -> TypeError:
+    """The error for an attribute that cannot be replaced (on a built-in type, or an
+    object without a ``__dict__``), naming the call."""
+    return TypeError(f"{found.call}: cannot replace {found.name!r} on {found.owner!r} ({exc})")
+
+
 def _kind_of(func: Any) -> Kind | None:
     if isinstance(func, (classmethod, staticmethod)):
         func = func.__func__
@@ -147,7 +153,10 @@ def install_probe(
     if kind is None:
         kind = "async" if deep_kind(found.raw) == "coroutine" else "sync"
     probe = aworker if kind == "async" else worker
-    monkeypatch.setattr(
-        found.owner, found.name, staticmethod(probe) if inspect.isclass(found.owner) else probe
-    )
+    try:
+        monkeypatch.setattr(
+            found.owner, found.name, staticmethod(probe) if inspect.isclass(found.owner) else probe
+        )
+    except (TypeError, AttributeError) as exc:
+        raise cannot_replace(found, exc) from None
     return probe

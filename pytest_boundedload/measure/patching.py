@@ -56,8 +56,12 @@ class Patch:
         self._raw = namespace[self.name] if self._own else None
         self.original = original
         self._wrapper = self._make(original, self)
+        try:
+            setattr(self.owner, self.name, self._wrapper)
+        except BaseException:  # an immutable owner (a built-in type): nothing is in place
+            self._wrapper = _MISSING
+            raise
         self.active = True
-        setattr(self.owner, self.name, self._wrapper)
         if not self._in_children:
             _ACTIVE.add(self)
         return True

@@ -33,6 +33,13 @@ class _ThenLoader:
         self._loader = loader
         self._then = then
 
+    def __getattr__(self, name: str) -> Any:
+        # The rest of the loader's interface (is_package, get_code, get_filename, ...) for
+        # code that looks at a spec found while the watch is on, without importing it.
+        if name in ("_spec", "_loader", "_then"):  # not set yet (a copy): no recursion
+            raise AttributeError(name)
+        return getattr(self._loader, name)
+
     def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
         create = getattr(self._loader, "create_module", None)
         return create(spec) if create is not None else None

@@ -32,6 +32,7 @@ from .settings import server_settings
 __all__ = ["server_fixture"]
 
 Scope = Literal["session", "package", "module", "class", "function"]
+_SCOPES: tuple[Scope, ...] = ("session", "package", "module", "class", "function")
 _KEYWORDS = frozenset(inspect.signature(server_settings).parameters)
 
 
@@ -40,6 +41,10 @@ def server_fixture(
 ) -> Callable[..., Iterator[LocalServer]]:
     """A pytest fixture that starts a local server (the keywords of ``flood.server()``)
     when a test of its ``scope`` first asks for it and stops it at the scope's end."""
+    if scope not in _SCOPES:
+        raise ValueError(f"server_fixture(): scope must be one of {', '.join(_SCOPES)}, got {scope!r}")
+    if name is not None and (not isinstance(name, str) or not name.isidentifier()):
+        raise TypeError(f"server_fixture(): name must be None or a fixture name, got {name!r}")
     unknown = sorted(set(settings) - _KEYWORDS)
     if unknown:
         raise TypeError(f"server_fixture() got an unexpected keyword argument {unknown[0]!r}")

@@ -9,7 +9,8 @@ it starts, in ``max_processes`` or ``children_peak_rss``, whether it started bef
 window (a module or session fixture) or inside it. It runs in a session of its own, so
 Ctrl-C at the terminal does not reach it, and its stdin is its lifeline: it ends when
 :meth:`LocalServer.stop` closes it or when the process that started it exits, however
-that exits (a capped child killed by its cap included).
+that exits (a capped child killed by its cap included): a process forked from it keeps
+no copy of that pipe.
 """
 
 from __future__ import annotations
@@ -60,11 +61,41 @@ def _ended(status: int) -> str:
     return f"exited with status {status}"
 
 
-def _close_quietly(process: subprocess.Popen[bytes]) -> None:
-    # A server dropped without stop(): closing its stdin ends it.
+# The servers this process started and has not stopped: a forked child lets go of their
+# lifelines (see _drop_lifelines_in_child).
+_RUNNING: weakref.WeakSet[LocalServer] = weakref.WeakSet()
+
+
+def _drop_lifelines_in_child() -> None:
+    """In a forked child (a fork pool's worker, a capped child): the copy of each
+    server's stdin is replaced by a descriptor that holds no pipe, so the server still
+    ends when its owner closes its stdin or exits, not when the last child does. The
+    descriptor number stays taken: the file object still closes it, and only it."""
+    for server in list(_RUNNING):
+        stdin = server._process.stdin
+        if stdin is None:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            fd = stdin.fileno()
+            empty = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.dup2(empty, fd, inheritable=False)
+            finally:
+                os.close(empty)
+
+
+os.register_at_fork(after_in_child=_drop_lifelines_in_child)
+
+
+def _close_quietly(process: subprocess.Popen[bytes], own_path: str, owner: int) -> None:
+    # A server dropped without stop(): closing its stdin ends it; its own counter's file
+    # goes (the server keeps its mapping until it ends).
     if process.stdin is not None:
         with contextlib.suppress(OSError):
             process.stdin.close()
+    if os.getpid() == owner:
+        with contextlib.suppress(OSError):
+            os.unlink(own_path)
 
 
 class LocalServer:
@@ -93,7 +124,8 @@ class LocalServer:
         self._stderr = stderr
         self._owner = os.getpid()
         self._stopped = False
-        self._finalizer = weakref.finalize(self, _close_quietly, process)
+        self._finalizer = weakref.finalize(self, _close_quietly, process, own.path, self._owner)
+        _RUNNING.add(self)
 
     @property
     def pid(self) -> int:
@@ -131,6 +163,7 @@ class LocalServer:
             return
         self._stopped = True
         self._finalizer.detach()
+        _RUNNING.discard(self)
         process = self._process
         if os.getpid() != self._owner:
             # A forked child's copy of a server its parent runs: only the copies of the
@@ -167,6 +200,7 @@ class LocalServer:
         """Kill and reap a server that did not start; what its stderr says."""
         self._stopped = True
         self._finalizer.detach()
+        _RUNNING.discard(self)
         process = self._process
         with contextlib.suppress(OSError):
             process.kill()
@@ -200,7 +234,8 @@ class LocalServer:
 
 
 def _wait_for_port(process: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """The port the server reports; None when its stdout ends first (it died)."""
+    """The port the server reports; None when its stdout ends first (it died). Raises
+    TimeoutError after ``timeout`` seconds, ValueError when the line is not its port."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
     deadline = time.monotonic() + timeout
@@ -216,7 +251,11 @@ def _wait_for_port(process: subprocess.Popen[bytes], timeout: float) -> int | No
                 if not chunk:
                     return None
                 received += chunk
-    return int(json.loads(received.split(b"\n", 1)[0])["port"])
+    first = received.split(b"\n", 1)[0]
+    try:
+        return int(json.loads(first)["port"])
+    except (ValueError, KeyError, TypeError):  # something printed first (a sitecustomize)
+        raise ValueError(f"wrote {first[:200]!r} where its port was expected") from None
 
 
 def start_server(settings: ServerSettings, *, timeout: float = START_TIMEOUT) -> LocalServer:
@@ -258,6 +297,8 @@ def start_server(settings: ServerSettings, *, timeout: float = START_TIMEOUT) ->
             port = _wait_for_port(process, timeout)
         except TimeoutError:
             port, why = None, f"did not listen within {timeout:g} s"
+        except ValueError as exc:
+            port, why = None, str(exc)
     except BaseException:
         server._abort()
         raise
