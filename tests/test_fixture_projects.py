@@ -164,8 +164,9 @@ CASES = [
 
 def test_every_fixture_project_is_covered() -> None:
     on_disk = {path.name for path in FIXTURES.iterdir() if (path / "pytest.ini").is_file()}
-    # real_code is the baseline gate's corpus, run by tests/test_gate_real_code.py.
-    assert on_disk == {case.id for case in CASES} | {"real_code"}
+    # real_code is the baseline gate's corpus, run by tests/test_gate_real_code.py;
+    # agent_pipeline the README's example, run by tests/test_agent_pipeline.py.
+    assert on_disk == {case.id for case in CASES} | {"real_code", "agent_pipeline"}
 
 
 @pytest.mark.parametrize(("example", "fixed"), CASES)
