@@ -527,6 +527,7 @@ import resource
 
 import aiohttp
 import httpx
+import httpx2
 import pytest
 
 from pytest_boundedload import server_fixture
@@ -545,8 +546,8 @@ def few_descriptors():
 
 def test_unbounded_client_meets_the_limit(flood, api, few_descriptors):
     async def main():
-        limits = httpx.Limits(max_connections=None)
-        async with httpx.AsyncClient(base_url=api.url, limits=limits) as client:
+        limits = httpx2.Limits(max_connections=None)
+        async with httpx2.AsyncClient(base_url=api.url, limits=limits) as client:
             await asyncio.gather(*[client.get("/") for _ in range(1000)])
 
     asyncio.run(main())
