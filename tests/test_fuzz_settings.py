@@ -35,7 +35,7 @@ else:
 if TYPE_CHECKING:
     from conftest import Project
 
-EXAMPLES = 130
+EXAMPLES = 80
 SIZE_KEYS = tuple(spec.name for spec in LIMITS if spec.is_size)
 COUNT_KEYS = tuple(spec.name for spec in LIMITS if not spec.is_size)
 COUNT_METRICS = COUNTS
