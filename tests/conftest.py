@@ -17,9 +17,7 @@ import pytest
 # start (2.8 s -> 1.3 s of CPU for one trivial test without it), and no sample project
 # uses it. pytester empties PYTEST_ADDOPTS for its runs, so the fixture below sets it
 # again; plain subprocesses inherit this.
-# anyio's plugin imports trio when trio is installed (0.12 s of every sample run): the
-# samples that use it ask for it with ``-p anyio``.
-SAMPLE_ADDOPTS = "-p no:randomly -p no:langsmith_plugin -p no:hypothesispytest -p no:anyio"
+SAMPLE_ADDOPTS = "-p no:randomly -p no:langsmith_plugin -p no:hypothesispytest"
 os.environ["PYTEST_ADDOPTS"] = f"{SAMPLE_ADDOPTS} {os.environ.get('PYTEST_ADDOPTS', '')}".strip()
 
 

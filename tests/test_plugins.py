@@ -202,7 +202,7 @@ def test_async_tests_are_measured(project: Project, mode: str, marker: str) -> N
     # installed.
     extra = ANYIO_ASYNCIO_ONLY if mode == "anyio" else ""
     project.pytester.makepyfile(ASYNC_TESTS.format(marker=marker, own_tasks=own_tasks) + extra)
-    args = ["-p", "anyio", "-p", "no:asyncio"] if mode == "anyio" else [f"--asyncio-mode={mode}"]
+    args = ["-p", "no:asyncio"] if mode == "anyio" else [f"--asyncio-mode={mode}"]
     run = project.run(*args)
     run.result.assert_outcomes(passed=2, failed=1)
     suffix = "[asyncio]" if mode == "anyio" else ""
