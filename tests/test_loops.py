@@ -81,6 +81,13 @@ def test_uvloop_run(flood):
 
 
 def test_runner_loop_factory(flood):
+    if sys.version_info < (3, 11):  # no asyncio.Runner: a loop made and run by hand
+        loop = uvloop.new_event_loop()
+        try:
+            loop.run_until_complete(gather_n())
+        finally:
+            loop.close()
+        return
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(gather_n())
 
