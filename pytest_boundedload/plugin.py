@@ -38,7 +38,7 @@ def flood(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Fl
     """Flood the code under test with synthetic tasks; measures the test's call phase.
 
     See :class:`pytest_boundedload.Flood` for ``tasks``, ``aworker``, ``worker``,
-    ``patch``, ``measure``, ``scaling``, ``server`` and ``last``.
+    ``patch``, ``count``, ``measure``, ``scaling``, ``server`` and ``last``.
     """
     from .flood import Flood  # the measuring machinery: loaded by the first test that floods
     from .session import PLUGIN_KEY
